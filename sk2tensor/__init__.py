@@ -1,0 +1,38 @@
+"""sk2tensor: fitted scikit-learn models and pipelines -> portable ONNX graphs of plain tensor operations."""
+
+__version__ = "0.1.0"
+
+from sk2tensor.api import convert, validate  # noqa: E402
+from sk2tensor.errors import (  # noqa: E402
+    ConversionError,
+    InputError,
+    ModelFileError,
+    NotFittedError,
+    RuntimeUnavailableError,
+    Sk2TensorError,
+    UnsupportedEstimatorError,
+    UnsupportedParameterError,
+    ValidationError,
+)
+from sk2tensor.model import CompiledModel, load  # noqa: E402
+from sk2tensor.registry import supported  # noqa: E402
+from sk2tensor.validate import ValidationReport  # noqa: E402
+
+__all__ = [
+    "CompiledModel",
+    "ConversionError",
+    "InputError",
+    "ModelFileError",
+    "NotFittedError",
+    "RuntimeUnavailableError",
+    "Sk2TensorError",
+    "UnsupportedEstimatorError",
+    "UnsupportedParameterError",
+    "ValidationError",
+    "ValidationReport",
+    "__version__",
+    "convert",
+    "load",
+    "supported",
+    "validate",
+]

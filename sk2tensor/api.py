@@ -1,0 +1,218 @@
+"""convert(): estimator -> graph -> validation -> CompiledModel."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import sklearn
+
+from sk2tensor import __version__
+from sk2tensor import metadata as md
+from sk2tensor.errors import InputError, UnsupportedParameterError, ValidationError
+from sk2tensor.graph import DEFAULT_OPSET, GraphBuilder
+from sk2tensor.model import DEVICES, CompiledModel
+from sk2tensor.registry import (
+    METHODS,
+    STRATEGIES,
+    ConversionContext,
+    check_fitted,
+    find_converter,
+    label_encoding,
+    lower,
+)
+from sk2tensor.validate import ValidationReport, compare_outputs
+
+DTYPES = ("float32", "float64")
+#: Rows generated for validation when convert() is given no X.
+GENERATED_ROWS = 512
+INPUT_NAME = "input"
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UnsupportedParameterError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _as_matrix(X: Any) -> tuple[np.ndarray, list[str] | None]:
+    """A 2-D numeric array and the column names when ``X`` is a DataFrame."""
+    names = None
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        names = [str(c) for c in X.columns]
+        try:
+            X = X.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"X must hold numbers only: {error}") from None
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise InputError(f"X must be 2-D (rows, features), got {X.ndim}-D")
+    if X.dtype.kind not in "fiub":
+        raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
+    return X, names
+
+
+def _input_width(estimator: Any, X: np.ndarray | None, n_features: int | None) -> int:
+    fitted = getattr(estimator, "n_features_in_", None)
+    width = X.shape[1] if X is not None else n_features
+    if X is not None and n_features is not None and n_features != width:
+        raise InputError(f"n_features={n_features} but X has {width} columns")
+    if width is None:
+        if fitted is None:
+            raise InputError(f"{type(estimator).__name__} does not record its input width: pass X or n_features")
+        width = fitted
+    if fitted is not None and width != fitted:
+        raise InputError(f"X has {width} features, but {type(estimator).__name__} was fitted on {fitted}")
+    return int(width)
+
+
+def _reference_input(estimator: Any, rows: np.ndarray) -> Any:
+    """Rows as sklearn wants them: a DataFrame with the fitted column names when there are some."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return rows
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows, columns=list(names))
+
+
+def _sklearn_outputs(estimator: Any, rows: np.ndarray, methods: list[str]) -> dict[str, np.ndarray]:
+    data = _reference_input(estimator, rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return {name: np.asarray(getattr(estimator, name)(data)) for name in methods}
+
+
+def _class_path(estimator: Any) -> str:
+    cls = type(estimator)
+    module = cls.__module__
+    public = module.split("._")[0] if module.startswith("sklearn.") else module
+    return f"{public}.{cls.__name__}"
+
+
+def convert(
+    estimator: Any,
+    X: Any = None,
+    *,
+    n_features: int | None = None,
+    strategy: str = "auto",
+    device: str = "cpu",
+    dtype: str = "float32",
+    opset: int | None = None,
+    validate: bool = True,
+) -> CompiledModel:
+    """Compile a fitted sklearn estimator or pipeline into an ONNX graph of plain tensor operations.
+
+    Parameters
+    ----------
+    estimator:
+        A fitted estimator whose class is in :func:`sk2tensor.supported`.
+    X:
+        Sample input (array or DataFrame): it fixes the input width and feature names, and validation runs
+        on its rows. Without it, ``n_features`` (or the estimator's ``n_features_in_``) gives the width and
+        validation runs on generated rows.
+    strategy:
+        Tree lowering: ``"auto"``, ``"gemm"``, ``"tree_traversal"`` or ``"perfect_tree_traversal"``.
+    device:
+        Where the returned model predicts: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    dtype:
+        ``"float32"`` (default) or ``"float64"``: the graph's input and arithmetic type.
+    opset:
+        ONNX opset of the default domain; defaults to the lowest one holding every operator used.
+    validate:
+        Compare the export with the estimator and raise :class:`ValidationError` when they disagree
+        beyond the tolerances in :mod:`sk2tensor.validate`.
+
+    Returns
+    -------
+    CompiledModel
+        Its outputs are named after the sklearn methods they reproduce.
+    """
+    _check_choice("strategy", strategy, STRATEGIES)
+    _check_choice("device", device, DEVICES)
+    _check_choice("dtype", dtype, DTYPES)
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int)):
+        raise UnsupportedParameterError(f"opset must be an integer, got {opset!r}")
+    find_converter(estimator)
+    check_fitted(estimator)
+
+    rows, names = _as_matrix(X) if X is not None else (None, None)
+    width = _input_width(estimator, rows, n_features)
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None:
+        names = [str(n) for n in fitted_names]
+
+    try:
+        graph = GraphBuilder(dtype=dtype, opset=DEFAULT_OPSET if opset is None else opset)
+    except ValueError as error:
+        raise UnsupportedParameterError(str(error)) from None
+    context = ConversionContext(strategy=strategy, device=device)
+    outputs = lower(graph, estimator, graph.input(INPUT_NAME, width), context)
+    if strategy != "auto" and not context.strategies_used:
+        raise UnsupportedParameterError(
+            f"strategy={strategy!r} applies to tree models, and {type(estimator).__name__} holds none; "
+            "leave strategy='auto'"
+        )
+    methods = [m for m in METHODS if m in outputs and hasattr(estimator, m)]
+    for method in methods:
+        graph.output(outputs[method], method)
+
+    if rows is None:
+        rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
+    rows = np.ascontiguousarray(rows, dtype=dtype)
+    reference = _sklearn_outputs(estimator, rows if validate else rows[:2], methods)
+
+    props = {
+        md.PRODUCER: "sk2tensor",
+        md.PRODUCER_VERSION: __version__,
+        md.SKLEARN_VERSION: sklearn.__version__,
+        md.ESTIMATOR_CLASS: _class_path(estimator),
+        md.N_FEATURES: str(width),
+        md.INPUT_NAME: INPUT_NAME,
+        md.INPUT_DTYPE: dtype,
+        md.OUTPUTS: json.dumps(methods),
+        md.OUTPUT_DTYPES: json.dumps({m: reference[m].dtype.str for m in methods}),
+        md.STRATEGY: json.dumps(context.strategies_used),
+    }
+    if names is not None:
+        props[md.FEATURE_NAMES] = json.dumps(names)
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None and "predict" in methods:
+        classes = np.asarray(classes)
+        props[md.CLASSES], props[md.CLASSES_DTYPE] = md.encode_classes(classes)
+        props[md.PREDICT_OUTPUT] = label_encoding(classes)
+    model = graph.build(metadata=props, producer_version=__version__)
+
+    compiled = CompiledModel(model, device=device)
+    if validate:
+        report = validation_report(compiled, reference, rows, is_classifier=classes is not None)
+        compiled.onnx.metadata_props.add(key=md.VALIDATION, value=report.to_json())
+        compiled.metadata[md.VALIDATION] = report.to_json()
+        compiled.validation = report
+        if not report.passed:
+            raise ValidationError(
+                f"the export of {type(estimator).__name__} disagrees with sklearn:\n{report.summary()}"
+                + ("\n(float32 arithmetic on large or unscaled inputs: dtype='float64' computes in double)"
+                   if dtype == "float32" else ""),
+                report,
+            )
+    return compiled
+
+
+def validation_report(
+    compiled: CompiledModel, reference: dict[str, np.ndarray], rows: np.ndarray, *, is_classifier: bool
+) -> ValidationReport:
+    """Run ``compiled`` on ``rows`` and compare each output with sklearn's ``reference``."""
+    got = {name: compiled.run(name, rows) for name in compiled.outputs}
+    return compare_outputs(got, reference, dtype=str(compiled.input_dtype), is_classifier=is_classifier)
+
+
+def validate(estimator: Any, compiled: CompiledModel, X: Any) -> ValidationReport:
+    """Compare an already exported model with ``estimator`` on the rows of ``X`` (no exception raised)."""
+    rows, _ = _as_matrix(X)
+    rows = np.ascontiguousarray(rows, dtype=compiled.input_dtype)
+    reference = _sklearn_outputs(estimator, rows, list(compiled.outputs))
+    return validation_report(compiled, reference, rows, is_classifier=compiled.classes is not None)

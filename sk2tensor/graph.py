@@ -1,0 +1,285 @@
+"""A small ONNX graph builder: unique names, named initializers, one method per operator used.
+
+Converters emit nodes only through this class. It owns the opset, the floating dtype of the graph and the
+rule that every node belongs to the default ``ai.onnx`` domain, so an exported graph runs on any ONNX
+runtime and execution provider (no ``ai.onnx.ml`` operator can be emitted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+#: Lowest opset the builder emits: ReduceSum/Squeeze/Unsqueeze take axes as inputs from 13 on.
+MIN_OPSET = 13
+#: Default opset of exported models; the lowest that holds every operator the builder emits.
+DEFAULT_OPSET = 13
+
+
+@dataclass(frozen=True)
+class Var:
+    """A value in the graph: its unique name and element type."""
+
+    name: str
+    dtype: np.dtype
+
+
+_ONNX_TYPE = {
+    np.dtype(np.float32): TensorProto.FLOAT,
+    np.dtype(np.float64): TensorProto.DOUBLE,
+    np.dtype(np.int64): TensorProto.INT64,
+    np.dtype(np.int32): TensorProto.INT32,
+    np.dtype(np.bool_): TensorProto.BOOL,
+}
+
+
+def onnx_type(dtype: Any) -> int:
+    """The TensorProto element type of a numpy dtype the builder supports."""
+    try:
+        return _ONNX_TYPE[np.dtype(dtype)]
+    except KeyError:
+        raise TypeError(f"dtype {np.dtype(dtype)} is not used in sk2tensor graphs") from None
+
+
+def max_supported_opset() -> int:
+    """Highest default-domain opset the installed onnx package knows."""
+    return onnx.defs.onnx_opset_version()
+
+
+class GraphBuilder:
+    """Builds one ONNX graph; see the module docstring."""
+
+    def __init__(self, *, dtype: Any = np.float32, opset: int = DEFAULT_OPSET) -> None:
+        if not MIN_OPSET <= opset <= max_supported_opset():
+            raise ValueError(f"opset must be between {MIN_OPSET} and {max_supported_opset()}, got {opset}")
+        self.dtype = np.dtype(dtype)
+        onnx_type(self.dtype)
+        self.opset = opset
+        self._nodes: list[onnx.NodeProto] = []
+        self._initializers: list[onnx.TensorProto] = []
+        self._inputs: list[onnx.ValueInfoProto] = []
+        self._outputs: list[str] = []
+        self._used_names: set[str] = set()
+        self._constants: dict[tuple, Var] = {}
+
+    # ----------------------------------------------------------------- naming and values
+    def fresh(self, hint: str) -> str:
+        """A name not used yet in this graph, derived from ``hint``."""
+        name, i = hint, 0
+        while name in self._used_names:
+            i += 1
+            name = f"{hint}_{i}"
+        self._used_names.add(name)
+        return name
+
+    def input(self, name: str, n_features: int) -> Var:
+        """The graph input: shape ``[batch, n_features]`` of the graph's float dtype."""
+        self._used_names.add(name)
+        self._inputs.append(helper.make_tensor_value_info(name, onnx_type(self.dtype), ["batch", n_features]))
+        return Var(name, self.dtype)
+
+    def const(self, value: Any, hint: str = "const", dtype: Any = None) -> Var:
+        """A named initializer; ``dtype`` defaults to the graph's float dtype for float data.
+
+        Identical small constants are shared rather than stored twice.
+        """
+        array = np.asarray(value)
+        if dtype is None:
+            dtype = self.dtype if array.dtype.kind == "f" else array.dtype
+        array = np.array(array, dtype=dtype, order="C")  # keeps 0-d scalars 0-d
+        key = None
+        if array.size <= 16:
+            key = (array.dtype.str, array.shape, array.tobytes())
+            if key in self._constants:
+                return self._constants[key]
+        onnx_type(array.dtype)
+        name = self.fresh(hint)
+        self._initializers.append(numpy_helper.from_array(array, name))
+        var = Var(name, array.dtype)
+        if key is not None:
+            self._constants[key] = var
+        return var
+
+    def int64s(self, values: Sequence[int], hint: str = "ints") -> Var:
+        """An int64 vector initializer (axes, shapes, indices)."""
+        return self.const(np.asarray(values, dtype=np.int64), hint, dtype=np.int64)
+
+    def _node(
+        self,
+        op_type: str,
+        inputs: Sequence[Var | None],
+        out_dtype: Any,
+        *,
+        hint: str | None = None,
+        n_outputs: int = 1,
+        domain: str = "",
+        **attrs: Any,
+    ) -> Any:
+        if domain != "":
+            raise ValueError(f"{op_type} from domain {domain!r}: sk2tensor graphs use the default domain only")
+        outs = [Var(self.fresh(hint or op_type.lower()), np.dtype(out_dtype)) for _ in range(n_outputs)]
+        names = ["" if v is None else v.name for v in inputs]
+        self._nodes.append(
+            helper.make_node(op_type, names, [o.name for o in outs], name=self.fresh(f"n_{op_type}"), **attrs)
+        )
+        return outs[0] if n_outputs == 1 else outs
+
+    # ----------------------------------------------------------------- elementwise arithmetic
+    def add(self, a: Var, b: Var) -> Var:
+        return self._node("Add", [a, b], a.dtype)
+
+    def sub(self, a: Var, b: Var) -> Var:
+        return self._node("Sub", [a, b], a.dtype)
+
+    def mul(self, a: Var, b: Var) -> Var:
+        return self._node("Mul", [a, b], a.dtype)
+
+    def div(self, a: Var, b: Var) -> Var:
+        return self._node("Div", [a, b], a.dtype)
+
+    def neg(self, a: Var) -> Var:
+        return self._node("Neg", [a], a.dtype)
+
+    def exp(self, a: Var) -> Var:
+        return self._node("Exp", [a], a.dtype)
+
+    def log(self, a: Var) -> Var:
+        return self._node("Log", [a], a.dtype)
+
+    def sigmoid(self, a: Var) -> Var:
+        return self._node("Sigmoid", [a], a.dtype)
+
+    def softmax(self, a: Var, axis: int = -1) -> Var:
+        return self._node("Softmax", [a], a.dtype, axis=axis)
+
+    def max(self, *values: Var) -> Var:
+        return self._node("Max", list(values), values[0].dtype)
+
+    def clip(self, a: Var, low: Var | None = None, high: Var | None = None) -> Var:
+        return self._node("Clip", [a, low, high], a.dtype)
+
+    # ----------------------------------------------------------------- linear algebra
+    def matmul(self, a: Var, b: Var) -> Var:
+        return self._node("MatMul", [a, b], a.dtype)
+
+    def gemm(self, a: Var, b: Var, c: Var | None = None, *, trans_b: bool = False) -> Var:
+        """``a @ b (+ c)`` for 2-D ``a`` and ``b``; ``c`` broadcasts."""
+        inputs = [a, b] if c is None else [a, b, c]
+        return self._node("Gemm", inputs, a.dtype, transB=int(trans_b))
+
+    # ----------------------------------------------------------------- comparisons and selection
+    def less_equal(self, a: Var, b: Var) -> Var:
+        return self._node("LessOrEqual", [a, b], np.bool_)
+
+    def greater(self, a: Var, b: Var) -> Var:
+        return self._node("Greater", [a, b], np.bool_)
+
+    def equal(self, a: Var, b: Var) -> Var:
+        return self._node("Equal", [a, b], np.bool_)
+
+    def is_nan(self, a: Var) -> Var:
+        return self._node("IsNaN", [a], np.bool_)
+
+    def logical_or(self, a: Var, b: Var) -> Var:
+        return self._node("Or", [a, b], np.bool_)
+
+    def where(self, condition: Var, a: Var, b: Var) -> Var:
+        return self._node("Where", [condition, a, b], a.dtype)
+
+    def argmax(self, a: Var, axis: int = -1, keepdims: bool = False) -> Var:
+        """Index of the first maximum along ``axis`` (ties go to the lowest index, as numpy)."""
+        return self._node("ArgMax", [a], np.int64, axis=axis, keepdims=int(keepdims))
+
+    def gather(self, data: Var, indices: Var, axis: int = 0) -> Var:
+        return self._node("Gather", [data, indices], data.dtype, axis=axis)
+
+    def gather_elements(self, data: Var, indices: Var, axis: int = 0) -> Var:
+        return self._node("GatherElements", [data, indices], data.dtype, axis=axis)
+
+    # ----------------------------------------------------------------- shapes and types
+    def cast(self, a: Var, dtype: Any) -> Var:
+        if np.dtype(dtype) == a.dtype:
+            return a
+        return self._node("Cast", [a], dtype, to=onnx_type(dtype))
+
+    def reshape(self, a: Var, shape: Sequence[int]) -> Var:
+        """Reshape to a constant target shape (``-1`` and ``0`` as in ONNX); no runtime shape ops."""
+        return self._node("Reshape", [a, self.int64s(shape, "shape")], a.dtype)
+
+    def concat(self, values: Sequence[Var], axis: int) -> Var:
+        return self._node("Concat", list(values), values[0].dtype, axis=axis)
+
+    def transpose(self, a: Var, perm: Sequence[int]) -> Var:
+        return self._node("Transpose", [a], a.dtype, perm=list(perm))
+
+    def unsqueeze(self, a: Var, axes: Sequence[int]) -> Var:
+        return self._node("Unsqueeze", [a, self.int64s(axes, "axes")], a.dtype)
+
+    def squeeze(self, a: Var, axes: Sequence[int]) -> Var:
+        return self._node("Squeeze", [a, self.int64s(axes, "axes")], a.dtype)
+
+    def identity(self, a: Var, name: str | None = None) -> Var:
+        return self._node("Identity", [a], a.dtype, hint=name)
+
+    # ----------------------------------------------------------------- reductions
+    def reduce_sum(self, a: Var, axes: Sequence[int], keepdims: bool = False) -> Var:
+        return self._node("ReduceSum", [a, self.int64s(axes, "axes")], a.dtype, keepdims=int(keepdims))
+
+    def _reduce(self, op_type: str, a: Var, axes: Sequence[int], keepdims: bool) -> Var:
+        # ReduceMax/Min/Mean take axes as an attribute before opset 18 and as an input from 18 on.
+        if self.opset >= 18:
+            return self._node(op_type, [a, self.int64s(axes, "axes")], a.dtype, keepdims=int(keepdims))
+        return self._node(op_type, [a], a.dtype, axes=list(axes), keepdims=int(keepdims))
+
+    def reduce_max(self, a: Var, axes: Sequence[int], keepdims: bool = False) -> Var:
+        return self._reduce("ReduceMax", a, axes, keepdims)
+
+    def reduce_mean(self, a: Var, axes: Sequence[int], keepdims: bool = False) -> Var:
+        return self._reduce("ReduceMean", a, axes, keepdims)
+
+    # ----------------------------------------------------------------- outputs and assembly
+    def output(self, value: Var, name: str) -> None:
+        """Expose ``value`` as the graph output ``name`` (an Identity node gives it that name)."""
+        if name in self._outputs:
+            raise ValueError(f"output {name!r} declared twice")
+        if name in self._used_names:
+            raise ValueError(f"output name {name!r} is already used inside the graph")
+        self._used_names.add(name)
+        self._nodes.append(helper.make_node("Identity", [value.name], [name], name=self.fresh(f"n_out_{name}")))
+        self._outputs.append(name)
+
+    def build(self, *, graph_name: str = "sk2tensor", metadata: dict[str, str] | None = None,
+              producer_version: str = "") -> onnx.ModelProto:
+        """Assemble, infer shapes strictly, run the onnx checker and return the model."""
+        opset_ids = [helper.make_opsetid("", self.opset)]
+        # Outputs are declared with element type only; strict shape inference fills in their shapes.
+        graph = helper.make_graph(
+            self._nodes,
+            graph_name,
+            self._inputs,
+            [helper.make_value_info(name, onnx.TypeProto()) for name in self._outputs],
+            initializer=self._initializers,
+        )
+        model = helper.make_model(graph, opset_imports=opset_ids, producer_name="sk2tensor",
+                                  producer_version=producer_version)
+        # onnx's make_model writes its newest IR version; runtimes read only what they know, so derive it.
+        model.ir_version = helper.find_min_ir_version_for(opset_ids)
+        for key, value in (metadata or {}).items():
+            model.metadata_props.add(key=key, value=value)
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        inferred_outputs = {vi.name: vi for vi in inferred.graph.value_info}
+        for output in model.graph.output:
+            source = next(n.input[0] for n in model.graph.node if n.output and n.output[0] == output.name)
+            info = inferred_outputs.get(output.name) or inferred_outputs.get(source)
+            if info is None:
+                info = next((o for o in inferred.graph.output if o.name == output.name), None)
+            if info is None or not info.type.HasField("tensor_type"):
+                raise RuntimeError(f"could not infer the type of output {output.name!r}")
+            output.type.CopyFrom(info.type)
+        onnx.checker.check_model(model, full_check=True)
+        return model

@@ -1,0 +1,226 @@
+"""CompiledModel: an exported graph, its ONNX Runtime session, and sklearn-shaped prediction methods.
+
+This module runs files; it needs no converter and works from the model's metadata alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from sk2tensor import metadata as md
+from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError
+
+if TYPE_CHECKING:
+    from sk2tensor.validate import ValidationReport
+
+DEVICES = ("cpu", "cuda", "auto")
+#: Rows per ``session.run``: cache-sized chunks beat one huge batch on the CPU provider (DESIGN.md).
+DEFAULT_CHUNK_ROWS = 8192
+#: Above this protobuf size a model is saved with its tensors in an external data file.
+_EXTERNAL_DATA_BYTES = 1_800_000_000
+_INSTALL_HINT = "install the extra 'sk2tensor[cpu]' (or 'sk2tensor[gpu]' for CUDA; never both)"
+
+
+def onnxruntime() -> Any:
+    """The onnxruntime module, or a clear error saying which extra to install."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise RuntimeUnavailableError(f"onnxruntime is not installed: {_INSTALL_HINT}.") from None
+    return ort
+
+
+def resolve_device(device: str) -> str:
+    """``"cpu"`` or ``"cuda"``: ``"auto"`` is CUDA when the installed onnxruntime offers it."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return device
+    has_cuda = "CUDAExecutionProvider" in onnxruntime().get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise RuntimeUnavailableError(
+            "device='cuda' needs onnxruntime-gpu with a visible GPU; the installed onnxruntime offers "
+            f"{onnxruntime().get_available_providers()} (install 'sk2tensor[gpu]' instead of 'sk2tensor[cpu]')."
+        )
+    return "cuda" if has_cuda else "cpu"
+
+
+def providers_for(device: str) -> list[str]:
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+
+
+class CompiledModel:
+    """An exported model with the prediction methods of the estimator it came from.
+
+    Parameters
+    ----------
+    model:
+        The ONNX model, as written by :func:`sk2tensor.convert`.
+    device:
+        ``"cpu"``, ``"cuda"`` or ``"auto"``; the ONNX Runtime session is created on first use.
+    validation:
+        The report of the comparison with sklearn made at export, when there was one.
+    chunk_rows:
+        Rows per ONNX Runtime call for large inputs.
+    """
+
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        *,
+        device: str = "cpu",
+        validation: ValidationReport | None = None,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> None:
+        props = {p.key: p.value for p in model.metadata_props}
+        if props.get(md.PRODUCER) != "sk2tensor":
+            raise ModelFileError("this ONNX model was not exported by sk2tensor (it has no sk2tensor metadata)")
+        self.onnx = model
+        self.metadata: dict[str, str] = props
+        self.requested_device = device
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        self.validation = validation
+        self.chunk_rows = int(chunk_rows)
+        self.n_features = int(props[md.N_FEATURES])
+        self.input_name = props.get(md.INPUT_NAME, "input")
+        self.input_dtype = np.dtype(props[md.INPUT_DTYPE])
+        self.outputs: tuple[str, ...] = tuple(json.loads(props[md.OUTPUTS]))
+        self.output_dtypes = {k: np.dtype(v) for k, v in json.loads(props.get(md.OUTPUT_DTYPES, "{}")).items()}
+        self.feature_names: list[str] | None = json.loads(props[md.FEATURE_NAMES]) if md.FEATURE_NAMES in props else None
+        self.classes: np.ndarray | None = None
+        if md.CLASSES in props:
+            self.classes = md.decode_classes(props[md.CLASSES], props[md.CLASSES_DTYPE])
+        self.predict_output = props.get(md.PREDICT_OUTPUT, "label")
+        self.strategy: dict[str, str] = json.loads(props.get(md.STRATEGY, "{}"))
+        self.estimator_class = props.get(md.ESTIMATOR_CLASS, "")
+        self._session: Any = None
+        self._device: str | None = None
+
+    # ----------------------------------------------------------------- session
+    @property
+    def device(self) -> str:
+        """The device predictions run on (``"cpu"`` or ``"cuda"``), resolved on first use."""
+        if self._device is None:
+            self._device = resolve_device(self.requested_device)
+        return self._device
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime inference session (created once, on first use)."""
+        if self._session is None:
+            ort = onnxruntime()
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            self._session = ort.InferenceSession(
+                self.onnx.SerializeToString(), sess_options=options, providers=providers_for(self.device)
+            )
+        return self._session
+
+    # ----------------------------------------------------------------- prediction methods
+    def __getattr__(self, name: str) -> Any:
+        # Only the methods the source estimator has exist, so hasattr() answers as it would on sklearn.
+        if name in ("predict", "predict_proba", "decision_function", "transform", "score_samples"):
+            outputs = self.__dict__.get("outputs", ())
+            if name in outputs:
+                return partial(self.run, name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.outputs))
+
+    def run(self, method: str, X: Any) -> np.ndarray:
+        """The output named ``method`` for the rows of ``X``, shaped and typed as sklearn returns it."""
+        if method not in self.outputs:
+            raise AttributeError(f"this model has no {method!r} output; it has {list(self.outputs)}")
+        rows = self.prepare_input(X)
+        if len(rows) == 0:
+            # Some kernels reject empty tensors: run one row of zeros and keep none of its result.
+            result = self._run_chunks(method, np.zeros((1, self.n_features), self.input_dtype))[:0]
+        else:
+            result = self._run_chunks(method, rows)
+        return self._as_sklearn(method, result)
+
+    def _run_chunks(self, method: str, rows: np.ndarray) -> np.ndarray:
+        run = self.session.run
+        feed_name = self.input_name
+        if len(rows) <= self.chunk_rows:
+            return run([method], {feed_name: rows})[0]
+        parts = [
+            run([method], {feed_name: rows[start : start + self.chunk_rows]})[0]
+            for start in range(0, len(rows), self.chunk_rows)
+        ]
+        return np.concatenate(parts)
+
+    def _as_sklearn(self, method: str, result: np.ndarray) -> np.ndarray:
+        if method == "predict" and self.classes is not None and self.predict_output == "class_index":
+            return self.classes[result]
+        dtype = self.output_dtypes.get(method)
+        if dtype is not None and dtype != result.dtype:
+            return result.astype(dtype)
+        return result
+
+    def prepare_input(self, X: Any) -> np.ndarray:
+        """Check ``X`` and return it as a C-contiguous 2-D array of the graph's input dtype."""
+        if hasattr(X, "columns") and hasattr(X, "iloc"):
+            X = self._frame_to_array(X)
+        elif self.feature_names is None or not isinstance(X, np.ndarray):
+            X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        if X.ndim != 2:
+            hint = " (use X.reshape(1, -1) for a single row)" if X.ndim == 1 else ""
+            raise InputError(f"expected a 2-D array of shape (rows, {self.n_features}), got {X.ndim}-D{hint}")
+        if X.shape[1] != self.n_features:
+            raise InputError(f"X has {X.shape[1]} features, but this model expects {self.n_features}")
+        if X.dtype.kind not in "fiub":
+            raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
+        return np.ascontiguousarray(X, dtype=self.input_dtype)
+
+    def _frame_to_array(self, frame: Any) -> np.ndarray:
+        if self.feature_names is not None:
+            missing = [name for name in self.feature_names if name not in frame.columns]
+            if missing:
+                raise InputError(f"X lacks the column(s) {missing} the model was fitted on")
+            frame = frame[self.feature_names]
+        try:
+            return frame.to_numpy(dtype=self.input_dtype)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"X must hold numbers only: {error}") from None
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the ``.onnx`` file (tensors go to a ``.data`` file beside it past protobuf's 2 GB)."""
+        path = Path(path)
+        if self.onnx.ByteSize() > _EXTERNAL_DATA_BYTES:
+            onnx.save_model(self.onnx, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=path.name + ".data")
+        else:
+            onnx.save_model(self.onnx, path)
+        return path
+
+    def __repr__(self) -> str:
+        name = self.estimator_class.rsplit(".", 1)[-1]
+        return f"<CompiledModel {name}: {self.n_features} features -> {', '.join(self.outputs)}>"
+
+
+def load(path: str | os.PathLike[str], device: str = "auto") -> CompiledModel:
+    """Load an exported ``.onnx`` file; everything needed to predict is read from the file itself."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"no such file: {path}")
+    try:
+        model = onnx.load_model(path)
+    except Exception as error:  # protobuf raises several unrelated types for a corrupt file
+        raise ModelFileError(f"{path} is not a readable ONNX model ({type(error).__name__}: {error})") from None
+    if not model.graph.node:
+        raise ModelFileError(f"{path} is not a readable ONNX model (it holds no graph)")
+    compiled = CompiledModel(model, device=device)
+    if device != "cpu":
+        compiled.device  # noqa: B018  (fail now, not at first prediction, when CUDA is missing)
+    return compiled

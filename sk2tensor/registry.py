@@ -1,0 +1,149 @@
+"""Estimator class -> converter: one decorator to register, one lookup, a clear error listing support.
+
+A converter is a pure function ``(graph, estimator, x, context) -> {method name: Var}`` that emits nodes
+through the :class:`~sk2tensor.graph.GraphBuilder` and never writes to the estimator or the context's
+options. Matching is on the exact class: a subclass may change behaviour the converter does not know.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from sk2tensor.errors import UnsupportedEstimatorError, UnsupportedParameterError
+from sk2tensor.graph import GraphBuilder, Var
+
+#: The prediction methods an exported graph can expose, in the order outputs are declared.
+METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
+#: Tree lowering strategies (used by tree converters; ``auto`` picks per model).
+STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
+
+Converter = Callable[[GraphBuilder, Any, Var, "ConversionContext"], dict[str, Var]]
+_PARAMETERS = ("graph", "estimator", "x", "context")
+_REGISTRY: dict[type, Converter] = {}
+
+
+@dataclass
+class ConversionContext:
+    """Options of one conversion, and what converters report back (the strategies they chose)."""
+
+    strategy: str = "auto"
+    device: str = "cpu"
+    strategies_used: dict[str, str] = field(default_factory=dict)
+
+    def record_strategy(self, step: str, strategy: str) -> None:
+        """Note the strategy a tree converter chose for ``step`` (saved in the model's metadata)."""
+        self.strategies_used[self.unique_step_name(step)] = strategy
+
+    def unique_step_name(self, step: str) -> str:
+        name, i = step, 1
+        while name in self.strategies_used:
+            i += 1
+            name = f"{step}#{i}"
+        return name
+
+
+def converter(*classes: type) -> Callable[[Converter], Converter]:
+    """Register the decorated function as the converter of each of ``classes`` (exact class match)."""
+
+    def register(function: Converter) -> Converter:
+        names = tuple(inspect.signature(function).parameters)
+        if names != _PARAMETERS:
+            raise TypeError(f"converter {function.__qualname__} must take {_PARAMETERS}, not {names}")
+        for cls in classes:
+            if cls in _REGISTRY:
+                raise TypeError(f"{cls.__name__} already has a converter: {_REGISTRY[cls].__qualname__}")
+            _REGISTRY[cls] = function
+        return function
+
+    if not classes:
+        raise TypeError("converter() needs at least one estimator class")
+    return register
+
+
+def _load_converters() -> None:
+    importlib.import_module("sk2tensor.converters")
+
+
+def supported() -> list[type]:
+    """The scikit-learn classes sk2tensor converts, sorted by module and name."""
+    _load_converters()
+    return sorted(_REGISTRY, key=lambda cls: (cls.__module__, cls.__name__))
+
+
+def _class_path(cls: type) -> str:
+    module = cls.__module__
+    public = module.split("._")[0] if module.startswith("sklearn.") else module
+    return f"{public}.{cls.__name__}"
+
+
+def find_converter(estimator: Any) -> Converter:
+    """The converter registered for ``type(estimator)``, or :class:`UnsupportedEstimatorError`."""
+    _load_converters()
+    cls = type(estimator)
+    try:
+        return _REGISTRY[cls]
+    except KeyError:
+        pass
+    if not isinstance(estimator, BaseEstimator):
+        what = f"an object of type {_class_path(cls)}"
+    else:
+        what = _class_path(cls)
+    names = ", ".join(sorted(c.__name__ for c in _REGISTRY))
+    raise UnsupportedEstimatorError(
+        f"sk2tensor cannot convert {what}. Supported estimators: {names} (see sk2tensor.supported())."
+    )
+
+
+def check_fitted(estimator: Any) -> None:
+    """Raise sklearn's NotFittedError, naming the class, when ``estimator`` is not fitted."""
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet: call 'fit' before converting it."
+        ) from None
+
+
+def lower(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionContext) -> dict[str, Var]:
+    """Convert one (possibly nested) estimator: find its converter, check it is fitted, call it."""
+    function = find_converter(estimator)
+    check_fitted(estimator)
+    outputs = function(graph, estimator, x, context)
+    unknown = set(outputs) - set(METHODS)
+    if unknown:
+        raise RuntimeError(f"{function.__qualname__} returned unknown outputs {sorted(unknown)}")
+    return outputs
+
+
+def unsupported(estimator: Any, attribute: str, value: Any, accepted: str) -> UnsupportedParameterError:
+    """An error naming the class, the offending attribute and value, and what is accepted."""
+    return UnsupportedParameterError(
+        f"{type(estimator).__name__} with {attribute}={value!r} is not supported; {accepted}."
+    )
+
+
+def label_encoding(classes: np.ndarray) -> str:
+    """How the ``predict`` output holds class labels: ``"label"`` (int64 labels) or ``"class_index"``.
+
+    Integer labels are a tensor on any device; strings, floats and booleans are mapped back through the
+    ``classes`` metadata.
+    """
+    if classes.dtype.kind in "iu":
+        return "label"
+    return "class_index"
+
+
+def class_output(graph: GraphBuilder, classes: np.ndarray, index: Var) -> Var:
+    """The ``predict`` output of a classifier from the int64 index of the chosen class."""
+    if label_encoding(classes) == "label":
+        return graph.gather(graph.const(classes.astype(np.int64), "classes", dtype=np.int64), index)
+    return index
