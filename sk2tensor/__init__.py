@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from sk2tensor.api import convert, validate  # noqa: E402
-from sk2tensor.errors import (  # noqa: E402
+from sk2tensor.api import convert, validate
+from sk2tensor.errors import (
     ConversionError,
     InputError,
     ModelFileError,
@@ -14,9 +14,9 @@ from sk2tensor.errors import (  # noqa: E402
     UnsupportedParameterError,
     ValidationError,
 )
-from sk2tensor.model import CompiledModel, load  # noqa: E402
-from sk2tensor.registry import supported  # noqa: E402
-from sk2tensor.validate import ValidationReport  # noqa: E402
+from sk2tensor.model import CompiledModel, load
+from sk2tensor.registry import supported
+from sk2tensor.validate import ValidationReport
 
 __all__ = [
     "CompiledModel",

@@ -94,7 +94,8 @@ class CompiledModel:
         self.input_dtype = np.dtype(props[md.INPUT_DTYPE])
         self.outputs: tuple[str, ...] = tuple(json.loads(props[md.OUTPUTS]))
         self.output_dtypes = {k: np.dtype(v) for k, v in json.loads(props.get(md.OUTPUT_DTYPES, "{}")).items()}
-        self.feature_names: list[str] | None = json.loads(props[md.FEATURE_NAMES]) if md.FEATURE_NAMES in props else None
+        names = props.get(md.FEATURE_NAMES)
+        self.feature_names: list[str] | None = json.loads(names) if names is not None else None
         self.classes: np.ndarray | None = None
         if md.CLASSES in props:
             self.classes = md.decode_classes(props[md.CLASSES], props[md.CLASSES_DTYPE])
