@@ -195,8 +195,11 @@ def convert(
         if not report.passed:
             raise ValidationError(
                 f"the export of {type(estimator).__name__} disagrees with sklearn:\n{report.summary()}"
-                + ("\n(float32 arithmetic on large or unscaled inputs: dtype='float64' computes in double)"
-                   if dtype == "float32" else ""),
+                + (
+                    "\n(float32 arithmetic on large or unscaled inputs: dtype='float64' computes in double)"
+                    if dtype == "float32"
+                    else ""
+                ),
                 report,
             )
     return compiled

@@ -253,8 +253,9 @@ class GraphBuilder:
         self._nodes.append(helper.make_node("Identity", [value.name], [name], name=self.fresh(f"n_out_{name}")))
         self._outputs.append(name)
 
-    def build(self, *, graph_name: str = "sk2tensor", metadata: dict[str, str] | None = None,
-              producer_version: str = "") -> onnx.ModelProto:
+    def build(
+        self, *, graph_name: str = "sk2tensor", metadata: dict[str, str] | None = None, producer_version: str = ""
+    ) -> onnx.ModelProto:
         """Assemble, infer shapes strictly, run the onnx checker and return the model."""
         opset_ids = [helper.make_opsetid("", self.opset)]
         # Outputs are declared with element type only; strict shape inference fills in their shapes.
@@ -265,8 +266,9 @@ class GraphBuilder:
             [helper.make_value_info(name, onnx.TypeProto()) for name in self._outputs],
             initializer=self._initializers,
         )
-        model = helper.make_model(graph, opset_imports=opset_ids, producer_name="sk2tensor",
-                                  producer_version=producer_version)
+        model = helper.make_model(
+            graph, opset_imports=opset_ids, producer_name="sk2tensor", producer_version=producer_version
+        )
         # onnx's make_model writes its newest IR version; runtimes read only what they know, so derive it.
         model.ir_version = helper.find_min_ir_version_for(opset_ids)
         for key, value in (metadata or {}).items():

@@ -199,8 +199,9 @@ class CompiledModel:
         """Write the ``.onnx`` file (tensors go to a ``.data`` file beside it past protobuf's 2 GB)."""
         path = Path(path)
         if self.onnx.ByteSize() > _EXTERNAL_DATA_BYTES:
-            onnx.save_model(self.onnx, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=path.name + ".data")
+            onnx.save_model(
+                self.onnx, path, save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data"
+            )
         else:
             onnx.save_model(self.onnx, path)
         return path

@@ -93,10 +93,7 @@ def find_converter(estimator: Any) -> Converter:
         return _REGISTRY[cls]
     except KeyError:
         pass
-    if not isinstance(estimator, BaseEstimator):
-        what = f"an object of type {_class_path(cls)}"
-    else:
-        what = _class_path(cls)
+    what = f"an object of type {_class_path(cls)}" if not isinstance(estimator, BaseEstimator) else _class_path(cls)
     names = ", ".join(sorted(c.__name__ for c in _REGISTRY))
     raise UnsupportedEstimatorError(
         f"sk2tensor cannot convert {what}. Supported estimators: {names} (see sk2tensor.supported())."

@@ -61,8 +61,12 @@ class ValidationReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "dtype": self.dtype, "passed": self.passed,
-                "outputs": [asdict(o) for o in self.outputs]}
+        return {
+            "rows": self.rows,
+            "dtype": self.dtype,
+            "passed": self.passed,
+            "outputs": [asdict(o) for o in self.outputs],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

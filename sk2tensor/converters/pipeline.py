@@ -9,9 +9,7 @@ from sk2tensor.registry import ConversionContext, converter, lower, unsupported
 
 
 @converter(Pipeline)
-def convert_pipeline(
-    graph: GraphBuilder, estimator: Pipeline, x: Var, context: ConversionContext
-) -> dict[str, Var]:
+def convert_pipeline(graph: GraphBuilder, estimator: Pipeline, x: Var, context: ConversionContext) -> dict[str, Var]:
     """Chain every step; ``"passthrough"`` and ``None`` steps are skipped."""
     steps = [(name, step) for name, step in estimator.steps if step is not None and step != "passthrough"]
     if not steps:
