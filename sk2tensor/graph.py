@@ -188,6 +188,12 @@ class GraphBuilder:
     def logical_or(self, a: Var, b: Var) -> Var:
         return self._node("Or", [a, b], np.bool_)
 
+    def logical_and(self, a: Var, b: Var) -> Var:
+        return self._node("And", [a, b], np.bool_)
+
+    def logical_not(self, a: Var) -> Var:
+        return self._node("Not", [a], np.bool_)
+
     def where(self, condition: Var, a: Var, b: Var) -> Var:
         return self._node("Where", [condition, a, b], a.dtype)
 

@@ -3,6 +3,6 @@
 Importing this package registers every converter.
 """
 
-from sk2tensor.converters import linear_model, pipeline, preprocessing
+from sk2tensor.converters import ensemble, linear_model, pipeline, preprocessing, tree
 
-__all__ = ["linear_model", "pipeline", "preprocessing"]
+__all__ = ["ensemble", "linear_model", "pipeline", "preprocessing", "tree"]

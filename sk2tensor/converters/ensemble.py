@@ -1,0 +1,239 @@
+"""Forests, boosting and isolation forests (``sklearn.ensemble``), lowered through the TreeEnsemble strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    IsolationForest,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+from sk2tensor.converters.heads import binary_from_raw, from_proba, multiclass_from_raw, squeeze_single
+from sk2tensor.converters.tree import (
+    check_single_output_classifier,
+    classifier_leaf_values,
+    lower_trees,
+    regressor_leaf_values,
+)
+from sk2tensor.converters.trees import TreeArrays, sklearn_tree_arrays, stack_trees
+from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.registry import ConversionContext, converter, unsupported
+
+
+@converter(RandomForestClassifier, ExtraTreesClassifier)
+def convert_forest_classifier(
+    graph: GraphBuilder, estimator: RandomForestClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Mean of the trees' class probabilities (the 1/n_trees folded into the leaves)."""
+    check_single_output_classifier(estimator)
+    weight = 1.0 / len(estimator.estimators_)
+    ensemble = stack_trees(
+        [sklearn_tree_arrays(t.tree_, classifier_leaf_values(t, weight)) for t in estimator.estimators_],
+        base=np.zeros(len(estimator.classes_)),
+        compare_in_float32=True,
+        n_features=estimator.n_features_in_,
+    )
+    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    return from_proba(graph, proba, np.asarray(estimator.classes_))
+
+
+@converter(RandomForestRegressor, ExtraTreesRegressor)
+def convert_forest_regressor(
+    graph: GraphBuilder, estimator: RandomForestRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Mean of the trees' predictions, one column per output."""
+    weight = 1.0 / len(estimator.estimators_)
+    ensemble = stack_trees(
+        [sklearn_tree_arrays(t.tree_, regressor_leaf_values(t, weight)) for t in estimator.estimators_],
+        base=np.zeros(estimator.n_outputs_),
+        compare_in_float32=True,
+        n_features=estimator.n_features_in_,
+    )
+    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}
+
+
+def _gradient_boosting_raw(
+    graph: GraphBuilder,
+    estimator: GradientBoostingClassifier | GradientBoostingRegressor,
+    x: Var,
+    context: ConversionContext,
+) -> Var:
+    """``init + learning_rate * sum of trees``, shape ``[batch, trees per iteration]``."""
+    init = estimator.init_
+    if not (isinstance(init, str) and init == "zero") and not isinstance(init, (DummyClassifier, DummyRegressor)):
+        raise unsupported(estimator, "init", type(init).__name__, "only init=None (the default) or 'zero' converts")
+    width = estimator.n_features_in_
+    base = estimator._raw_predict_init(np.zeros((1, width), dtype=np.float32))[0]
+    trees = [
+        _with_output(
+            sklearn_tree_arrays(tree.tree_, regressor_leaf_values(tree, estimator.learning_rate)), k, len(base)
+        )
+        for stage in estimator.estimators_
+        for k, tree in enumerate(stage)
+    ]
+    ensemble = stack_trees(trees, base=base, compare_in_float32=True, n_features=width)
+    return lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+
+
+def _with_output(tree: TreeArrays, output: int, n_outputs: int) -> TreeArrays:
+    """``tree`` contributing to column ``output`` of ``n_outputs`` (one tree per class in boosting)."""
+    if n_outputs == 1:
+        return tree
+    value = np.zeros((len(tree.value), n_outputs))
+    value[:, output] = tree.value[:, 0]
+    return TreeArrays(tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left, value)
+
+
+@converter(GradientBoostingClassifier)
+def convert_gradient_boosting_classifier(
+    graph: GraphBuilder, estimator: GradientBoostingClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Log-loss (sigmoid / softmax) or exponential-loss boosting."""
+    raw = _gradient_boosting_raw(graph, estimator, x, context)
+    classes = np.asarray(estimator.classes_)
+    if len(classes) == 2:
+        scale = 2.0 if estimator.loss == "exponential" else 1.0
+        return binary_from_raw(graph, graph.squeeze(raw, [1]), classes, zero_is_positive=True, proba_scale=scale)
+    return multiclass_from_raw(graph, raw, classes)
+
+
+@converter(GradientBoostingRegressor)
+def convert_gradient_boosting_regressor(
+    graph: GraphBuilder, estimator: GradientBoostingRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Every regression loss predicts the raw score (squared, absolute, huber, quantile)."""
+    return {"predict": graph.squeeze(_gradient_boosting_raw(graph, estimator, x, context), [1])}
+
+
+def _hist_gradient_boosting_raw(
+    graph: GraphBuilder,
+    estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
+    x: Var,
+    context: ConversionContext,
+) -> Var:
+    """Baseline plus the sum of every predictor's leaves, shape ``[batch, trees per iteration]``."""
+    if getattr(estimator, "_preprocessor", None) is not None or getattr(estimator, "is_categorical_", None) is not None:
+        raise unsupported(
+            estimator,
+            "categorical_features",
+            estimator.categorical_features,
+            "categorical splits are not supported yet; one-hot or ordinal-encode those columns instead",
+        )
+    base = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(-1)
+    trees = []
+    for iteration in estimator._predictors:
+        for k, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            index = np.arange(len(nodes), dtype=np.int64)
+            tree = TreeArrays(
+                feature=np.where(leaf, 0, nodes["feature_idx"].astype(np.int64)),
+                threshold=np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64)),
+                left=np.where(leaf, index, nodes["left"].astype(np.int64)),
+                right=np.where(leaf, index, nodes["right"].astype(np.int64)),
+                missing_left=nodes["missing_go_to_left"].astype(bool),
+                value=np.where(leaf, nodes["value"], 0.0)[:, None].astype(np.float64),
+            )
+            trees.append(_with_output(tree, k, len(base)))
+    # HistGradientBoosting compares float64 inputs with float64 thresholds.
+    ensemble = stack_trees(trees, base=base, compare_in_float32=False, n_features=estimator.n_features_in_)
+    return lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+
+
+@converter(HistGradientBoostingClassifier)
+def convert_hist_gradient_boosting_classifier(
+    graph: GraphBuilder, estimator: HistGradientBoostingClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Binary (sigmoid) or multiclass (softmax) log-loss boosting."""
+    raw = _hist_gradient_boosting_raw(graph, estimator, x, context)
+    classes = np.asarray(estimator.classes_)
+    if len(classes) == 2:
+        return binary_from_raw(graph, graph.squeeze(raw, [1]), classes, zero_is_positive=False)
+    return multiclass_from_raw(graph, raw, classes)
+
+
+@converter(HistGradientBoostingRegressor)
+def convert_hist_gradient_boosting_regressor(
+    graph: GraphBuilder, estimator: HistGradientBoostingRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The raw score through the loss's inverse link (identity, or exp for poisson and gamma)."""
+    raw = graph.squeeze(_hist_gradient_boosting_raw(graph, estimator, x, context), [1])
+    link = type(estimator._loss.link).__name__
+    if link == "IdentityLink":
+        return {"predict": raw}
+    if link == "LogLink":
+        return {"predict": graph.exp(raw)}
+    raise unsupported(estimator, "loss", estimator.loss, "losses with an identity or log link convert")
+
+
+@converter(IsolationForest)
+def convert_isolation_forest(
+    graph: GraphBuilder, estimator: IsolationForest, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Anomaly score ``-2^(-mean path length / c(max_samples))``; each leaf holds its path length."""
+    trees = []
+    for tree, features, lengths, averages in zip(
+        estimator.estimators_,
+        estimator.estimators_features_,
+        estimator._decision_path_lengths,
+        estimator._average_path_length_per_tree,
+        strict=True,
+    ):
+        depth = (np.asarray(lengths, np.float64) + np.asarray(averages, np.float64) - 1.0)[:, None]
+        trees.append(sklearn_tree_arrays(tree.tree_, depth, feature_map=np.asarray(features)))
+    ensemble = stack_trees(trees, base=np.zeros(1), compare_in_float32=True, n_features=estimator.n_features_in_)
+    depths = graph.squeeze(lower_trees(graph, ensemble, x, context, type(estimator).__name__), [1])
+    from sklearn.ensemble._iforest import _average_path_length
+
+    denominator = len(estimator.estimators_) * float(_average_path_length([estimator.max_samples_])[0])
+    scores = graph.neg(graph.exp(graph.mul(depths, graph.const(-np.log(2.0) / denominator, "scale"))))
+    decision = graph.sub(scores, graph.const(estimator.offset_, "offset"))
+    outlier = graph.greater(graph.const(0.0, "zero"), decision)
+    labels = graph.where(
+        outlier,
+        graph.const(np.int64(-1), "outlier", dtype=np.int64),
+        graph.const(np.int64(1), "inlier", dtype=np.int64),
+    )
+    return {"predict": labels, "decision_function": decision, "score_samples": scores}
+
+
+@converter(AdaBoostClassifier)
+def convert_adaboost_classifier(
+    graph: GraphBuilder, estimator: AdaBoostClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """SAMME: each tree votes for its leaf's class with its weight; each leaf holds its tree's vote."""
+    classes = np.asarray(estimator.classes_)
+    n_classes = len(classes)
+    total = float(np.sum(estimator.estimator_weights_[: len(estimator.estimators_)]))
+    trees = []
+    for tree, weight in zip(estimator.estimators_, estimator.estimator_weights_, strict=False):
+        if type(tree) not in (DecisionTreeClassifier, ExtraTreeClassifier):
+            raise unsupported(estimator, "estimator", type(tree).__name__, "only decision-tree base estimators convert")
+        voted = np.searchsorted(classes, np.asarray(tree.classes_)[np.argmax(tree.tree_.value[:, 0, :], axis=1)])
+        vote = np.full((tree.tree_.node_count, n_classes), -weight / (n_classes - 1))
+        vote[np.arange(len(voted)), voted] = weight
+        vote /= total
+        if n_classes == 2:
+            vote = (vote[:, 1] - vote[:, 0])[:, None]
+        trees.append(sklearn_tree_arrays(tree.tree_, vote))
+    ensemble = stack_trees(
+        trees,
+        base=np.zeros(1 if n_classes == 2 else n_classes),
+        compare_in_float32=True,
+        n_features=estimator.n_features_in_,
+    )
+    raw = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    if n_classes == 2:
+        return binary_from_raw(graph, graph.squeeze(raw, [1]), classes, zero_is_positive=False)
+    return multiclass_from_raw(graph, raw, classes, proba_scale=1.0 / (n_classes - 1))

@@ -1,0 +1,68 @@
+"""Single decision trees (``sklearn.tree``), lowered through the shared TreeEnsemble strategies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
+
+from sk2tensor.converters.heads import from_proba, squeeze_single
+from sk2tensor.converters.trees import TreeEnsemble, lower_ensemble, sklearn_tree_arrays, stack_trees
+from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.registry import ConversionContext, converter, unsupported
+
+
+def check_single_output_classifier(estimator: Any) -> None:
+    if getattr(estimator, "n_outputs_", 1) != 1:
+        raise unsupported(estimator, "n_outputs_", estimator.n_outputs_, "multi-output classifiers are not supported")
+
+
+def classifier_leaf_values(tree: Any, weight: float = 1.0) -> np.ndarray:
+    """Per-node class probabilities ``[nodes, classes]`` of a fitted classification tree, times ``weight``."""
+    value = np.asarray(tree.tree_.value, dtype=np.float64)[:, 0, :]
+    totals = value.sum(axis=1, keepdims=True)
+    return value / np.where(totals == 0, 1.0, totals) * weight
+
+
+def regressor_leaf_values(tree: Any, weight: float = 1.0) -> np.ndarray:
+    """Per-node predictions ``[nodes, outputs]`` of a fitted regression tree, times ``weight``."""
+    return np.asarray(tree.tree_.value, dtype=np.float64)[:, :, 0] * weight
+
+
+def lower_trees(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, context: ConversionContext, step: str) -> Var:
+    """Lower with the context's strategy and record which strategy ran."""
+    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device)
+    context.record_strategy(step, lowered.strategy)
+    return lowered.value
+
+
+@converter(DecisionTreeClassifier, ExtraTreeClassifier)
+def convert_tree_classifier(
+    graph: GraphBuilder, estimator: DecisionTreeClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The leaf's class probabilities; the label is the most probable class."""
+    check_single_output_classifier(estimator)
+    ensemble = stack_trees(
+        [sklearn_tree_arrays(estimator.tree_, classifier_leaf_values(estimator))],
+        base=np.zeros(len(estimator.classes_)),
+        compare_in_float32=True,
+        n_features=estimator.n_features_in_,
+    )
+    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    return from_proba(graph, proba, np.asarray(estimator.classes_))
+
+
+@converter(DecisionTreeRegressor, ExtraTreeRegressor)
+def convert_tree_regressor(
+    graph: GraphBuilder, estimator: DecisionTreeRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The leaf's value, one column per output."""
+    ensemble = stack_trees(
+        [sklearn_tree_arrays(estimator.tree_, regressor_leaf_values(estimator))],
+        base=np.zeros(estimator.n_outputs_),
+        compare_in_float32=True,
+        n_features=estimator.n_features_in_,
+    )
+    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}
