@@ -114,7 +114,7 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
 
 def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     """See the module docstring."""
-    depth, trees = ensemble.max_depth, ensemble.n_trees
+    depth = ensemble.max_depth
     xc, thresholds = _compare_input(graph, ensemble, x)
     x_t = graph.transpose(xc, [1, 0])
     feature_table = graph.const(ensemble.feature.astype(np.int32), "feature", dtype=np.int32)
