@@ -91,12 +91,12 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
         missing_right = _missing_right_table(ensemble, nodes)
         if index is None:
             value = graph.gather(x_t, graph.const(feature[:, 0].astype(np.int32), "feature", dtype=np.int32))
-            thr = graph.const(threshold, "threshold")
+            thr = graph.const(threshold, "threshold", dtype=threshold.dtype)
             mr = graph.const(missing_right, "missing_right", dtype=np.bool_) if missing_right.any() else None
         else:
             feat = graph.gather_elements(graph.const(feature.astype(np.int32), "feature", dtype=np.int32), index, 1)
             value = graph.gather_elements(x_t, feat, axis=0)
-            thr = graph.gather_elements(graph.const(threshold, "threshold"), index, axis=1)
+            thr = graph.gather_elements(graph.const(threshold, "threshold", dtype=threshold.dtype), index, axis=1)
             mr = None
             if missing_right.any():
                 mr = graph.gather_elements(graph.const(missing_right, "missing_right", dtype=np.bool_), index, 1)
@@ -118,7 +118,7 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) ->
     xc, thresholds = _compare_input(graph, ensemble, x)
     x_t = graph.transpose(xc, [1, 0])
     feature_table = graph.const(ensemble.feature.astype(np.int32), "feature", dtype=np.int32)
-    threshold_table = graph.const(thresholds, "threshold")
+    threshold_table = graph.const(thresholds, "threshold", dtype=thresholds.dtype)
     left_table = graph.const(ensemble.left.astype(np.int32), "left", dtype=np.int32)
     right_table = graph.const(ensemble.right.astype(np.int32), "right", dtype=np.int32)
     missing_right = ~ensemble.missing_left & ~ensemble.is_leaf
@@ -130,7 +130,7 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) ->
     went_right = _go_right(
         graph,
         value,
-        graph.const(thresholds[:, :1], "root_threshold"),
+        graph.const(thresholds[:, :1], "root_threshold", dtype=thresholds.dtype),
         graph.const(root_mr, "root_missing_right", dtype=np.bool_) if root_mr.any() else None,
     )
     index = graph.where(
@@ -217,7 +217,7 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     x_t = graph.transpose(xc, [1, 0])
     # [trees, internal, batch]: the value each internal node tests, for every row.
     value = graph.gather(x_t, graph.const(tables["feature"].astype(np.int32), "feature", dtype=np.int32), axis=0)
-    went_left = graph.less_equal(value, graph.const(thresholds[:, :, None], "threshold"))
+    went_left = graph.less_equal(value, graph.const(thresholds[:, :, None], "threshold", dtype=thresholds.dtype))
     # NaN fails `<=`, so it goes left only where the node says so.
     missing_left = tables["missing_left"]
     nan_left = graph.is_nan(value)
