@@ -158,7 +158,10 @@ def convert(
         )
     methods = [m for m in METHODS if m in outputs and hasattr(estimator, m)]
     for method in methods:
-        graph.output(outputs[method], method)
+        value = outputs[method]
+        if value.dtype.kind == "f":  # converters may compute in float64; outputs carry the graph's dtype
+            value = graph.cast(value, graph.dtype)
+        graph.output(value, method)
 
     if rows is None:
         rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))

@@ -157,6 +157,9 @@ class GraphBuilder:
     def softmax(self, a: Var, axis: int = -1) -> Var:
         return self._node("Softmax", [a], a.dtype, axis=axis)
 
+    def pow(self, base: Var, exponent: Var) -> Var:
+        return self._node("Pow", [base, exponent], base.dtype)
+
     def max(self, *values: Var) -> Var:
         return self._node("Max", list(values), values[0].dtype)
 
@@ -175,6 +178,9 @@ class GraphBuilder:
     # ----------------------------------------------------------------- comparisons and selection
     def less_equal(self, a: Var, b: Var) -> Var:
         return self._node("LessOrEqual", [a, b], np.bool_)
+
+    def less(self, a: Var, b: Var) -> Var:
+        return self._node("Less", [a, b], np.bool_)
 
     def greater(self, a: Var, b: Var) -> Var:
         return self._node("Greater", [a, b], np.bool_)

@@ -34,16 +34,16 @@ from sk2tensor.registry import ConversionContext, converter, unsupported
 def convert_forest_classifier(
     graph: GraphBuilder, estimator: RandomForestClassifier, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
-    """Mean of the trees' class probabilities (the 1/n_trees folded into the leaves)."""
+    """Mean of the trees' class probabilities: summed in tree order, then divided, as sklearn does."""
     check_single_output_classifier(estimator)
-    weight = 1.0 / len(estimator.estimators_)
     ensemble = stack_trees(
-        [sklearn_tree_arrays(t.tree_, classifier_leaf_values(t, weight)) for t in estimator.estimators_],
+        [sklearn_tree_arrays(t.tree_, classifier_leaf_values(t)) for t in estimator.estimators_],
         base=np.zeros(len(estimator.classes_)),
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    proba = graph.div(summed, graph.const(float(len(estimator.estimators_)), "n_trees", dtype=np.float64))
     return from_proba(graph, proba, np.asarray(estimator.classes_))
 
 
@@ -52,14 +52,14 @@ def convert_forest_regressor(
     graph: GraphBuilder, estimator: RandomForestRegressor, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
     """Mean of the trees' predictions, one column per output."""
-    weight = 1.0 / len(estimator.estimators_)
     ensemble = stack_trees(
-        [sklearn_tree_arrays(t.tree_, regressor_leaf_values(t, weight)) for t in estimator.estimators_],
+        [sklearn_tree_arrays(t.tree_, regressor_leaf_values(t)) for t in estimator.estimators_],
         base=np.zeros(estimator.n_outputs_),
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    value = graph.div(summed, graph.const(float(len(estimator.estimators_)), "n_trees", dtype=np.float64))
     return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}
 
 
@@ -196,10 +196,12 @@ def convert_isolation_forest(
     depths = graph.squeeze(lower_trees(graph, ensemble, x, context, type(estimator).__name__), [1])
     from sklearn.ensemble._iforest import _average_path_length
 
-    denominator = len(estimator.estimators_) * float(_average_path_length([estimator.max_samples_])[0])
-    scores = graph.neg(graph.exp(graph.mul(depths, graph.const(-np.log(2.0) / denominator, "scale"))))
-    decision = graph.sub(scores, graph.const(estimator.offset_, "offset"))
-    outlier = graph.greater(graph.const(0.0, "zero"), decision)
+    denominator = len(estimator.estimators_) * _average_path_length([estimator.max_samples_])
+    # The same float64 operations, in the same order, as sklearn's _compute_score_samples.
+    exponent = graph.div(graph.neg(depths), graph.const(denominator.reshape(()), "denominator", dtype=np.float64))
+    scores = graph.neg(graph.pow(graph.const(2.0, "two", dtype=np.float64), exponent))
+    decision = graph.sub(scores, graph.const(float(estimator.offset_), "offset", dtype=np.float64))
+    outlier = graph.less(decision, graph.const(0.0, "zero", dtype=np.float64))
     labels = graph.where(
         outlier,
         graph.const(np.int64(-1), "outlier", dtype=np.int64),
@@ -212,28 +214,25 @@ def convert_isolation_forest(
 def convert_adaboost_classifier(
     graph: GraphBuilder, estimator: AdaBoostClassifier, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
-    """SAMME: each tree votes for its leaf's class with its weight; each leaf holds its tree's vote."""
+    """SAMME: each tree adds its weight to its leaf's class and ``-weight / (K - 1)`` to the others."""
     classes = np.asarray(estimator.classes_)
     n_classes = len(classes)
-    total = float(np.sum(estimator.estimator_weights_[: len(estimator.estimators_)]))
     trees = []
     for tree, weight in zip(estimator.estimators_, estimator.estimator_weights_, strict=False):
         if type(tree) not in (DecisionTreeClassifier, ExtraTreeClassifier):
             raise unsupported(estimator, "estimator", type(tree).__name__, "only decision-tree base estimators convert")
         voted = np.searchsorted(classes, np.asarray(tree.classes_)[np.argmax(tree.tree_.value[:, 0, :], axis=1)])
-        vote = np.full((tree.tree_.node_count, n_classes), -weight / (n_classes - 1))
+        vote = np.full((tree.tree_.node_count, n_classes), -1 / (n_classes - 1) * weight)
         vote[np.arange(len(voted)), voted] = weight
-        vote /= total
-        if n_classes == 2:
-            vote = (vote[:, 1] - vote[:, 0])[:, None]
         trees.append(sklearn_tree_arrays(tree.tree_, vote))
     ensemble = stack_trees(
-        trees,
-        base=np.zeros(1 if n_classes == 2 else n_classes),
-        compare_in_float32=True,
-        n_features=estimator.n_features_in_,
+        trees, base=np.zeros(n_classes), compare_in_float32=True, n_features=estimator.n_features_in_
     )
-    raw = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    total = float(np.sum(estimator.estimator_weights_))
+    decision = graph.div(summed, graph.const(total, "total_weight", dtype=np.float64))
     if n_classes == 2:
-        return binary_from_raw(graph, graph.squeeze(raw, [1]), classes, zero_is_positive=False)
-    return multiclass_from_raw(graph, raw, classes, proba_scale=1.0 / (n_classes - 1))
+        first, second = (graph.gather(decision, graph.int64s([i], "column"), axis=1) for i in (0, 1))
+        raw = graph.squeeze(graph.add(graph.neg(first), second), [1])
+        return binary_from_raw(graph, raw, classes, zero_is_positive=False)
+    return multiclass_from_raw(graph, decision, classes, proba_divisor=float(n_classes - 1))

@@ -1,4 +1,8 @@
-"""Classifier and regressor output heads shared by converters: labels, probabilities, decision values."""
+"""Classifier and regressor output heads shared by converters: labels, probabilities, decision values.
+
+Heads compute in the dtype of the scores they are given (float64 for tree sums, so that labels are decided
+exactly as sklearn decides them); `convert` casts float outputs to the graph's dtype afterwards.
+"""
 
 from __future__ import annotations
 
@@ -16,29 +20,27 @@ def squeeze_single(graph: GraphBuilder, value: Var, width: int) -> Var:
 def binary_from_raw(
     graph: GraphBuilder, raw: Var, classes: np.ndarray, *, zero_is_positive: bool, proba_scale: float = 1.0
 ) -> dict[str, Var]:
-    """Outputs of a binary classifier whose raw score ``raw [batch]`` is the log-odds / ``proba_scale``.
+    """Outputs of a binary classifier with raw score ``raw [batch]`` and ``P(class 1) = sigmoid(scale * raw)``.
 
     ``zero_is_positive`` says which class sklearn picks for a raw score of exactly zero.
     """
-    positive = graph.greater(raw, graph.const(0.0, "zero"))
-    if zero_is_positive:
-        positive = graph.logical_not(graph.greater(graph.const(0.0, "zero"), raw))
-    index = graph.cast(positive, np.int64)
-    logit = raw if proba_scale == 1.0 else graph.mul(raw, graph.const(proba_scale, "scale"))
+    zero = graph.const(0.0, "zero", dtype=raw.dtype)
+    positive = graph.logical_not(graph.less(raw, zero)) if zero_is_positive else graph.greater(raw, zero)
+    logit = raw if proba_scale == 1.0 else graph.mul(raw, graph.const(proba_scale, "scale", dtype=raw.dtype))
     both = graph.concat([graph.unsqueeze(graph.neg(logit), [1]), graph.unsqueeze(logit, [1])], axis=1)
     return {
-        "predict": class_output(graph, classes, index),
+        "predict": class_output(graph, classes, graph.cast(positive, np.int64)),
         "predict_proba": graph.sigmoid(both),
         "decision_function": raw,
     }
 
 
 def multiclass_from_raw(
-    graph: GraphBuilder, raw: Var, classes: np.ndarray, *, proba_scale: float = 1.0
+    graph: GraphBuilder, raw: Var, classes: np.ndarray, *, proba_divisor: float = 1.0
 ) -> dict[str, Var]:
-    """Outputs of a classifier with raw scores ``raw [batch, classes]`` and probabilities
-    ``softmax(proba_scale * raw)``."""
-    logits = raw if proba_scale == 1.0 else graph.mul(raw, graph.const(proba_scale, "scale"))
+    """Outputs of a classifier with raw scores ``raw [batch, classes]``, probabilities
+    ``softmax(raw / proba_divisor)`` and the label of the highest score (first one on ties)."""
+    logits = raw if proba_divisor == 1.0 else graph.div(raw, graph.const(proba_divisor, "divisor", dtype=raw.dtype))
     return {
         "predict": class_output(graph, classes, graph.argmax(raw, axis=1)),
         "predict_proba": graph.softmax(logits, axis=1),

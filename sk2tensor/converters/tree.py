@@ -18,11 +18,13 @@ def check_single_output_classifier(estimator: Any) -> None:
         raise unsupported(estimator, "n_outputs_", estimator.n_outputs_, "multi-output classifiers are not supported")
 
 
-def classifier_leaf_values(tree: Any, weight: float = 1.0) -> np.ndarray:
-    """Per-node class probabilities ``[nodes, classes]`` of a fitted classification tree, times ``weight``."""
-    value = np.asarray(tree.tree_.value, dtype=np.float64)[:, 0, :]
-    totals = value.sum(axis=1, keepdims=True)
-    return value / np.where(totals == 0, 1.0, totals) * weight
+def classifier_leaf_values(tree: Any) -> np.ndarray:
+    """Per-node class probabilities ``[nodes, classes]``, normalised exactly as ``tree.predict_proba`` does."""
+    value = np.array(tree.tree_.value[:, 0, :], dtype=np.float64)
+    totals = value.sum(axis=1)
+    totals[totals == 0.0] = 1.0
+    value /= totals[:, None]
+    return value
 
 
 def regressor_leaf_values(tree: Any, weight: float = 1.0) -> np.ndarray:

@@ -1,8 +1,10 @@
 """TreeEnsemble: a fitted tree ensemble as named, padded arrays, extracted once from sklearn and checked.
 
 Every tree model (single trees, forests, boosting, isolation forests) is reduced to this form, where the
-prediction is ``base + sum over trees of value[tree, leaf reached]``: averaging weights, learning rates and
-per-estimator weights are folded into the leaf values at extraction.
+raw prediction is the float64 sum over trees of ``value[tree, leaf reached]``, taken in tree order as sklearn
+takes it (a constant start such as boosting's initial score is a leading single-leaf tree), so that ties and
+signs come out bit for bit as in sklearn. Learning rates are folded into the leaf values at extraction the
+way sklearn multiplies them; averaging is left to the converter, after the sum, as sklearn does it.
 """
 
 from __future__ import annotations
@@ -37,8 +39,6 @@ class TreeEnsemble:
         ``bool [trees, nodes]``.
     value:
         ``float64 [trees, nodes, outputs]``: each leaf's contribution to the sum.
-    base:
-        ``float64 [outputs]``: added to the sum over trees.
     compare_in_float32:
         sklearn's trees cast X to float32 before comparing (``True``); HistGradientBoosting compares in
         float64 (``False``).
@@ -53,7 +53,6 @@ class TreeEnsemble:
     missing_left: np.ndarray
     is_leaf: np.ndarray
     value: np.ndarray
-    base: np.ndarray
     compare_in_float32: bool
     n_features: int
 
@@ -62,7 +61,7 @@ class TreeEnsemble:
         for name in ("threshold", "left", "right", "missing_left", "is_leaf"):
             if getattr(self, name).shape != (trees, nodes):
                 raise ConversionError(f"tree arrays disagree: {name} has shape {getattr(self, name).shape}")
-        if self.value.shape[:2] != (trees, nodes) or self.base.shape != self.value.shape[2:]:
+        if self.value.shape[:2] != (trees, nodes):
             raise ConversionError(f"leaf values of shape {self.value.shape} do not match {trees} trees")
         internal = ~self.is_leaf
         if internal.any() and (self.feature[internal].min() < 0 or self.feature[internal].max() >= self.n_features):
@@ -159,9 +158,18 @@ def sklearn_tree_arrays(tree: object, value: np.ndarray, feature_map: np.ndarray
 def stack_trees(
     trees: Sequence[TreeArrays], *, base: np.ndarray, compare_in_float32: bool, n_features: int
 ) -> TreeEnsemble:
-    """Pad trees to a common node count and build the checked ensemble."""
+    """Pad trees to a common node count and build the checked ensemble.
+
+    A nonzero ``base`` becomes a leading single-leaf tree, so the sum starts from it as sklearn's does.
+    """
     if not trees:
         raise ConversionError("the ensemble holds no tree")
+    base = np.asarray(base, dtype=np.float64).reshape(1, -1)
+    if base.any():
+        start = TreeArrays(
+            np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, bool), base
+        )
+        trees = [start, *trees]
     n_nodes = max(len(t.feature) for t in trees)
     n_outputs = trees[0].value.shape[1]
     if any(t.value.shape[1] != n_outputs for t in trees):
@@ -189,7 +197,6 @@ def stack_trees(
         missing_left=missing_left,
         is_leaf=is_leaf,
         value=value,
-        base=np.asarray(base, dtype=np.float64).reshape(n_outputs),
         compare_in_float32=compare_in_float32,
         n_features=n_features,
     )

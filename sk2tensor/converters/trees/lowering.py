@@ -1,15 +1,30 @@
-"""Three lowerings of a TreeEnsemble to plain tensor operations, and the ``auto`` choice among them.
+"""Three lowerings of a TreeEnsemble to plain tensor operations.
 
-Each lowering returns the sum over trees of the leaf values reached, shape ``[batch, outputs]``, plus the
-ensemble's base. Every lowering sends a row left exactly when sklearn does: thresholds become the largest
-float32 not above the float64 threshold when sklearn compares in float32, and NaN follows ``missing_left``.
+Each lowering returns the float64 sum over trees, in tree order, of the leaf values reached, shape
+``[batch, outputs]``. Every lowering sends a row left exactly when sklearn does (see :func:`split_tables`):
 
-* ``gemm``: gather the tested feature of every internal node, compare, then one batched matmul with the
-  leaf/ancestor path matrix finds the leaf reached; cost grows with internal nodes × leaves per tree.
-* ``tree_traversal``: ``max_depth`` steps of (gather node's feature and threshold, compare, pick child) on
-  the padded node arrays; works at any depth, memory ``trees × nodes``.
-* ``perfect_tree_traversal``: trees padded to perfect binary trees of depth ``D``, so the child of node ``i``
-  at a level is ``2 i + went_right`` and no child table is needed; memory ``trees × 2^D``.
+* Thresholds become the largest float32 not above the float64 threshold when sklearn compares in float32, and
+  every node tests ``went_right = column > threshold``.
+* NaN costs nothing per level. NaN fails ``>``, so it already goes left; for the nodes where it must go right
+  the graph tests a second copy of the input in which NaN reads ``+inf`` (one ``IsNaN`` + ``Where`` on the
+  ``[batch, features]`` input, not on the ``[trees, batch]`` state). A split that sends only NaN right has a
+  threshold of ``+inf``; it is clamped to the largest finite value, which keeps every finite decision.
+* Leaves and padding test ``column 0 > +inf``, never true, so a row that reached a leaf stays there.
+
+Strategies (the state is ``[trees, batch]``, int32 node indices: on the CPU provider ``GatherElements`` on that
+layout with int32 indices is ~10× faster than ``Gather`` on flat tables, DESIGN.md):
+
+* ``gemm``: gather the tested column of every internal node, compare, then one batched matmul with the
+  leaf × internal path matrix finds the leaf reached; cost grows with internal nodes × leaves per tree.
+* ``tree_traversal``: ``max_depth`` steps of (gather node's column and threshold, compare, step to a child) on
+  the node arrays renumbered breadth-first so that ``right child = left child + 1``: one child table and an
+  ``Add`` of the comparison instead of two child tables and a ``Where``. Works at any depth; memory
+  ``trees × nodes``.
+* ``perfect_tree_traversal``: trees padded to perfect binary trees of depth ``D``, one table per level, so the
+  next index is ``2 i + went_right`` and no child table is needed; memory ``trees × 2^D``.
+
+No lowering computes a shape at run time (no ``Shape``/``ConstantOfShape``/``Expand``): per-tree constants have
+shape ``[trees, 1]`` and broadcast against the batch, so the graphs run on strict CUDA sessions too.
 """
 
 from __future__ import annotations
@@ -29,174 +44,214 @@ MAX_TABLE_BYTES = 512 * 1024**2
 
 @dataclass(frozen=True)
 class Lowered:
-    """The ``[batch, outputs]`` sum of leaf values plus base, and the strategy that produced it."""
+    """The float64 ``[batch, outputs]`` sum of leaf values, and the strategy that produced it."""
 
     value: Var
     strategy: str
 
 
-def _compare_input(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> tuple[Var, np.ndarray]:
-    """The input as the trees compare it, and thresholds of the same dtype."""
+@dataclass(frozen=True)
+class SplitTables:
+    """What every node tests, as ``columns[column, row] > threshold``.
+
+    Attributes
+    ----------
+    columns:
+        ``[n_columns, batch]``: the input transposed, followed (when some node sends NaN right) by a copy in
+        which NaN reads ``+inf``.
+    column:
+        ``int64 [trees, nodes]``: the row of ``columns`` each node tests (0 for leaves and padding).
+    threshold:
+        ``[trees, nodes]`` in the comparison dtype; ``+inf`` for leaves and padding.
+    """
+
+    columns: Var
+    column: np.ndarray
+    threshold: np.ndarray
+
+
+def split_tables(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> SplitTables:
+    """The transposed input and per-node tables with which ``column > threshold`` is sklearn's ``went right``."""
     if ensemble.compare_in_float32 or graph.dtype == np.float32:
-        return graph.cast(x, np.float32), float32_thresholds(ensemble.threshold)
-    return x, ensemble.threshold.astype(graph.dtype)
+        xc, threshold = graph.cast(x, np.float32), float32_thresholds(ensemble.threshold)
+    else:
+        xc, threshold = x, ensemble.threshold.astype(graph.dtype)
+    internal = ~ensemble.is_leaf
+    # A split sending only NaN right has threshold +inf: every finite value is below the largest finite one.
+    threshold = np.where(internal, np.minimum(threshold, np.finfo(threshold.dtype).max), np.inf).astype(threshold.dtype)
+    column = np.where(internal, ensemble.feature, 0)
+    nan_right = internal & ~ensemble.missing_left
+    if nan_right.any():
+        nan_as_inf = graph.where(graph.is_nan(xc), graph.const(np.array(np.inf, xc.dtype), "inf", dtype=xc.dtype), xc)
+        xc = graph.concat([xc, nan_as_inf], axis=1)
+        column = column + ensemble.n_features * nan_right
+    return SplitTables(graph.transpose(xc, [1, 0]), column, threshold)
 
 
-def _go_right(graph: GraphBuilder, value: Var, threshold: Var, missing_right: Var | None) -> Var:
-    """``value > threshold``, with NaN sent right where ``missing_right`` says so (left otherwise)."""
-    right = graph.greater(value, threshold)
-    if missing_right is None:
-        return right
-    return graph.logical_or(right, graph.logical_and(graph.is_nan(value), missing_right))
+def _went_right(graph: GraphBuilder, value: Var, threshold: Var) -> Var:
+    """``int32``: 1 where the row goes right."""
+    return graph.cast(graph.greater(value, threshold), np.int32)
 
 
-def _missing_right_table(ensemble: TreeEnsemble, nodes: np.ndarray) -> np.ndarray | None:
-    missing_right = ~ensemble.missing_left[np.arange(ensemble.n_trees)[:, None], nodes]
-    internal = ~ensemble.is_leaf[np.arange(ensemble.n_trees)[:, None], nodes]
-    return missing_right & internal
+def _int32(graph: GraphBuilder, table: np.ndarray, hint: str) -> Var:
+    return graph.const(np.asarray(table).astype(np.int32), hint, dtype=np.int32)
 
 
 def _sum_leaves(graph: GraphBuilder, ensemble: TreeEnsemble, leaf_values: np.ndarray, index: Var) -> Var:
-    """``base + sum_t leaf_values[t, index[t, row]]`` as ``[batch, outputs]``; ``leaf_values [T, L, outputs]``."""
+    """``sum_t leaf_values[t, index[t, row]]`` as float64 ``[batch, outputs]``; ``leaf_values [T, L, outputs]``.
+
+    ``ReduceSum`` over the leading axis adds the trees one after the other, in tree order, as sklearn does.
+    """
     per_output = []
     for k in range(ensemble.n_outputs):
-        table = graph.const(leaf_values[:, :, k], "leaf_values")
+        table = graph.const(leaf_values[:, :, k], "leaf_values", dtype=np.float64)
         per_output.append(graph.reduce_sum(graph.gather_elements(table, index, axis=1), [0], keepdims=True))
     summed = per_output[0] if len(per_output) == 1 else graph.concat(per_output, axis=0)
-    return graph.add(graph.transpose(summed, [1, 0]), graph.const(ensemble.base, "base"))
+    return graph.transpose(summed, [1, 0])
 
 
 def _table_bytes(*shapes: tuple[int, ...]) -> int:
     return sum(int(np.prod(s, dtype=np.float64)) * 4 for s in shapes)
 
 
+def perfect_table_bytes(ensemble: TreeEnsemble) -> int:
+    """Bytes of the padded tables of ``perfect_tree_traversal``."""
+    return _table_bytes((ensemble.n_trees, 2**ensemble.max_depth, ensemble.n_outputs + 2))
+
+
 def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     """See the module docstring; refused when the padded tables exceed :data:`MAX_TABLE_BYTES`."""
     depth, trees = ensemble.max_depth, ensemble.n_trees
-    size = _table_bytes((trees, 2**depth, ensemble.n_outputs + 3))
+    size = perfect_table_bytes(ensemble)
     if size > MAX_TABLE_BYTES:
         raise UnsupportedParameterError(
             f"strategy='perfect_tree_traversal' would pad {trees} trees of depth {depth} to "
             f"{size / 1024**2:.0f} MiB of tables (limit {MAX_TABLE_BYTES / 1024**2:.0f} MiB); "
             "use 'tree_traversal' or 'auto'"
         )
-    xc, thresholds = _compare_input(graph, ensemble, x)
-    x_t = graph.transpose(xc, [1, 0])
+    if depth == 0:  # every tree is a single leaf: no level to pad
+        return lower_tree_traversal(graph, ensemble, x)
+    split = split_tables(graph, ensemble, x)
     rows = np.arange(trees)[:, None]
-    nodes = np.zeros((trees, 1), dtype=np.int64)
+    nodes = np.zeros((trees, 1), dtype=np.int64)  # level's nodes of each tree, in perfect-tree order
     index: Var | None = None
     for _ in range(depth):
-        feature = np.where(ensemble.is_leaf[rows, nodes], 0, ensemble.feature[rows, nodes])
-        threshold = thresholds[rows, nodes]
-        missing_right = _missing_right_table(ensemble, nodes)
-        if index is None:
-            value = graph.gather(x_t, graph.const(feature[:, 0].astype(np.int32), "feature", dtype=np.int32))
-            thr = graph.const(threshold, "threshold", dtype=threshold.dtype)
-            mr = graph.const(missing_right, "missing_right", dtype=np.bool_) if missing_right.any() else None
+        column, threshold = split.column[rows, nodes], split.threshold[rows, nodes]
+        if index is None:  # the roots: constants of shape [trees, 1]
+            value = graph.gather(split.columns, _int32(graph, column[:, 0], "root_column"))
+            went_right = _went_right(graph, value, graph.const(threshold, "root_threshold", dtype=threshold.dtype))
+            index = went_right
         else:
-            feat = graph.gather_elements(graph.const(feature.astype(np.int32), "feature", dtype=np.int32), index, 1)
-            value = graph.gather_elements(x_t, feat, axis=0)
+            col = graph.gather_elements(_int32(graph, column, "column"), index, axis=1)
+            value = graph.gather_elements(split.columns, col, axis=0)
             thr = graph.gather_elements(graph.const(threshold, "threshold", dtype=threshold.dtype), index, axis=1)
-            mr = None
-            if missing_right.any():
-                mr = graph.gather_elements(graph.const(missing_right, "missing_right", dtype=np.bool_), index, 1)
-        went_right = graph.cast(_go_right(graph, value, thr, mr), np.int32)
-        index = went_right if index is None else graph.add(graph.add(index, index), went_right)
-        # A leaf above the last level stands in for its whole padded subtree: both children are itself.
+            index = graph.add(graph.add(index, index), _went_right(graph, value, thr))
+        # A leaf above the last level stands for its whole padded subtree (it never goes right anyway).
         leaf = ensemble.is_leaf[rows, nodes]
         left = np.where(leaf, nodes, ensemble.left[rows, nodes])
         right = np.where(leaf, nodes, ensemble.right[rows, nodes])
         nodes = np.stack([left, right], axis=2).reshape(trees, -1)
-    if index is None:  # every tree is a single leaf: no level to pad
-        return lower_tree_traversal(graph, ensemble, x)
     return _sum_leaves(graph, ensemble, ensemble.value[rows, nodes], index)
+
+
+def breadth_first_order(ensemble: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber every tree breadth-first so that the two children of a node are adjacent.
+
+    Returns ``old [trees, nodes]``, the original index of each new node (padding maps to an unreachable or
+    leaf node: its tables are overwritten by the caller), and ``left [trees, nodes]``, each new node's left
+    child in the new numbering (itself for leaves and padding); its right child is ``left + 1``.
+    """
+    trees, n_nodes = ensemble.feature.shape
+    old = np.zeros((trees, n_nodes), np.int64)
+    left = np.broadcast_to(np.arange(n_nodes, dtype=np.int64), (trees, n_nodes)).copy()
+    reached = np.zeros((trees, n_nodes), bool)
+    # The frontier, grouped by tree: tree, old index, new index.
+    tree_ids = np.arange(trees)
+    old_ids = np.zeros(trees, np.int64)
+    new_ids = np.zeros(trees, np.int64)
+    used = np.ones(trees, np.int64)  # new indices taken per tree
+    while tree_ids.size:
+        old[tree_ids, new_ids] = old_ids
+        reached[tree_ids, new_ids] = True
+        internal = ~ensemble.is_leaf[tree_ids, old_ids]
+        tree_ids, old_ids, new_ids = tree_ids[internal], old_ids[internal], new_ids[internal]
+        if not tree_ids.size:
+            break
+        # Rank of each internal node among its tree's frontier nodes (the frontier is grouped by tree).
+        first = np.searchsorted(tree_ids, tree_ids, side="left")
+        rank = np.arange(tree_ids.size) - first
+        child = used[tree_ids] + 2 * rank
+        left[tree_ids, new_ids] = child
+        used += 2 * np.bincount(tree_ids, minlength=trees)
+        tree_ids = np.repeat(tree_ids, 2)
+        old_ids = np.stack([ensemble.left[tree_ids[::2], old_ids], ensemble.right[tree_ids[::2], old_ids]], 1).ravel()
+        new_ids = np.stack([child, child + 1], 1).ravel()
+    return np.where(reached, old, -1), left
 
 
 def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     """See the module docstring."""
-    depth = ensemble.max_depth
-    xc, thresholds = _compare_input(graph, ensemble, x)
-    x_t = graph.transpose(xc, [1, 0])
-    feature_table = graph.const(ensemble.feature.astype(np.int32), "feature", dtype=np.int32)
-    threshold_table = graph.const(thresholds, "threshold", dtype=thresholds.dtype)
-    left_table = graph.const(ensemble.left.astype(np.int32), "left", dtype=np.int32)
-    right_table = graph.const(ensemble.right.astype(np.int32), "right", dtype=np.int32)
-    missing_right = ~ensemble.missing_left & ~ensemble.is_leaf
-    missing_table = graph.const(missing_right, "missing_right", dtype=np.bool_) if missing_right.any() else None
-    # Step one from the roots, whose features and thresholds are constants of shape [trees, 1]; a root that
-    # is a leaf has itself as both children, so a forest of lone leaves needs no special case.
-    value = graph.gather(x_t, graph.const(ensemble.feature[:, 0].astype(np.int32), "root_feature", dtype=np.int32))
-    root_mr = missing_right[:, :1]
-    went_right = _go_right(
-        graph,
-        value,
-        graph.const(thresholds[:, :1], "root_threshold", dtype=thresholds.dtype),
-        graph.const(root_mr, "root_missing_right", dtype=np.bool_) if root_mr.any() else None,
-    )
-    index = graph.where(
-        went_right,
-        graph.const(ensemble.right[:, :1].astype(np.int32), "root_right", dtype=np.int32),
-        graph.const(ensemble.left[:, :1].astype(np.int32), "root_left", dtype=np.int32),
-    )
-    for _ in range(depth - 1):
-        feat = graph.gather_elements(feature_table, index, axis=1)
-        value = graph.gather_elements(x_t, feat, axis=0)
-        thr = graph.gather_elements(threshold_table, index, axis=1)
-        mr = None if missing_table is None else graph.gather_elements(missing_table, index, axis=1)
-        went_right = _go_right(graph, value, thr, mr)
-        index = graph.where(
-            went_right,
-            graph.gather_elements(right_table, index, axis=1),
-            graph.gather_elements(left_table, index, axis=1),
-        )
-    return _sum_leaves(graph, ensemble, ensemble.value, index)
+    split = split_tables(graph, ensemble, x)
+    old, left = breadth_first_order(ensemble)
+    padding = old < 0
+    rows = np.arange(ensemble.n_trees)[:, None]
+    old = np.where(padding, 0, old)
+    column = np.where(padding, 0, split.column[rows, old])
+    threshold = np.where(padding, np.inf, split.threshold[rows, old]).astype(split.threshold.dtype)
+    value = np.where(padding[:, :, None], 0.0, ensemble.value[rows, old])
+    # Step one from the roots, whose columns and thresholds are constants of shape [trees, 1]; a root that
+    # is a leaf never goes right and its left child is itself, so a forest of lone leaves needs no special case.
+    root = graph.gather(split.columns, _int32(graph, column[:, 0], "root_column"))
+    went_right = _went_right(graph, root, graph.const(threshold[:, :1], "root_threshold", dtype=threshold.dtype))
+    index = graph.add(went_right, _int32(graph, left[:, :1], "root_left"))
+    if ensemble.max_depth > 1:
+        column_table = _int32(graph, column, "column")
+        threshold_table = graph.const(threshold, "threshold", dtype=threshold.dtype)
+        left_table = _int32(graph, left, "left")
+        for _ in range(ensemble.max_depth - 1):
+            col = graph.gather_elements(column_table, index, axis=1)
+            value_at = graph.gather_elements(split.columns, col, axis=0)
+            thr = graph.gather_elements(threshold_table, index, axis=1)
+            went_right = _went_right(graph, value_at, thr)
+            index = graph.add(graph.gather_elements(left_table, index, axis=1), went_right)
+    return _sum_leaves(graph, ensemble, value, index)
 
 
 def _gemm_tables(ensemble: TreeEnsemble) -> dict[str, np.ndarray]:
-    """Per tree: internal nodes' features/thresholds, the leaf × internal path matrix, leaf values."""
+    """Per tree: internal nodes' positions, the leaf × internal path matrix, leaf values."""
     reachable = ensemble.reachable
     internal = [np.flatnonzero(~ensemble.is_leaf[t] & reachable[t]) for t in range(ensemble.n_trees)]
     leaves = [np.flatnonzero(ensemble.is_leaf[t] & reachable[t]) for t in range(ensemble.n_trees)]
     n_internal = max(1, max(len(i) for i in internal))
     n_leaves = max(len(leaf) for leaf in leaves)
     trees = ensemble.n_trees
-    feature = np.zeros((trees, n_internal), np.int64)
-    threshold = np.zeros((trees, n_internal), np.float64)
-    missing_left = np.ones((trees, n_internal), bool)
+    node = np.full((trees, n_internal), -1, np.int64)
     path = np.zeros((trees, n_leaves, n_internal), np.float32)
-    # Padding leaves can never match: their left-turn count would have to be -1.
-    lefts_needed = np.full((trees, n_leaves), -1.0, np.float32)
+    # Padding leaves can never match: their right-turn count would have to be -1.
+    rights_needed = np.full((trees, n_leaves), -1.0, np.float32)
     values = np.zeros((trees, ensemble.n_outputs, n_leaves), np.float64)
     for t in range(trees):
-        position = {node: i for i, node in enumerate(internal[t])}
-        feature[t, : len(internal[t])] = ensemble.feature[t, internal[t]]
-        threshold[t, : len(internal[t])] = ensemble.threshold[t, internal[t]]
-        missing_left[t, : len(internal[t])] = ensemble.missing_left[t, internal[t]]
-        leaf_slot = {node: i for i, node in enumerate(leaves[t])}
+        position = {n: i for i, n in enumerate(internal[t])}
+        node[t, : len(internal[t])] = internal[t]
+        leaf_slot = {n: i for i, n in enumerate(leaves[t])}
         values[t, :, : len(leaves[t])] = ensemble.value[t, leaves[t]].T
-        stack = [(0, [])]  # (node, [(internal position, went left)])
+        stack = [(0, [])]  # (node, [(internal position, went right)])
         while stack:
-            node, turns = stack.pop()
-            if ensemble.is_leaf[t, node]:
-                slot = leaf_slot[node]
-                for pos, went_left in turns:
-                    path[t, slot, pos] = 1.0 if went_left else -1.0
-                lefts_needed[t, slot] = sum(went_left for _, went_left in turns)
+            n, turns = stack.pop()
+            if ensemble.is_leaf[t, n]:
+                slot = leaf_slot[n]
+                for pos, went_right in turns:
+                    path[t, slot, pos] = 1.0 if went_right else -1.0
+                rights_needed[t, slot] = sum(went_right for _, went_right in turns)
                 continue
-            pos = position[node]
-            stack.append((int(ensemble.left[t, node]), [*turns, (pos, True)]))
-            stack.append((int(ensemble.right[t, node]), [*turns, (pos, False)]))
-    return {
-        "feature": feature,
-        "threshold": threshold,
-        "missing_left": missing_left,
-        "path": path,
-        "lefts_needed": lefts_needed,
-        "values": values,
-    }
+            pos = position[n]
+            stack.append((int(ensemble.left[t, n]), [*turns, (pos, False)]))
+            stack.append((int(ensemble.right[t, n]), [*turns, (pos, True)]))
+    return {"node": node, "path": path, "rights_needed": rights_needed, "values": values}
 
 
 def gemm_table_bytes(ensemble: TreeEnsemble) -> int:
+    """Bytes of the path matrices of ``gemm``."""
     leaves = int(ensemble.n_leaves.max())
     return _table_bytes((ensemble.n_trees, leaves, max(1, leaves - 1)))
 
@@ -212,27 +267,22 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     if ensemble.max_depth == 0:
         return lower_tree_traversal(graph, ensemble, x)
     tables = _gemm_tables(ensemble)
-    xc, _ = _compare_input(graph, ensemble, x)
-    thresholds = float32_thresholds(tables["threshold"]) if xc.dtype == np.float32 else tables["threshold"]
-    x_t = graph.transpose(xc, [1, 0])
-    # [trees, internal, batch]: the value each internal node tests, for every row.
-    value = graph.gather(x_t, graph.const(tables["feature"].astype(np.int32), "feature", dtype=np.int32), axis=0)
-    went_left = graph.less_equal(value, graph.const(thresholds[:, :, None], "threshold", dtype=thresholds.dtype))
-    # NaN fails `<=`, so it goes left only where the node says so.
-    missing_left = tables["missing_left"]
-    nan_left = graph.is_nan(value)
-    if not missing_left.all():
-        nan_left = graph.logical_and(nan_left, graph.const(missing_left[:, :, None], "missing_left", dtype=np.bool_))
-    went_left = graph.logical_or(went_left, nan_left)
-    turns = graph.cast(went_left, np.float32)
-    # [trees, leaves, batch]: each leaf's count of matching left turns; the leaf reached has all of them.
+    split = split_tables(graph, ensemble, x)
+    rows = np.arange(ensemble.n_trees)[:, None]
+    padding = tables["node"] < 0
+    node = np.where(padding, 0, tables["node"])
+    column = np.where(padding, 0, split.column[rows, node])
+    threshold = np.where(padding, np.inf, split.threshold[rows, node]).astype(split.threshold.dtype)
+    # [trees, internal, batch]: whether each internal node sends each row right.
+    value = graph.gather(split.columns, _int32(graph, column, "column"), axis=0)
+    turns = graph.cast(graph.greater(value, graph.const(threshold[:, :, None], "threshold", dtype=threshold.dtype)), np.float32)
+    # [trees, leaves, batch]: each leaf's count of matching right turns; the leaf reached has all of them.
     matched = graph.matmul(graph.const(tables["path"], "path", dtype=np.float32), turns)
-    reached = graph.equal(matched, graph.const(tables["lefts_needed"][:, :, None], "lefts_needed", dtype=np.float32))
-    one_hot = graph.cast(reached, graph.dtype)
-    # [trees, outputs, batch] -> sum over trees -> [batch, outputs]
-    per_tree = graph.matmul(graph.const(tables["values"], "leaf_values"), one_hot)
-    summed = graph.transpose(graph.reduce_sum(per_tree, [0]), [1, 0])
-    return graph.add(summed, graph.const(ensemble.base, "base"))
+    needed = graph.const(tables["rights_needed"][:, :, None], "rights_needed", dtype=np.float32)
+    one_hot = graph.cast(graph.equal(matched, needed), np.float64)
+    # [trees, outputs, batch] -> float64 sum over trees, in tree order -> [batch, outputs]
+    per_tree = graph.matmul(graph.const(tables["values"], "leaf_values", dtype=np.float64), one_hot)
+    return graph.transpose(graph.reduce_sum(per_tree, [0]), [1, 0])
 
 
 LOWERINGS = {
