@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from sk2tensor.api import convert, validate
+from sk2tensor.api import compare, convert
 from sk2tensor.errors import (
     ConversionError,
     InputError,
@@ -31,8 +31,8 @@ __all__ = [
     "ValidationError",
     "ValidationReport",
     "__version__",
+    "compare",
     "convert",
     "load",
     "supported",
-    "validate",
 ]

@@ -216,7 +216,7 @@ def validation_report(
     return compare_outputs(got, reference, dtype=str(compiled.input_dtype), is_classifier=is_classifier)
 
 
-def validate(estimator: Any, compiled: CompiledModel, X: Any) -> ValidationReport:
+def compare(estimator: Any, compiled: CompiledModel, X: Any) -> ValidationReport:
     """Compare an already exported model with ``estimator`` on the rows of ``X`` (no exception raised)."""
     rows, _ = _as_matrix(X)
     rows = np.ascontiguousarray(rows, dtype=compiled.input_dtype)

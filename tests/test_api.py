@@ -1,0 +1,216 @@
+"""The public API's contract: options, errors with clear messages, DataFrames, metadata, purity."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+import sk2tensor
+from sk2tensor import registry
+from sk2tensor import validate as validate_module
+from sk2tensor.errors import (
+    InputError,
+    ModelFileError,
+    NotFittedError,
+    RuntimeUnavailableError,
+    UnsupportedEstimatorError,
+    UnsupportedParameterError,
+    ValidationError,
+)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X, y, make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+
+
+def test_unfitted_estimator_raises_sklearns_not_fitted_error() -> None:
+    with pytest.raises(NotFittedError, match=r"LogisticRegression.*not fitted"):
+        sk2tensor.convert(LogisticRegression(), n_features=3)
+
+
+def test_unsupported_estimator_names_the_class_and_what_is_supported(iris) -> None:
+    X, y, _ = iris
+    svc = SVC().fit(X, y)
+    if SVC in sk2tensor.supported():
+        pytest.skip("SVC is supported now")
+    with pytest.raises(UnsupportedEstimatorError, match=r"sklearn.svm.SVC.*supported\(\)") as error:
+        sk2tensor.convert(svc, X)
+    assert "LogisticRegression" in str(error.value)
+    with pytest.raises(UnsupportedEstimatorError, match="object of type"):
+        sk2tensor.convert(object(), n_features=2)
+
+
+def test_unsupported_step_inside_a_pipeline_is_named(iris) -> None:
+    X, y, _ = iris
+    pipeline = make_pipeline(StandardScaler(), SVC()).fit(X, y)
+    if SVC not in sk2tensor.supported():
+        with pytest.raises(UnsupportedEstimatorError, match="SVC"):
+            sk2tensor.convert(pipeline, X)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dtype": "float16"}, "dtype must be one of"),
+        ({"strategy": "fast"}, "strategy must be one of"),
+        ({"device": "tpu"}, "device must be one of"),
+        ({"opset": 7}, "opset must be between"),
+        ({"opset": "13"}, "opset must be an integer"),
+        ({"strategy": "gemm"}, "applies to tree models"),
+    ],
+)
+def test_bad_options_are_refused(iris, kwargs, message) -> None:
+    X, _, model = iris
+    with pytest.raises(UnsupportedParameterError, match=message):
+        sk2tensor.convert(model, X, **kwargs)
+
+
+def test_width_mismatches_are_input_errors(iris) -> None:
+    X, _, model = iris
+    with pytest.raises(InputError, match="fitted on 4"):
+        sk2tensor.convert(model, X[:, :3])
+    with pytest.raises(InputError, match="n_features=5 but X has 4"):
+        sk2tensor.convert(model, X, n_features=5)
+    with pytest.raises(InputError, match="2-D"):
+        sk2tensor.convert(model, X[:, 0])
+    with pytest.raises(InputError, match="numbers"):
+        sk2tensor.convert(model, X.astype(str))
+
+
+def test_prediction_input_is_checked(iris) -> None:
+    X, _, model = iris
+    compiled = sk2tensor.convert(model, X)
+    with pytest.raises(InputError, match="3 features, but this model expects 4"):
+        compiled.predict(X[:, :3])
+    with pytest.raises(InputError, match=r"reshape\(1, -1\)"):
+        compiled.predict(X[0])
+    with pytest.raises(InputError, match="3-D"):
+        compiled.predict(X[None])
+    with pytest.raises(InputError, match="numbers"):
+        compiled.predict(X.astype(str))
+    with pytest.raises(AttributeError):
+        compiled.transform  # noqa: B018  (a classifier has no transform)
+    assert not hasattr(compiled, "score_samples")
+    # Integer and boolean input is accepted and cast, as sklearn does.
+    np.testing.assert_array_equal(compiled.predict(X.astype(int)), model.predict(X.astype(int)))
+
+
+def test_convert_without_sample_uses_generated_rows(iris) -> None:
+    _, _, model = iris
+    compiled = sk2tensor.convert(model)
+    assert compiled.n_features == 4 and compiled.validation.rows > 0
+    compiled = sk2tensor.convert(model, n_features=4, validate=False)
+    assert compiled.validation is None
+
+
+def test_dataframes_keep_feature_names_and_accept_any_column_order() -> None:
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    compiled = sk2tensor.convert(model, X)
+    assert compiled.feature_names == list(X.columns)
+    shuffled = X[list(reversed(X.columns))]
+    np.testing.assert_allclose(compiled.predict(shuffled), model.predict(X), rtol=1e-5)
+    with pytest.raises(InputError, match="lacks the column"):
+        compiled.predict(X.drop(columns=["bmi"]))
+
+
+def test_validation_error_carries_the_report(iris, monkeypatch) -> None:
+    X, _, model = iris
+    monkeypatch.setitem(validate_module.PROBABILITY_ATOL, "float32", -1.0)
+    with pytest.raises(ValidationError, match="predict_proba") as error:
+        sk2tensor.convert(model, X)
+    report = error.value.report
+    assert not report.passed and report["predict_proba"].max_abs_diff >= 0
+    assert report.rows == len(X)
+
+
+def test_validation_report_fields(iris) -> None:
+    X, _, model = iris
+    report = sk2tensor.convert(model, X).validation
+    assert report.passed and report.label_agreement == 1.0
+    assert {o.name for o in report.outputs} == {"predict", "predict_proba", "decision_function"}
+    assert "label agreement" in report.summary()
+    again = sk2tensor.compare(model, sk2tensor.convert(model, X, validate=False), X)
+    assert again.passed
+
+
+def test_conversion_does_not_touch_the_estimator(iris) -> None:
+    X, _, model = iris
+    before = pickle.dumps(model)
+    sk2tensor.convert(model, X)
+    assert pickle.dumps(model) == before
+
+
+def test_missing_onnxruntime_names_the_extra(iris, monkeypatch) -> None:
+    X, _, model = iris
+    compiled = sk2tensor.convert(model, X, validate=False)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(RuntimeUnavailableError, match=r"sk2tensor\[cpu\]"):
+        compiled.predict(X)
+
+
+def test_cuda_where_unavailable_is_a_clear_error(iris, tmp_path: Path) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is available here")
+    X, _, model = iris
+    path = sk2tensor.convert(model, X).save(tmp_path / "m.onnx")
+    with pytest.raises(RuntimeUnavailableError, match="onnxruntime-gpu"):
+        sk2tensor.load(path, device="cuda")
+    assert sk2tensor.load(path, device="auto").device == "cpu"
+
+
+def test_load_refuses_foreign_and_broken_files(tmp_path: Path) -> None:
+    foreign = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["x"], ["y"])],
+            "g",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+        )
+    )
+    onnx.save(foreign, tmp_path / "foreign.onnx")
+    with pytest.raises(ModelFileError, match="not exported by sk2tensor"):
+        sk2tensor.load(tmp_path / "foreign.onnx")
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ModelFileError, match=r"broken\.onnx"):
+        sk2tensor.load(tmp_path / "broken.onnx")
+    with pytest.raises(ModelFileError, match="no such file"):
+        sk2tensor.load(tmp_path / "missing.onnx")
+
+
+def test_registry_refuses_duplicates_and_wrong_signatures() -> None:
+    with pytest.raises(TypeError, match="already has a converter"):
+        registry.converter(LogisticRegression)(lambda graph, estimator, x, context: {})
+    with pytest.raises(TypeError, match="must take"):
+        registry.converter(SVC)(lambda g, e, x, c: {})
+    assert SVC not in registry._REGISTRY or SVC in sk2tensor.supported()
+
+
+def test_supported_is_sorted_and_complete() -> None:
+    classes = sk2tensor.supported()
+    assert classes == sorted(classes, key=lambda c: (c.__module__, c.__name__))
+    assert {LogisticRegression, Ridge, StandardScaler} <= set(classes)
+
+
+def test_string_labels_round_trip_through_metadata() -> None:
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["a", "b", "c"])[y]
+    model = LogisticRegression(max_iter=500).fit(X, labels)
+    compiled = sk2tensor.convert(model, pd.DataFrame(X, columns=list("wxyz")).to_numpy())
+    assert compiled.predict_output == "class_index"
+    np.testing.assert_array_equal(compiled.predict(X), model.predict(X.astype(np.float32)))

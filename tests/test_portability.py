@@ -1,0 +1,114 @@
+"""Exported graphs are portable: default-domain operators only, no runtime shape computation, an explicit
+IR version, and a saved file that runs in a plain onnxruntime session without sk2tensor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import sk2tensor
+from tests.cases import CASES, Case
+
+#: Operators that make ORT place nodes on the CPU in a strict CUDA session (DESIGN.md, GPU rules).
+SHAPE_OPS = {"Shape", "ConstantOfShape", "Expand", "Size", "NonZero", "Range"}
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _all_nodes(attribute.g)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_graph_uses_only_the_default_domain(case: Case) -> None:
+    estimator, data = case.fitted()
+    model = sk2tensor.convert(estimator, data.X[:50]).onnx
+    assert [op.domain for op in model.opset_import] == [""]
+    nodes = list(_all_nodes(model.graph))
+    assert nodes
+    assert {node.domain for node in nodes} == {""}
+    assert not {node.op_type for node in nodes} & SHAPE_OPS
+    assert model.ir_version == onnx.helper.find_min_ir_version_for(list(model.opset_import))
+    onnx.checker.check_model(model, full_check=True)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, onnx.defs.onnx_opset_version()])
+def test_opset_can_be_chosen(opset: int) -> None:
+    estimator, data = next(c for c in CASES if c.id == "GradientBoostingClassifier-iris").fitted()
+    compiled = sk2tensor.convert(estimator, data.X, opset=opset)
+    assert compiled.onnx.opset_import[0].version == opset
+    assert compiled.validation.passed
+
+
+PLAIN_RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import onnxruntime as ort
+    model, data, out = sys.argv[1:4]
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    X = np.load(data).astype(meta["input_dtype"])
+    names = [o.name for o in session.get_outputs()]
+    results = dict(zip(names, session.run(None, {session.get_inputs()[0].name: X})))
+    np.savez(out, **results)
+    print(json.dumps({"imported_sk2tensor": "sk2tensor" in sys.modules, "outputs": names,
+                      "classes": json.loads(meta.get("classes", "null"))}))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        "RandomForestClassifier-string_labels",
+        "scaled_LogisticRegression-breast_cancer",
+        "GradientBoostingRegressor_huber-diabetes",
+    ],
+)
+def test_saved_file_runs_in_a_plain_session_without_sk2tensor(case_id: str, tmp_path: Path) -> None:
+    estimator, data = next(c for c in CASES if c.id == case_id).fitted()
+    compiled = sk2tensor.convert(estimator, data.X)
+    model_path = compiled.save(tmp_path / "model.onnx")
+    np.save(tmp_path / "X.npy", data.X)
+    result = subprocess.run(
+        [sys.executable, "-c", PLAIN_RUNNER, str(model_path), str(tmp_path / "X.npy"), str(tmp_path / "out.npz")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    report = json.loads(result.stdout)
+    assert report["imported_sk2tensor"] is False
+    assert report["outputs"] == list(compiled.outputs)
+    raw = np.load(tmp_path / "out.npz")
+    for method in compiled.outputs:
+        np.testing.assert_array_equal(
+            raw[method], compiled.session.run([method], {"input": data.X.astype(np.float32)})[0]
+        )
+    if "predict" in compiled.outputs and report["classes"] is not None:
+        labels = np.asarray(report["classes"], dtype=object)
+        held = raw["predict"] if compiled.predict_output == "label" else labels[raw["predict"]]
+        np.testing.assert_array_equal(held, estimator.predict(data.X.astype(np.float32)))
+
+
+def test_load_round_trip_works_from_the_file_alone(tmp_path: Path) -> None:
+    estimator, data = next(c for c in CASES if c.id == "HistGradientBoostingClassifier-string_labels").fitted()
+    path = sk2tensor.convert(estimator, data.X).save(tmp_path / "m.onnx")
+    loaded = sk2tensor.load(path, device="cpu")
+    X = data.X.astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(X), estimator.predict(X))
+    assert loaded.classes.tolist() == estimator.classes_.tolist()
+    meta = loaded.metadata
+    assert meta["producer"] == "sk2tensor" and meta["estimator_class"].endswith("HistGradientBoostingClassifier")
+    assert json.loads(meta["validation"])["passed"] is True
+    assert json.loads(meta["strategy"])
