@@ -1,7 +1,8 @@
 """The conformance case table: one row per (estimator configuration, dataset).
 
-Adding an estimator means adding rows here; `test_conformance.py` runs every row, and a test checks that
-every class sk2tensor registers has at least one row.
+Adding an estimator means adding rows to the case module of its family (``tests/cases_<family>.py``, each
+defining ``CASES``; the ones below are the first families'). `test_conformance.py` runs every row, and a
+test checks that every class sk2tensor registers has at least one row.
 """
 
 from __future__ import annotations
@@ -220,4 +221,18 @@ CASES: list[Case] = [
     ),
 ]
 
+
+def _family_cases() -> list[Case]:
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    found: list[Case] = []
+    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+        if module.name.startswith("cases_"):
+            found.extend(importlib.import_module(f"tests.{module.name}").CASES)
+    return found
+
+
+CASES += _family_cases()
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
