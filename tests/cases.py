@@ -88,6 +88,12 @@ def dataset(name: str) -> Dataset:
     if name == "nan_regression":
         X, y = datasets.make_regression(800, 8, noise=3.0, random_state=6)
         return Dataset(_with_nans(X, 0.15, 6), y)
+    if name == "categorical":  # integer-coded categories (with NaN) beside numeric columns
+        rng = np.random.default_rng(7)
+        X = np.c_[rng.integers(0, 6, 600), rng.normal(size=600), rng.integers(0, 12, 600), rng.normal(size=600)]
+        X[rng.random(600) < 0.1, 0] = np.nan
+        y = ((X[:, 0] % 2 == 0) ^ (X[:, 2] > 6) ^ (X[:, 1] > 0)).astype(int)
+        return Dataset(X, y)
     raise KeyError(name)
 
 
@@ -202,6 +208,11 @@ CASES: list[Case] = [
         )
     ],
     *_cases(lambda: HistGradientBoostingRegressor(max_iter=30, random_state=0), "nan_regression"),
+    *_cases(
+        lambda: HistGradientBoostingClassifier(max_iter=20, categorical_features=[0, 2], random_state=0),
+        "categorical",
+        name="HistGradientBoostingClassifier_categorical",
+    ),
     *_cases(lambda: IsolationForest(n_estimators=50, random_state=0), "breast_cancer", "random_regression"),
     *_cases(
         lambda: IsolationForest(n_estimators=30, max_features=0.5, random_state=0),

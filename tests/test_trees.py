@@ -275,10 +275,36 @@ def test_strategy_is_refused_for_models_without_trees() -> None:
         sk2tensor.convert(LogisticRegression().fit(X, y), X, strategy="gemm")
 
 
-def test_hist_gradient_boosting_categorical_splits_are_refused_clearly() -> None:
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("regression", [False, True], ids=["classifier", "regressor"])
+def test_hist_gradient_boosting_categorical_splits(strategy: str, regression: bool) -> None:
     rng = np.random.default_rng(17)
-    X = np.c_[rng.integers(0, 5, 300), rng.normal(size=300)]
-    y = (X[:, 0] % 2 == 0).astype(int)
-    estimator = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0]).fit(X, y)
-    with pytest.raises(UnsupportedParameterError, match="categorical"):
-        sk2tensor.convert(estimator, X)
+    n = 1500
+    X = np.c_[rng.integers(0, 7, n), rng.normal(size=n), rng.integers(0, 3, n) * 10.0, rng.integers(0, 40, n)]
+    X[rng.random(n) < 0.1, 0] = np.nan
+    y = ((X[:, 0] % 3 == 0) ^ (X[:, 2] == 10) ^ (X[:, 3] % 4 == 1)).astype(int)
+    if regression:
+        estimator = HistGradientBoostingRegressor(max_iter=20, categorical_features=[0, 3], random_state=0)
+        estimator.fit(X, y + X[:, 1])
+    else:
+        estimator = HistGradientBoostingClassifier(max_iter=20, categorical_features=[0, 2, 3], random_state=0)
+        estimator.fit(X, y)
+    probe = X[:400].copy()
+    probe[:40, 0] = 7  # a category never seen in training
+    probe[40:60, 3] = -1  # negative: not a category
+    probe[60:80, 3] = 300
+    probe[80:100, 0] = 2.5  # between categories
+    compiled = sk2tensor.convert(estimator, probe, strategy=strategy)
+    assert compiled.validation.passed
+    assert_matches_sklearn(estimator, compiled, probe.astype(np.float32), "float32")
+
+
+def test_hist_gradient_boosting_string_categories_are_refused_clearly() -> None:
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(18)
+    frame = pd.DataFrame({"color": rng.choice(["red", "blue"], 200), "size": rng.normal(size=200)})
+    y = (frame["color"] == "red").astype(int)
+    estimator = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype")
+    estimator.fit(frame.astype({"color": "category"}), y)
+    with pytest.raises((UnsupportedParameterError, sk2tensor.InputError), match="(string|numbers)"):
+        sk2tensor.convert(estimator, n_features=2)

@@ -116,39 +116,116 @@ def convert_gradient_boosting_regressor(
     return {"predict": graph.squeeze(_gradient_boosting_raw(graph, estimator, x, context), [1])}
 
 
+def _in_bitset(bitset: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` (ints below 256) is set in an sklearn bitset of 8 uint32 words."""
+    return ((bitset[values >> 5] >> (values & 31).astype(np.uint32)) & 1).astype(bool)
+
+
+def _hist_gradient_boosting_input(
+    graph: GraphBuilder, estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor, x: Var
+) -> tuple[Var, Var | None]:
+    """The columns HistGradientBoosting's trees read, and the categorical codes (float64) when there are some.
+
+    With categorical features sklearn ordinal-encodes them (unknown and missing become NaN) and puts them
+    first, the numeric columns after: the graph does the same with an equality test against each column's
+    known categories, in float64 as sklearn compares.
+    """
+    preprocessor = getattr(estimator, "_preprocessor", None)
+    if preprocessor is None:
+        return x, None
+    categories = preprocessor.named_transformers_["encoder"].categories_
+    if any(np.asarray(c).dtype.kind not in "fiub" for c in categories):
+        raise unsupported(
+            estimator,
+            "categorical_features",
+            "string categories",
+            "categorical columns must hold numbers (ordinal-encode string columns first)",
+        )
+    is_categorical = np.asarray(estimator.is_categorical_, dtype=bool)
+    width = max(len(c) for c in categories)
+    known = np.full((len(categories), width), np.nan)
+    for i, values in enumerate(categories):
+        known[i, : len(values)] = np.asarray(values, dtype=np.float64)
+    columns = graph.gather(graph.cast(x, np.float64), graph.int64s(np.flatnonzero(is_categorical), "categorical"), 1)
+    one_hot = graph.cast(
+        graph.equal(graph.unsqueeze(columns, [2]), graph.const(known, "categories", np.float64)), np.float64
+    )
+    found = graph.reduce_sum(one_hot, [2])
+    codes = graph.reduce_sum(graph.mul(one_hot, graph.const(np.arange(width, dtype=np.float64), "codes", np.float64)), [2])
+    codes = graph.where(
+        graph.greater(found, graph.const(0.5, "half", np.float64)), codes, graph.const(np.nan, "nan", np.float64)
+    )
+    numeric = graph.gather(x, graph.int64s(np.flatnonzero(~is_categorical), "numeric"), 1)
+    return graph.concat([graph.cast(codes, graph.dtype), numeric], axis=1), codes
+
+
 def _hist_gradient_boosting_raw(
     graph: GraphBuilder,
     estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
     x: Var,
     context: ConversionContext,
 ) -> Var:
-    """Baseline plus the sum of every predictor's leaves, shape ``[batch, trees per iteration]``."""
-    if getattr(estimator, "_preprocessor", None) is not None or getattr(estimator, "is_categorical_", None) is not None:
-        raise unsupported(
-            estimator,
-            "categorical_features",
-            estimator.categorical_features,
-            "categorical splits are not supported yet; one-hot or ordinal-encode those columns instead",
-        )
+    """Baseline plus the sum of every predictor's leaves, shape ``[batch, trees per iteration]``.
+
+    A categorical split becomes a numeric one on an extra 0/1 column that says whether the row goes right:
+    a lookup, per split, of the row's category code in a table built from the split's bitset, the known
+    categories, and where missing and unknown categories go.
+    """
+    columns, codes = _hist_gradient_boosting_input(graph, estimator, x)
+    width = estimator.n_features_in_
     base = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(-1)
+    known_bitsets, feature_slot = (None, None)
+    if codes is not None:
+        known_bitsets, feature_slot = estimator._bin_mapper.make_known_categories_bitsets()
+    all_codes = np.arange(256)
+    directions: list[np.ndarray] = []  # per categorical split: 1 (right) for codes 0..255, then missing
+    split_columns: list[int] = []
     trees = []
     for iteration in estimator._predictors:
         for k, predictor in enumerate(iteration):
             nodes = predictor.nodes
             leaf = nodes["is_leaf"].astype(bool)
             index = np.arange(len(nodes), dtype=np.int64)
+            feature = np.where(leaf, 0, nodes["feature_idx"].astype(np.int64))
+            threshold = np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64))
+            missing_left = nodes["missing_go_to_left"].astype(bool)
+            for node in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf):
+                goes_left = _in_bitset(predictor.raw_left_cat_bitsets[nodes["bitset_idx"][node]], all_codes)
+                is_known = _in_bitset(known_bitsets[feature_slot[feature[node]]], all_codes)
+                missing_right = not missing_left[node]
+                right = np.where(goes_left, False, np.where(is_known, True, missing_right))
+                directions.append(np.append(right, missing_right).astype(np.float64))
+                split_columns.append(int(feature[node]))
+                feature[node] = width + len(directions) - 1
+                threshold[node], missing_left[node] = 0.5, True
             tree = TreeArrays(
-                feature=np.where(leaf, 0, nodes["feature_idx"].astype(np.int64)),
-                threshold=np.where(leaf, 0.0, nodes["num_threshold"].astype(np.float64)),
+                feature=feature,
+                threshold=threshold,
                 left=np.where(leaf, index, nodes["left"].astype(np.int64)),
                 right=np.where(leaf, index, nodes["right"].astype(np.int64)),
-                missing_left=nodes["missing_go_to_left"].astype(bool),
+                missing_left=missing_left,
                 value=np.where(leaf, nodes["value"], 0.0)[:, None].astype(np.float64),
             )
             trees.append(_with_output(tree, k, len(base)))
+    if directions:
+        columns = graph.concat([columns, _categorical_split_columns(graph, codes, split_columns, directions)], 1)
     # HistGradientBoosting compares float64 inputs with float64 thresholds.
-    ensemble = stack_trees(trees, base=base, compare_in_float32=False, n_features=estimator.n_features_in_)
-    return lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    ensemble = stack_trees(trees, base=base, compare_in_float32=False, n_features=width + len(directions))
+    return lower_trees(graph, ensemble, columns, context, type(estimator).__name__)
+
+
+def _categorical_split_columns(
+    graph: GraphBuilder, codes: Var, split_columns: list[int], directions: list[np.ndarray]
+) -> Var:
+    """``[batch, splits]``: 1 where a categorical split sends the row right, looked up by category code."""
+    slots = len(directions[0])  # 256 codes and the missing slot
+    code = graph.gather(codes, graph.int64s(split_columns, "split_column"), axis=1)
+    missing = graph.logical_or(graph.is_nan(code), graph.greater(code, graph.const(255.0, "last_code", np.float64)))
+    code = graph.where(missing, graph.const(float(slots - 1), "missing_slot", np.float64), code)
+    offsets = graph.const(np.arange(len(directions), dtype=np.float64) * slots, "table_offset", np.float64)
+    position = graph.cast(graph.add(code, offsets), np.int64)
+    table = graph.const(np.concatenate(directions), "goes_right", dtype=graph.dtype)
+    return graph.gather(table, position)
 
 
 @converter(HistGradientBoostingClassifier)
