@@ -306,5 +306,5 @@ def test_hist_gradient_boosting_string_categories_are_refused_clearly() -> None:
     y = (frame["color"] == "red").astype(int)
     estimator = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype")
     estimator.fit(frame.astype({"color": "category"}), y)
-    with pytest.raises((UnsupportedParameterError, sk2tensor.InputError), match="(string|numbers)"):
+    with pytest.raises((UnsupportedParameterError, sk2tensor.InputError), match=r"(string|numbers)"):
         sk2tensor.convert(estimator, n_features=2)

@@ -151,7 +151,8 @@ def _hist_gradient_boosting_input(
         graph.equal(graph.unsqueeze(columns, [2]), graph.const(known, "categories", np.float64)), np.float64
     )
     found = graph.reduce_sum(one_hot, [2])
-    codes = graph.reduce_sum(graph.mul(one_hot, graph.const(np.arange(width, dtype=np.float64), "codes", np.float64)), [2])
+    code_values = graph.const(np.arange(width, dtype=np.float64), "codes", np.float64)
+    codes = graph.reduce_sum(graph.mul(one_hot, code_values), [2])
     codes = graph.where(
         graph.greater(found, graph.const(0.5, "half", np.float64)), codes, graph.const(np.nan, "nan", np.float64)
     )
