@@ -166,6 +166,9 @@ class GraphBuilder:
     def clip(self, a: Var, low: Var | None = None, high: Var | None = None) -> Var:
         return self._node("Clip", [a, low, high], a.dtype)
 
+    def relu(self, a: Var) -> Var:
+        return self._node("Relu", [a], a.dtype)
+
     # ----------------------------------------------------------------- linear algebra
     def matmul(self, a: Var, b: Var) -> Var:
         return self._node("MatMul", [a, b], a.dtype)
@@ -206,6 +209,18 @@ class GraphBuilder:
     def argmax(self, a: Var, axis: int = -1, keepdims: bool = False) -> Var:
         """Index of the first maximum along ``axis`` (ties go to the lowest index, as numpy)."""
         return self._node("ArgMax", [a], np.int64, axis=axis, keepdims=int(keepdims))
+
+    def argmin(self, a: Var, axis: int = -1, keepdims: bool = False) -> Var:
+        """Index of the first minimum along ``axis`` (ties go to the lowest index, as numpy)."""
+        return self._node("ArgMin", [a], np.int64, axis=axis, keepdims=int(keepdims))
+
+    def topk(self, a: Var, k: int, axis: int = -1, largest: bool = True) -> tuple[Var, Var]:
+        """The ``k`` largest (or smallest) values along ``axis``, sorted, and their int64 indices; equal values
+        come out lowest index first (ONNX TopK semantics)."""
+        values, indices = self._node(
+            "TopK", [a, self.int64s([k], "k")], a.dtype, n_outputs=2, axis=axis, largest=int(largest), sorted=1
+        )
+        return values, Var(indices.name, np.dtype(np.int64))
 
     def gather(self, data: Var, indices: Var, axis: int = 0) -> Var:
         return self._node("Gather", [data, indices], data.dtype, axis=axis)
