@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +23,14 @@ if TYPE_CHECKING:
     from sk2tensor.validate import ValidationReport
 
 DEVICES = ("cpu", "cuda", "auto")
-#: Rows per ``session.run``: cache-sized chunks beat one huge batch on the CPU provider (DESIGN.md).
-DEFAULT_CHUNK_ROWS = 8192
+#: Rows per ``session.run`` on the CPU: cache-sized chunks beat one huge batch (DESIGN.md). Measured with
+#: ``benchmarks/`` on forests of 100 and 500 trees: 1-4k rows are within noise of each other, 8k and more
+#: fall out of the L2 cache (each ``[trees, rows]`` int32 state is ``4 * trees * rows`` bytes).
+DEFAULT_CHUNK_ROWS = 1024
+#: Rows per ``session.run`` on CUDA: the GPU wants the largest batch that fits; a chunk bounds its memory.
+CUDA_CHUNK_ROWS = 1 << 20
+#: Fewest rows worth handing to a second thread: below it the thread hand-off costs more than it saves.
+MIN_PARALLEL_ROWS = 256
 #: Above this protobuf size a model is saved with its tensors in an external data file.
 _EXTERNAL_DATA_BYTES = 1_800_000_000
 _INSTALL_HINT = "install the extra 'sk2tensor[cpu]' (or 'sk2tensor[gpu]' for CUDA; never both)"
@@ -56,6 +64,27 @@ def providers_for(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
 
 
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_POOL_LOCK = threading.Lock()
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    """One shared pool per width: sessions release the GIL while they run, so chunks run in parallel."""
+    with _POOL_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="sk2tensor")
+        return pool
+
+
 class CompiledModel:
     """An exported model with the prediction methods of the estimator it came from.
 
@@ -68,7 +97,13 @@ class CompiledModel:
     validation:
         The report of the comparison with sklearn made at export, when there was one.
     chunk_rows:
-        Rows per ONNX Runtime call for large inputs.
+        Rows per ONNX Runtime call for large inputs (default :data:`DEFAULT_CHUNK_ROWS` on the CPU,
+        :data:`CUDA_CHUNK_ROWS` on CUDA).
+    threads:
+        CPU threads for one prediction (default: every CPU this process may use). On the CPU each
+        ``session.run`` is single-threaded and chunks run concurrently, one per thread: measured faster than
+        ONNX Runtime's intra-op threads, whose per-operator fork/join costs more than the small tree
+        operators take (``benchmarks/README.md``).
     """
 
     def __init__(
@@ -77,7 +112,8 @@ class CompiledModel:
         *,
         device: str = "cpu",
         validation: ValidationReport | None = None,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        chunk_rows: int | None = None,
+        threads: int | None = None,
     ) -> None:
         props = {p.key: p.value for p in model.metadata_props}
         if props.get(md.PRODUCER) != "sk2tensor":
@@ -88,7 +124,8 @@ class CompiledModel:
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
         self.validation = validation
-        self.chunk_rows = int(chunk_rows)
+        self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
+        self.threads = cpu_count() if threads is None else max(1, int(threads))
         self.n_features = int(props[md.N_FEATURES])
         self.input_name = props.get(md.INPUT_NAME, "input")
         self.input_dtype = np.dtype(props[md.INPUT_DTYPE])
@@ -120,6 +157,11 @@ class CompiledModel:
             ort = onnxruntime()
             options = ort.SessionOptions()
             options.log_severity_level = 3
+            if self.device == "cpu":
+                # Parallelism comes from running chunks concurrently (see `threads`), not inside a run.
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             self._session = ort.InferenceSession(
                 self.onnx.SerializeToString(), sess_options=options, providers=providers_for(self.device)
             )
@@ -152,13 +194,24 @@ class CompiledModel:
     def _run_chunks(self, method: str, rows: np.ndarray) -> np.ndarray:
         run = self.session.run
         feed_name = self.input_name
-        if len(rows) <= self.chunk_rows:
+        n = len(rows)
+        if self.device == "cuda":
+            size = self.chunk_rows or CUDA_CHUNK_ROWS
+            if n <= size:
+                return run([method], {feed_name: rows})[0]
+            return np.concatenate([run([method], {feed_name: rows[i : i + size]})[0] for i in range(0, n, size)])
+        size = self.chunk_rows or DEFAULT_CHUNK_ROWS
+        threads = min(self.threads, n // MIN_PARALLEL_ROWS)
+        n_chunks = max(-(-n // size), threads)
+        if n_chunks <= 1:
             return run([method], {feed_name: rows})[0]
-        parts = [
-            run([method], {feed_name: rows[start : start + self.chunk_rows]})[0]
-            for start in range(0, len(rows), self.chunk_rows)
-        ]
-        return np.concatenate(parts)
+        # Equal chunks (views, no copy), so that every thread gets the same work.
+        bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+        chunks = [rows[bounds[i] : bounds[i + 1]] for i in range(n_chunks)]
+        if threads <= 1:
+            return np.concatenate([run([method], {feed_name: chunk})[0] for chunk in chunks])
+        parts = _thread_pool(threads).map(lambda chunk: run([method], {feed_name: chunk})[0], chunks)
+        return np.concatenate(list(parts))
 
     def _as_sklearn(self, method: str, result: np.ndarray) -> np.ndarray:
         if method == "predict" and self.classes is not None and self.predict_output == "class_index":
