@@ -1,0 +1,141 @@
+"""Pairwise distances and kernels between the input rows and stored rows, as sklearn.metrics.pairwise
+computes them for dense float64 data (the decomposition, kernel approximation, clustering and neighbour
+converters share them).
+
+Everything here works in float64: sklearn upcasts float32 input whenever the stored rows are float64,
+which they are for models fitted on float64 data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.registry import unsupported
+
+#: Kernels with a closed form, by sklearn name, and the parameters each one takes (sklearn's KERNEL_PARAMS).
+KERNELS = {
+    "linear": (),
+    "poly": ("gamma", "degree", "coef0"),
+    "polynomial": ("gamma", "degree", "coef0"),
+    "rbf": ("gamma",),
+    "laplacian": ("gamma",),
+    "sigmoid": ("gamma", "coef0"),
+    "cosine": (),
+    "chi2": ("gamma",),
+    "additive_chi2": (),
+}
+#: sklearn's defaults for kernel parameters left unset (``gamma=None`` means ``1 / n_features``).
+_KERNEL_DEFAULTS = {
+    "poly": {"degree": 3, "coef0": 1},
+    "polynomial": {"degree": 3, "coef0": 1},
+    "sigmoid": {"coef0": 1},
+    "chi2": {"gamma": 1.0},
+}
+
+
+def f64(graph: GraphBuilder, value: np.ndarray | float, hint: str) -> Var:
+    """A float64 constant whatever the graph's dtype."""
+    return graph.const(np.asarray(value, dtype=np.float64), hint, dtype=np.float64)
+
+
+def as_f64(graph: GraphBuilder, x: Var) -> Var:
+    return graph.cast(x, np.float64)
+
+
+def row_squared_norms(graph: GraphBuilder, x: Var) -> Var:
+    """``sum(x * x, axis=1)`` as ``[batch, 1]``."""
+    return graph.reduce_sum(graph.mul(x, x), [1], keepdims=True)
+
+
+def squared_euclidean(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
+    """``euclidean_distances(x, stored, squared=True)``: ``max(-2 x.s + |x|^2 + |s|^2, 0)`` in sklearn's order."""
+    stored = np.asarray(stored, dtype=np.float64)
+    # (-2 * s) is exact, so x @ (-2 s).T equals sklearn's -2 * (x @ s.T) bit for bit.
+    cross = graph.matmul(x, f64(graph, (-2.0 * stored).T, "minus_2_stored_t"))
+    yy = np.einsum("ij,ij->i", stored, stored)[None, :]
+    d = graph.add(graph.add(cross, row_squared_norms(graph, x)), f64(graph, yy, "stored_sq_norms"))
+    return graph.max(d, f64(graph, 0.0, "zero"))
+
+
+def euclidean(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
+    """``euclidean_distances(x, stored)``."""
+    return graph.sqrt(squared_euclidean(graph, x, stored))
+
+
+def broadcast_differences(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
+    """``x[:, None, :] - stored[None, :, :]``: ``[batch, n_stored, n_features]``."""
+    return graph.sub(graph.unsqueeze(x, [1]), f64(graph, stored, "stored"))
+
+
+def manhattan(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
+    """``manhattan_distances(x, stored)``: the sum of absolute differences."""
+    return graph.reduce_sum(graph.abs(broadcast_differences(graph, x, stored)), [2])
+
+
+def l2_normalize(graph: GraphBuilder, x: Var) -> Var:
+    """``sklearn.preprocessing.normalize(x)``: rows of norm below 10 eps are left as they are."""
+    norms = graph.sqrt(row_squared_norms(graph, x))
+    tiny = graph.less(norms, f64(graph, 10 * np.finfo(np.float64).eps, "tiny_norm"))
+    return graph.div(x, graph.where(tiny, f64(graph, 1.0, "one"), norms))
+
+
+def _normalize_array(a: np.ndarray) -> np.ndarray:
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a))
+    norms[norms < 10 * np.finfo(np.float64).eps] = 1.0
+    return a / norms[:, None]
+
+
+def kernel_parameters(kernel: str, n_features: int, **given: float | None) -> dict[str, float]:
+    """The parameters sklearn's pairwise kernel ``kernel`` runs with, defaults filled in."""
+    params = dict(_KERNEL_DEFAULTS.get(kernel, {}))
+    params.update({k: v for k, v in given.items() if k in KERNELS[kernel] and v is not None})
+    if "gamma" in KERNELS[kernel] and params.get("gamma") is None:
+        params["gamma"] = 1.0 / n_features
+    return params
+
+
+def pairwise_kernel(graph: GraphBuilder, x: Var, stored: np.ndarray, kernel: str, params: dict[str, float]) -> Var:
+    """``pairwise_kernels(x, stored, metric=kernel, **params)`` for a float64 ``x``: ``[batch, n_stored]``."""
+    stored = np.asarray(stored, dtype=np.float64)
+    if kernel == "linear":
+        return graph.matmul(x, f64(graph, stored.T, "stored_t"))
+    if kernel in ("poly", "polynomial", "sigmoid"):
+        k = graph.matmul(x, f64(graph, stored.T, "stored_t"))
+        k = graph.add(graph.mul(k, f64(graph, params["gamma"], "gamma")), f64(graph, params["coef0"], "coef0"))
+        if kernel == "sigmoid":
+            return graph.unary("Tanh", k)
+        return graph.pow(k, f64(graph, params["degree"], "degree"))
+    if kernel == "rbf":
+        d = squared_euclidean(graph, x, stored)
+        return graph.exp(graph.mul(d, f64(graph, -params["gamma"], "minus_gamma")))
+    if kernel == "laplacian":
+        return graph.exp(graph.mul(f64(graph, -params["gamma"], "minus_gamma"), manhattan(graph, x, stored)))
+    if kernel == "cosine":
+        return graph.matmul(l2_normalize(graph, x), f64(graph, _normalize_array(stored).T, "stored_normalized_t"))
+    if kernel in ("chi2", "additive_chi2"):
+        # -sum((x - y)^2 / (x + y)) over the features where x + y != 0.
+        x3 = graph.unsqueeze(x, [1])
+        s3 = f64(graph, stored, "stored")
+        num = graph.sub(x3, s3)
+        den = graph.add(x3, s3)
+        zero = f64(graph, 0.0, "zero")
+        nonzero = graph.logical_not(graph.equal(den, zero))
+        safe_den = graph.where(nonzero, den, f64(graph, 1.0, "one"))
+        terms = graph.where(nonzero, graph.div(graph.mul(num, num), safe_den), zero)
+        k = graph.neg(graph.reduce_sum(terms, [2]))
+        if kernel == "additive_chi2":
+            return k
+        return graph.exp(graph.mul(k, f64(graph, params["gamma"], "gamma")))
+    raise ValueError(kernel)
+
+
+def check_kernel(estimator: object, kernel: object) -> str:
+    if not isinstance(kernel, str) or kernel not in KERNELS:
+        raise unsupported(
+            estimator,
+            "kernel",
+            kernel if isinstance(kernel, str) else getattr(kernel, "__name__", kernel),
+            f"use one of {sorted(KERNELS)} (callable and precomputed kernels have no graph form)",
+        )
+    return kernel
