@@ -79,11 +79,17 @@ def _reference_input(estimator: Any, rows: np.ndarray) -> Any:
     return pd.DataFrame(rows, columns=list(names))
 
 
+def _dense(value: Any) -> np.ndarray:
+    """A method's result as an array: sparse matrices (OneHotEncoder's default output) are densified, as the
+    exported graph computes them dense."""
+    return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
+
+
 def _sklearn_outputs(estimator: Any, rows: np.ndarray, methods: list[str]) -> dict[str, np.ndarray]:
     data = _reference_input(estimator, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return {name: np.asarray(getattr(estimator, name)(data)) for name in methods}
+        return {name: _dense(getattr(estimator, name)(data)) for name in methods}
 
 
 def _class_path(estimator: Any) -> str:

@@ -19,6 +19,10 @@ from onnx import TensorProto, helper, numpy_helper
 MIN_OPSET = 13
 #: Default opset of exported models; the lowest that holds every operator the builder emits.
 DEFAULT_OPSET = 13
+#: Float unary operators :meth:`GraphBuilder.unary` emits (all in opset 13).
+UNARY_FLOAT_OPS = frozenset(
+    {"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Tanh", "Asinh", "Acosh", "Atanh"}
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,35 @@ class GraphBuilder:
     def relu(self, a: Var) -> Var:
         return self._node("Relu", [a], a.dtype)
 
+    # elementwise operators used by preprocessing converters
+    def abs(self, a: Var) -> Var:
+        return self._node("Abs", [a], a.dtype)
+
+    def sqrt(self, a: Var) -> Var:
+        return self._node("Sqrt", [a], a.dtype)
+
+    def floor(self, a: Var) -> Var:
+        return self._node("Floor", [a], a.dtype)
+
+    def ceil(self, a: Var) -> Var:
+        return self._node("Ceil", [a], a.dtype)
+
+    def sign(self, a: Var) -> Var:
+        return self._node("Sign", [a], a.dtype)
+
+    def unary(self, op_type: str, a: Var) -> Var:
+        """A float unary operator from :data:`UNARY_FLOAT_OPS` (trigonometric and hyperbolic functions)."""
+        if op_type not in UNARY_FLOAT_OPS:
+            raise ValueError(f"{op_type} is not one of {sorted(UNARY_FLOAT_OPS)}")
+        return self._node(op_type, [a], a.dtype)
+
+    def min(self, *values: Var) -> Var:
+        return self._node("Min", list(values), values[0].dtype)
+
+    def mod(self, a: Var, b: Var) -> Var:
+        """C's ``fmod``: the remainder has the sign of ``a``."""
+        return self._node("Mod", [a, b], a.dtype, fmod=1)
+
     # ----------------------------------------------------------------- linear algebra
     def matmul(self, a: Var, b: Var) -> Var:
         return self._node("MatMul", [a, b], a.dtype)
@@ -187,6 +220,9 @@ class GraphBuilder:
 
     def greater(self, a: Var, b: Var) -> Var:
         return self._node("Greater", [a, b], np.bool_)
+
+    def greater_equal(self, a: Var, b: Var) -> Var:
+        return self._node("GreaterOrEqual", [a, b], np.bool_)
 
     def equal(self, a: Var, b: Var) -> Var:
         return self._node("Equal", [a, b], np.bool_)
@@ -268,6 +304,9 @@ class GraphBuilder:
 
     def reduce_mean(self, a: Var, axes: Sequence[int], keepdims: bool = False) -> Var:
         return self._reduce("ReduceMean", a, axes, keepdims)
+
+    def reduce_min(self, a: Var, axes: Sequence[int], keepdims: bool = False) -> Var:
+        return self._reduce("ReduceMin", a, axes, keepdims)
 
     # ----------------------------------------------------------------- outputs and assembly
     def output(self, value: Var, name: str) -> None:

@@ -1,18 +1,98 @@
-"""Scalers and other per-feature transformers."""
+"""``sklearn.preprocessing``: scalers, normalisers, polynomial and spline features, discretisers, quantile and
+power transforms, categorical encoders and ``FunctionTransformer``.
+
+Each converter follows the transform in sklearn's source. Where sklearn computes a float32 input against
+float64 attributes it computes in float64 and stores in float32 after each in-place step; the graph does the
+same (:func:`~sk2tensor.converters._numeric.stored`), so float32 exports match sklearn to the last bit or
+close to it rather than to float32 round-off of the attributes. See :mod:`sk2tensor.converters._numeric`.
+
+Things a graph cannot do are documented per converter: it cannot raise, so values sklearn refuses at
+transform time (unknown categories with ``handle_unknown="error"``, out-of-range values with
+``extrapolation="error"``) come out as documented there instead of as an exception.
+"""
 
 from __future__ import annotations
 
-from sklearn.preprocessing import StandardScaler
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
+import scipy.special
+from scipy import stats
+from sklearn.preprocessing import (
+    Binarizer,
+    FunctionTransformer,
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    Normalizer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PolynomialFeatures,
+    PowerTransformer,
+    QuantileTransformer,
+    RobustScaler,
+    SplineTransformer,
+    StandardScaler,
+    TargetEncoder,
+)
+
+from sk2tensor.converters._numeric import (
+    F64,
+    as_f64,
+    category_codes,
+    columns,
+    constant_like,
+    count_at_most,
+    expm1,
+    interp,
+    log1p,
+    lookup,
+    ndtri,
+    ones_column,
+    stored,
+    threshold,
+)
 from sk2tensor.graph import GraphBuilder, Var
-from sk2tensor.registry import ConversionContext, converter
+from sk2tensor.registry import ConversionContext, converter, unsupported
+
+#: Inverse transforms (for TransformedTargetRegressor): class -> ``(graph, transformer, y) -> Var``.
+INVERSE_TRANSFORMS: dict[type, Callable[[GraphBuilder, Any, Var], Var]] = {}
 
 
+def inverse_transform(*classes: type) -> Callable:
+    def register(function: Callable) -> Callable:
+        for cls in classes:
+            INVERSE_TRANSFORMS[cls] = function
+        return function
+
+    return register
+
+
+def _inplace(graph: GraphBuilder, x: Var, steps: list[tuple[str, np.ndarray]]) -> Var:
+    """numpy's ``X op= attribute`` steps on an array of the graph's dtype with float64 attributes: each step
+    computed in float64 and stored in the graph's dtype, as numpy does for in-place ufuncs."""
+    value = as_f64(graph, x)
+    ops = {"add": graph.add, "sub": graph.sub, "mul": graph.mul, "div": graph.div}
+    for op, constant in steps:
+        value = stored(graph, ops[op](value, graph.const(np.asarray(constant, dtype=np.float64), op, dtype=F64)))
+    return graph.cast(value, graph.dtype)
+
+
+def _clip(graph: GraphBuilder, x: Var, low: float, high: float) -> Var:
+    """``np.clip(x, low, high)`` with both bounds in ``x``'s dtype; NaN stays NaN."""
+    lo = graph.const(np.asarray(low, dtype=x.dtype), "low", dtype=x.dtype)
+    hi = graph.const(np.asarray(high, dtype=x.dtype), "high", dtype=x.dtype)
+    return graph.where(graph.less(x, lo), lo, graph.where(graph.greater(x, hi), hi, x))
+
+
+# --------------------------------------------------------------------------- scalers
 @converter(StandardScaler)
 def convert_standard_scaler(
     graph: GraphBuilder, estimator: StandardScaler, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
-    """``(x - mean_) / scale_``, each part only where the scaler was fitted with it."""
+    """``(x - mean_) / scale_``, each part only where the scaler was fitted with it (sklearn casts both
+    attributes to the input's dtype first, so the graph computes in its own dtype)."""
     out = x
     if estimator.mean_ is not None and estimator.with_mean:
         out = graph.sub(out, graph.const(estimator.mean_, "mean"))
@@ -21,3 +101,651 @@ def convert_standard_scaler(
     if out is x:
         out = graph.identity(x)
     return {"transform": out}
+
+
+@inverse_transform(StandardScaler)
+def _inverse_standard_scaler(graph: GraphBuilder, estimator: StandardScaler, y: Var) -> Var:
+    if estimator.scale_ is not None and estimator.with_std:
+        y = graph.mul(y, graph.const(estimator.scale_, "scale", dtype=y.dtype))
+    if estimator.mean_ is not None and estimator.with_mean:
+        y = graph.add(y, graph.const(estimator.mean_, "mean", dtype=y.dtype))
+    return y
+
+
+@converter(MinMaxScaler)
+def convert_min_max_scaler(
+    graph: GraphBuilder, estimator: MinMaxScaler, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``x * scale_ + min_``, then ``np.clip`` to ``feature_range`` when ``clip=True``."""
+    out = _inplace(graph, x, [("mul", estimator.scale_), ("add", estimator.min_)])
+    if estimator.clip:
+        out = _clip(graph, out, *estimator.feature_range)
+    return {"transform": out}
+
+
+@inverse_transform(MinMaxScaler)
+def _inverse_min_max_scaler(graph: GraphBuilder, estimator: MinMaxScaler, y: Var) -> Var:
+    y = graph.sub(y, graph.const(estimator.min_, "min", dtype=y.dtype))
+    return graph.div(y, graph.const(estimator.scale_, "scale", dtype=y.dtype))
+
+
+@converter(MaxAbsScaler)
+def convert_max_abs_scaler(
+    graph: GraphBuilder, estimator: MaxAbsScaler, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``x / scale_``, clipped to [-1, 1] when ``clip=True``."""
+    out = _inplace(graph, x, [("div", estimator.scale_)])
+    if getattr(estimator, "clip", False):
+        out = _clip(graph, out, -1.0, 1.0)
+    return {"transform": out}
+
+
+@inverse_transform(MaxAbsScaler)
+def _inverse_max_abs_scaler(graph: GraphBuilder, estimator: MaxAbsScaler, y: Var) -> Var:
+    return graph.mul(y, graph.const(estimator.scale_, "scale", dtype=y.dtype))
+
+
+@converter(RobustScaler)
+def convert_robust_scaler(
+    graph: GraphBuilder, estimator: RobustScaler, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``(x - center_) / scale_``, each part only where the scaler was fitted with it."""
+    steps = []
+    if estimator.with_centering:
+        steps.append(("sub", estimator.center_))
+    if estimator.with_scaling:
+        steps.append(("div", estimator.scale_))
+    return {"transform": _inplace(graph, x, steps) if steps else graph.identity(x)}
+
+
+@inverse_transform(RobustScaler)
+def _inverse_robust_scaler(graph: GraphBuilder, estimator: RobustScaler, y: Var) -> Var:
+    if estimator.with_scaling:
+        y = graph.mul(y, graph.const(estimator.scale_, "scale", dtype=y.dtype))
+    if estimator.with_centering:
+        y = graph.add(y, graph.const(estimator.center_, "center", dtype=y.dtype))
+    return y
+
+
+@converter(Normalizer)
+def convert_normalizer(
+    graph: GraphBuilder, estimator: Normalizer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Each row divided by its l1, l2 or max norm; a zero norm divides by one (sklearn's
+    ``_handle_zeros_in_scale``)."""
+    if estimator.norm == "l1":
+        norms = graph.reduce_sum(graph.abs(x), [1], keepdims=True)
+    elif estimator.norm == "l2":
+        norms = graph.sqrt(graph.reduce_sum(graph.mul(x, x), [1], keepdims=True))
+    elif estimator.norm == "max":
+        norms = graph.reduce_max(graph.abs(x), [1], keepdims=True)
+    else:
+        raise unsupported(estimator, "norm", estimator.norm, "norm must be 'l1', 'l2' or 'max'")
+    zero = graph.const(0.0, "zero")
+    norms = graph.where(graph.equal(norms, zero), graph.const(1.0, "one"), norms)
+    return {"transform": graph.div(x, norms)}
+
+
+@converter(Binarizer)
+def convert_binarizer(graph: GraphBuilder, estimator: Binarizer, x: Var, context: ConversionContext) -> dict[str, Var]:
+    """``1`` where ``x > threshold``, else ``0``. A Python-float threshold is compared in the input's dtype,
+    a numpy float64 one in float64 (numpy's promotion rules)."""
+    value = estimator.threshold
+    if type(value) in (float, int, bool) or graph.dtype == F64:
+        t = graph.const(np.asarray(value, dtype=graph.dtype), "threshold")
+    else:
+        t = threshold(graph, np.asarray(value, dtype=np.float64), "at_most")
+    one, zero = graph.const(1.0, "one"), graph.const(0.0, "zero")
+    return {"transform": graph.where(graph.greater(x, t), one, zero)}
+
+
+# --------------------------------------------------------------------------- polynomial and spline features
+@converter(PolynomialFeatures)
+def convert_polynomial_features(
+    graph: GraphBuilder, estimator: PolynomialFeatures, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Every output column of ``powers_`` is a product of input columns, built degree by degree as sklearn
+    builds it (``term(i, rest) = term(rest) * x_i``, the same multiplications in the same order).
+
+    Each degree is one Gather of the previous degree's terms and one Gather of ``x``, then one Mul."""
+    powers = np.asarray(estimator.powers_)
+    n_features = powers.shape[1]
+    terms = [tuple(int(f) for f in np.repeat(np.arange(n_features), row)) for row in powers]
+    needed = {term[start:] for term in terms for start in range(len(term))}
+    # levels[d]: (value [batch, width], position of each degree-d term in it)
+    levels: dict[int, tuple[Var, dict[tuple[int, ...], int]]] = {}
+    for degree in range(1, max((len(t) for t in terms), default=0) + 1):
+        if degree == 1:
+            levels[1] = (x, {(f,): f for f in range(n_features)})
+            continue
+        level_terms = sorted(t for t in needed if len(t) == degree)
+        previous, previous_index = levels[degree - 1]
+        parents = columns(graph, previous, [previous_index[t[1:]] for t in level_terms])
+        firsts = columns(graph, x, [t[0] for t in level_terms])
+        levels[degree] = (graph.mul(parents, firsts), {t: i for i, t in enumerate(level_terms)})
+    parts: list[Var] = []
+    offsets: dict[int, int] = {}
+    width = 0
+    if any(len(t) == 0 for t in terms):
+        parts.append(ones_column(graph, x))
+        offsets[0], width = 0, 1
+    for degree, (value, index) in sorted(levels.items()):
+        parts.append(value)
+        offsets[degree] = width
+        width += len(index)
+    stacked = parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)
+    order = [offsets[len(t)] + (levels[len(t)][1][t] if t else 0) for t in terms]
+    if order == list(range(width)):
+        return {"transform": graph.identity(stacked)}
+    return {"transform": columns(graph, stacked, order)}
+
+
+def _spline_basis(graph: GraphBuilder, x: Var, knots: np.ndarray, k: int, coef: np.ndarray) -> Var:
+    """scipy's ``BSpline(knots[:, f], coef, k)(x[:, f])`` for every feature at once: float64 ``[batch, F, m]``
+    for float64 ``x [batch, F]`` without NaN.
+
+    The interval is scipy's ``_find_interval`` with extrapolation (the first and last intervals extend
+    outwards), the ``k + 1`` non-zero bases its ``_deBoor_D`` recursion step for step, and the output its
+    ``sum_a c[interval + a - k] * b_a`` in the order of ``a``."""
+    n = knots.shape[0] - k - 1
+    k_const = graph.const(np.array(k, dtype=np.int64), "k", dtype=np.int64)
+    if n - k - 1 > 0:
+        interval = graph.add(count_at_most(graph, x, knots[k + 1 : n, :].T), k_const)
+    else:
+        interval = constant_like(graph, x, k, np.int64)
+    knot_table = graph.const(knots, "knots", dtype=F64)
+
+    def knot(offset: int) -> Var:
+        index = graph.add(interval, graph.const(np.array(offset, dtype=np.int64), "offset", dtype=np.int64))
+        return graph.gather_elements(knot_table, index, axis=0)
+
+    zero = graph.const(0.0, "zero", dtype=F64)
+    one = graph.const(1.0, "one", dtype=F64)
+    h: list[Var] = [constant_like(graph, x, 1.0, F64)]
+    for j in range(1, k + 1):
+        previous = h
+        h = [zero] * (j + 1)
+        for m in range(1, j + 1):
+            xb, xa = knot(m), knot(m - j)
+            same = graph.equal(xb, xa)
+            w = graph.div(previous[m - 1], graph.where(same, one, graph.sub(xb, xa)))
+            h[m - 1] = graph.where(same, h[m - 1], graph.add(h[m - 1], graph.mul(w, graph.sub(xb, x))))
+            h[m] = graph.where(same, zero, graph.mul(w, graph.sub(x, xa)))
+    coef_table = graph.const(coef, "spline_coef", dtype=F64)
+    total = None
+    for a in range(k + 1):
+        basis = graph.add(interval, graph.const(np.array(a - k, dtype=np.int64), "offset", dtype=np.int64))
+        rows = graph.gather(coef_table, basis, axis=0)  # [batch, F, m]
+        term = graph.mul(rows, graph.unsqueeze(h[a], [2]))
+        total = term if total is None else graph.add(total, term)
+    return total
+
+
+def _continue_boundaries(graph: GraphBuilder, estimator: SplineTransformer, x: Var, values: Var, mode: str) -> Var:
+    """sklearn's ``constant`` and ``linear`` extrapolation: bases inside ``[xmin, xmax]``, the boundary bases
+    continued (as constants, or linearly with the boundary slope) outside, every other basis zero there.
+
+    sklearn 1.9 increments its loop variable ``degree`` for ``degree <= 1`` with ``linear`` extrapolation, and
+    later features then use ``t[degree]`` and ``t[-degree - 1]`` for ``xmin`` and ``xmax``: the graph follows
+    that per feature (and the order in which sklearn's writes overlap when ``xmin > xmax``), so that it keeps
+    agreeing with the fitted transformer."""
+    splines = estimator.bsplines_
+    n_features = len(splines)
+    n_splines = np.asarray(splines[0].c).shape[1]
+    degree = int(estimator.degree)
+    xmin, xmax = np.empty(n_features), np.empty(n_features)
+    low_values, high_values = np.zeros((n_features, n_splines)), np.zeros((n_features, n_splines))
+    low_slope, high_slope = np.zeros((n_features, n_splines)), np.zeros((n_features, n_splines))
+    low_cols, high_cols = np.zeros((n_features, n_splines), bool), np.zeros((n_features, n_splines), bool)
+    above_wins = np.ones((n_features, n_splines), bool)
+    for f, spl in enumerate(splines):
+        xmin[f], xmax[f] = spl.t[degree], spl.t[-degree - 1]
+        f_min, f_max = spl(xmin[f]), spl(xmax[f])
+        if mode == "constant":
+            low_cols[f, :degree] = True
+            low_values[f, :degree] = f_min[:degree]
+            if degree:
+                high_cols[f, -degree:] = True
+                high_values[f, -degree:] = f_max[-degree:]
+            continue
+        fp_min, fp_max = spl(xmin[f], nu=1), spl(xmax[f], nu=1)
+        if degree <= 1:
+            degree += 1
+        for j in range(degree):
+            c = n_splines - 1 - j
+            low_cols[f, j], low_values[f, j], low_slope[f, j] = True, f_min[j], fp_min[j]
+            high_cols[f, c], high_values[f, c], high_slope[f, c] = True, f_max[c], fp_max[c]
+        # Column c is written below at step j = c and above at step j = n_splines - 1 - c: the later wins.
+        above_wins[f] = (n_splines - 1 - np.arange(n_splines)) >= np.arange(n_splines)
+    zero = graph.const(0.0, "zero", dtype=F64)
+    xmin_c = graph.const(xmin, "xmin", dtype=F64)
+    xmax_c = graph.const(xmax, "xmax", dtype=F64)
+    below = graph.unsqueeze(graph.less(x, xmin_c), [2])
+    above = graph.unsqueeze(graph.greater(x, xmax_c), [2])
+    low: Var = graph.const(low_values[None], "below_values", dtype=F64)
+    high: Var = graph.const(high_values[None], "above_values", dtype=F64)
+    if mode == "linear":
+        x3 = graph.unsqueeze(x, [2])
+        low = graph.add(
+            low,
+            graph.mul(
+                graph.sub(x3, graph.const(xmin[None, :, None], "xmin", dtype=F64)),
+                graph.const(low_slope[None], "below_slope", dtype=F64),
+            ),
+        )
+        high = graph.add(
+            high,
+            graph.mul(
+                graph.sub(x3, graph.const(xmax[None, :, None], "xmax", dtype=F64)),
+                graph.const(high_slope[None], "above_slope", dtype=F64),
+            ),
+        )
+    outside = graph.logical_or(below, above)
+    result = graph.where(outside, zero, values)
+    low_here = graph.logical_and(below, graph.const(low_cols[None], "below_columns"))
+    high_here = graph.logical_and(above, graph.const(high_cols[None], "above_columns"))
+    result = graph.where(low_here, low, result)
+    result = graph.where(high_here, high, result)
+    if not above_wins[low_cols & high_cols].all():
+        below_last = graph.logical_and(low_here, graph.const(~above_wins[None], "below_wins"))
+        result = graph.where(below_last, low, result)
+    return result
+
+
+@converter(SplineTransformer)
+def convert_spline_transformer(
+    graph: GraphBuilder, estimator: SplineTransformer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """B-spline bases per feature, evaluated as scipy evaluates them (in float64), with sklearn's
+    extrapolation modes: ``continue`` and ``periodic`` (scipy's own), ``constant`` and ``linear`` (sklearn's
+    continuation of the boundary bases). Missing values give zeros, as with ``handle_missing="zeros"``.
+    ``extrapolation="error"``: sklearn raises on values beyond the knots; the graph gives NaN for them."""
+    splines = estimator.bsplines_
+    k = int(estimator.degree)
+    knots = np.stack([np.asarray(s.t, dtype=np.float64) for s in splines], axis=1)  # [n_total, F]
+    coef = np.asarray(splines[0].c, dtype=np.float64)
+    n_total, n_features = knots.shape
+    n = n_total - k - 1
+    n_splines = coef.shape[1]
+    mode = estimator.extrapolation
+    x64 = as_f64(graph, x)
+    nan = graph.is_nan(x64)
+    zero = graph.const(0.0, "zero", dtype=F64)
+    t_k, t_n = knots[k], knots[n]
+    if mode == "periodic":
+        period = t_n - t_k
+        safe_period = np.where(period > 0, period, 1.0)
+        shifted = graph.sub(x64, graph.const(t_k, "t_k", dtype=F64))
+        remainder = graph.mod(shifted, graph.const(safe_period, "period", dtype=F64))
+        # numpy's % has the sign of the divisor: add the period to negative C remainders.
+        remainder = graph.where(
+            graph.less(remainder, zero), graph.add(remainder, graph.const(safe_period, "period", dtype=F64)), remainder
+        )
+        evaluate_at = graph.add(graph.const(t_k, "t_k", dtype=F64), remainder)
+        evaluate_at = graph.where(graph.const(period > 0, "has_period"), evaluate_at, graph.mul(x64, zero))
+    else:
+        evaluate_at = x64
+    safe = graph.where(graph.is_nan(evaluate_at), graph.const(t_k, "t_k", dtype=F64), evaluate_at)
+    values = _spline_basis(graph, safe, knots, k, coef)  # [batch, F, n_splines]
+    if mode in ("constant", "linear"):
+        values = _continue_boundaries(graph, estimator, x64, values, mode)
+    elif mode == "error":
+        below = graph.less(x64, graph.const(t_k, "t_k", dtype=F64))
+        above = graph.greater(x64, graph.const(t_n, "t_n", dtype=F64))
+        outside = graph.logical_or(below, above)
+        values = graph.where(graph.unsqueeze(outside, [2]), graph.const(np.nan, "nan", dtype=F64), values)
+    elif mode not in ("continue", "periodic"):
+        raise unsupported(
+            estimator, "extrapolation", mode, "one of 'error', 'constant', 'linear', 'continue', 'periodic'"
+        )
+    values = graph.where(graph.unsqueeze(nan, [2]), zero, values)
+    values = graph.cast(values, graph.dtype)
+    flat = graph.reshape(values, [0, n_features * n_splines])
+    if not estimator.include_bias:
+        keep = [j for j in range(n_features * n_splines) if (j + 1) % n_splines != 0]
+        flat = columns(graph, flat, keep)
+    return {"transform": flat}
+
+
+# --------------------------------------------------------------------------- discretisation, quantiles, powers
+@converter(KBinsDiscretizer)
+def convert_kbins_discretizer(
+    graph: GraphBuilder, estimator: KBinsDiscretizer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The bin index ``np.searchsorted(bin_edges_[f][1:-1], x, side="right")`` (the count of inner edges
+    ``<= x``), as a float ordinal or one-hot encoded (``"onehot"`` is sklearn's sparse matrix; the graph
+    gives the same values dense)."""
+    edges = [np.asarray(e, dtype=np.float64)[1:-1] for e in estimator.bin_edges_]
+    width = max((len(e) for e in edges), default=0)
+    if width == 0:
+        counts = constant_like(graph, x, 0, np.int64)
+    else:
+        table = np.full((len(edges), width), np.inf)
+        for f, e in enumerate(edges):
+            table[f, : len(e)] = e
+        counts = count_at_most(graph, x, table)
+    if estimator.encode == "ordinal":
+        return {"transform": graph.cast(counts, graph.dtype)}
+    n_bins = [int(b) for b in estimator.n_bins_]
+    feature = [f for f, b in enumerate(n_bins) for _ in range(b)]
+    bins = np.concatenate([np.arange(b) for b in n_bins]).astype(np.int64)
+    hot = graph.equal(columns(graph, counts, feature), graph.const(bins[None, :], "bins", dtype=np.int64))
+    return {"transform": graph.cast(hot, graph.dtype)}
+
+
+@converter(QuantileTransformer)
+def convert_quantile_transformer(
+    graph: GraphBuilder, estimator: QuantileTransformer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """sklearn's ``_transform_col``: the mean of ``np.interp`` forwards and backwards through ``quantiles_``
+    (float64, numpy's formula), stored in the input's dtype, the bounds set to 0 and 1, then for
+    ``output_distribution="normal"`` the normal quantile (AS241, float64) clipped as sklearn clips it.
+    NaN stays NaN."""
+    quantiles = np.asarray(estimator.quantiles_, dtype=np.float64)  # [n_quantiles, F]
+    references = np.asarray(estimator.references_, dtype=np.float64)
+    n_features = quantiles.shape[1]
+    refs = np.broadcast_to(references, (n_features, len(references)))
+    x64 = as_f64(graph, x)
+    forward = interp(graph, x64, quantiles.T, refs)
+    backward = interp(graph, graph.neg(x64), -quantiles[::-1].T, -refs[:, ::-1])
+    value = stored(graph, graph.mul(graph.const(0.5, "half", dtype=F64), graph.sub(forward, backward)))
+    low_x, high_x = quantiles[0], quantiles[-1]
+    if estimator.output_distribution == "normal":
+        eps = graph.const(1e-7, "bounds_threshold")
+        lower = graph.less(as_f64(graph, graph.sub(x, eps)), graph.const(low_x, "lower_bound", dtype=F64))
+        upper = graph.greater(as_f64(graph, graph.add(x, eps)), graph.const(high_x, "upper_bound", dtype=F64))
+    else:
+        lower = graph.equal(x64, graph.const(low_x, "lower_bound", dtype=F64))
+        upper = graph.equal(x64, graph.const(high_x, "upper_bound", dtype=F64))
+    value = graph.where(upper, graph.const(1.0, "one", dtype=F64), value)
+    value = graph.where(lower, graph.const(0.0, "zero", dtype=F64), value)
+    if estimator.output_distribution == "normal":
+        clip_min = float(stats.norm.ppf(1e-7 - np.spacing(1)))
+        clip_max = float(stats.norm.ppf(1 - (1e-7 - np.spacing(1))))
+        value = _clip(graph, ndtri(graph, value), clip_min, clip_max)
+    return {"transform": graph.cast(value, graph.dtype)}
+
+
+def _box_cox(graph: GraphBuilder, x: Var, lambdas: np.ndarray) -> Var:
+    """scipy.special.boxcox per column: ``log(x)`` where ``|lmbda| < 1e-19``, else ``expm1(lmbda * log(x)) /
+    lmbda`` (float64)."""
+    log_x = graph.log(x)
+    safe = np.where(np.abs(lambdas) < 1e-19, 1.0, lambdas)
+    lam = graph.const(safe, "lambda", dtype=F64)
+    power = graph.div(expm1(graph, graph.mul(lam, log_x)), lam)
+    return graph.where(graph.const(np.abs(lambdas) < 1e-19, "lambda_zero"), log_x, power)
+
+
+def _yeo_johnson(graph: GraphBuilder, x: Var, lambdas: np.ndarray) -> Var:
+    """scipy.stats.yeojohnson per column (float64); NaN gives NaN."""
+    eps = np.finfo(np.float64).eps
+    zero = graph.const(0.0, "zero", dtype=F64)
+    positive = graph.greater_equal(x, zero)
+    lam = np.where(np.abs(lambdas) < eps, 1.0, lambdas)
+    lam_v = graph.const(lam, "lambda", dtype=F64)
+    log_pos = log1p(graph, graph.where(positive, x, zero))
+    pos = graph.where(
+        graph.const(np.abs(lambdas) < eps, "lambda_zero"),
+        log_pos,
+        graph.div(expm1(graph, graph.mul(lam_v, log_pos)), lam_v),
+    )
+    two_minus = np.where(np.abs(lambdas - 2) > eps, 2 - lambdas, 1.0)
+    tm = graph.const(two_minus, "two_minus_lambda", dtype=F64)
+    log_neg = log1p(graph, graph.neg(graph.where(positive, zero, x)))
+    neg = graph.where(
+        graph.const(np.abs(lambdas - 2) > eps, "lambda_not_two"),
+        graph.neg(graph.div(expm1(graph, graph.mul(tm, log_neg)), tm)),
+        graph.neg(log_neg),
+    )
+    return graph.where(positive, pos, neg)
+
+
+@converter(PowerTransformer)
+def convert_power_transformer(
+    graph: GraphBuilder, estimator: PowerTransformer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Yeo-Johnson or Box-Cox per column in float64 (scipy's formulas, with accurate ``expm1``/``log1p``),
+    stored in the input's dtype, then standardised as sklearn's inner StandardScaler does."""
+    lambdas = np.asarray(estimator.lambdas_, dtype=np.float64)
+    x64 = as_f64(graph, x)
+    if estimator.method == "box-cox":
+        value = _box_cox(graph, x64, lambdas)
+    elif estimator.method == "yeo-johnson":
+        value = _yeo_johnson(graph, x64, lambdas)
+    else:
+        raise unsupported(estimator, "method", estimator.method, "method must be 'yeo-johnson' or 'box-cox'")
+    out = graph.cast(value, graph.dtype)
+    if estimator.standardize:
+        out = convert_standard_scaler(graph, estimator._scaler, out, context)["transform"]
+    return {"transform": out}
+
+
+@inverse_transform(PowerTransformer)
+def _inverse_power_transformer(graph: GraphBuilder, estimator: PowerTransformer, y: Var) -> Var:
+    y = as_f64(graph, y)
+    if estimator.standardize:
+        y = _inverse_standard_scaler(graph, estimator._scaler, y)
+    lambdas = np.asarray(estimator.lambdas_, dtype=np.float64)
+    one = graph.const(1.0, "one", dtype=F64)
+    zero = graph.const(0.0, "zero", dtype=F64)
+    if estimator.method == "box-cox":
+        # scipy.special.inv_boxcox: exp(y) for lmbda == 0, else exp(log1p(lmbda * y) / lmbda).
+        lam = graph.const(np.where(lambdas == 0, 1.0, lambdas), "lambda", dtype=F64)
+        general = graph.exp(graph.div(log1p(graph, graph.mul(lam, y)), lam))
+        return graph.where(graph.const(lambdas == 0, "lambda_zero"), graph.exp(y), general)
+    eps = np.finfo(np.float64).eps
+    positive = graph.greater_equal(y, zero)
+    lam = graph.const(np.where(np.abs(lambdas) < eps, 1.0, lambdas), "lambda", dtype=F64)
+    pos = graph.where(
+        graph.const(np.abs(lambdas) < eps, "lambda_zero"),
+        graph.sub(graph.exp(y), one),
+        graph.sub(graph.pow(graph.add(graph.mul(y, lam), one), graph.div(one, lam)), one),
+    )
+    tm = graph.const(np.where(np.abs(lambdas - 2) > eps, 2 - lambdas, 1.0), "two_minus_lambda", dtype=F64)
+    neg = graph.where(
+        graph.const(np.abs(lambdas - 2) > eps, "lambda_not_two"),
+        graph.sub(one, graph.pow(graph.add(graph.mul(graph.neg(tm), y), one), graph.div(one, tm))),
+        graph.sub(one, graph.exp(graph.neg(y))),
+    )
+    return graph.where(positive, pos, neg)
+
+
+# --------------------------------------------------------------------------- categorical encoders
+def _encoder_codes(estimator: Any, ignore: dict[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Run sklearn's own infrequent-category mapping on every (feature, category) and on an unknown value.
+
+    Returns ``X_int`` and ``X_mask`` of shape ``[max_categories + 1, F]``: row ``r < n_f`` is category ``r`` of
+    feature ``f`` (rows past ``n_f`` repeat its last category), the last row an unknown value."""
+    sizes = [len(c) for c in estimator.categories_]
+    rows = max(sizes) + 1
+    x_int = np.zeros((rows, len(sizes)), dtype=int)
+    x_mask = np.ones((rows, len(sizes)), dtype=bool)
+    for f, n in enumerate(sizes):
+        x_int[: rows - 1, f] = np.minimum(np.arange(rows - 1), n - 1)
+        x_int[rows - 1, f] = 0
+        x_mask[rows - 1, f] = False
+    estimator._map_infrequent_categories(x_int, x_mask, ignore)
+    return x_int, x_mask
+
+
+def _code_table(x_int: np.ndarray, x_mask: np.ndarray, f: int, n: int) -> list[tuple[int, bool]]:
+    """(code, valid) for the categories ``0..n-1`` of feature ``f`` and then for an unknown value."""
+    rows = [*range(n), x_int.shape[0] - 1]
+    return [(int(x_int[r, f]), bool(x_mask[r, f])) for r in rows]
+
+
+@converter(OneHotEncoder)
+def convert_one_hot_encoder(
+    graph: GraphBuilder, estimator: OneHotEncoder, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """One column per (kept) category of each feature, with sklearn's infrequent grouping, ``drop`` and
+    unknown handling (worked out by running sklearn's own mapping on every category at conversion).
+
+    Numeric categories only (NaN included). An unknown value gives all zeros for its feature
+    (``handle_unknown="ignore"``), or the infrequent column (``"infrequent_if_exist"``, ``"warn"``);
+    with ``handle_unknown="error"`` sklearn raises and the graph gives zeros. ``sparse_output=True``:
+    the graph's output is dense (same values)."""
+    _check_numeric_categories(estimator)
+    x_int, x_mask = _encoder_codes(estimator, None)
+    drop = estimator._drop_idx_after_grouping
+    outs = estimator._n_features_outs
+    tables = []
+    hot_feature, hot_code = [], []
+    for f, cats in enumerate(estimator.categories_):
+        to_drop = None if drop is None else drop[f]
+        table = []
+        for code, valid in _code_table(x_int, x_mask, f, len(cats)):
+            if to_drop is not None:
+                if code == to_drop:
+                    valid = False
+                elif code > to_drop:
+                    code -= 1
+            table.append(code if valid else -1)
+        tables.append(np.asarray(table, dtype=np.int64))
+        hot_feature.extend([f] * outs[f])
+        hot_code.extend(range(outs[f]))
+    codes = category_codes(graph, x, estimator.categories_)
+    final = lookup(graph, codes, tables, np.int64)
+    hot = graph.equal(
+        columns(graph, final, hot_feature), graph.const(np.asarray(hot_code, dtype=np.int64)[None, :], "codes")
+    )
+    return {"transform": graph.cast(hot, graph.dtype)}
+
+
+@converter(OrdinalEncoder)
+def convert_ordinal_encoder(
+    graph: GraphBuilder, estimator: OrdinalEncoder, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The category's index (after infrequent grouping), ``encoded_missing_value`` for NaN and
+    ``unknown_value`` for unknown values (``handle_unknown="use_encoded_value"``). Numeric categories only.
+    With ``handle_unknown="error"`` sklearn raises on an unknown value; the graph gives NaN."""
+    _check_numeric_categories(estimator)
+    missing = dict(estimator._missing_indices)
+    x_int, x_mask = _encoder_codes(estimator, missing)
+    unknown_value = estimator.unknown_value if estimator.handle_unknown == "use_encoded_value" else np.nan
+    tables = []
+    for f, cats in enumerate(estimator.categories_):
+        table = []
+        for code, valid in _code_table(x_int, x_mask, f, len(cats)):
+            value = float(code)
+            if f in missing and code == missing[f]:
+                value = float(estimator.encoded_missing_value)
+            if not valid:
+                value = float(unknown_value) if unknown_value is not None else np.nan
+            table.append(value)
+        tables.append(np.asarray(table, dtype=np.float64))
+    codes = category_codes(graph, x, estimator.categories_)
+    return {"transform": lookup(graph, codes, tables, graph.dtype)}
+
+
+def _check_numeric_categories(estimator: Any) -> None:
+    for f, cats in enumerate(estimator.categories_):
+        if np.asarray(cats).dtype.kind not in "fiub":
+            raise unsupported(
+                estimator,
+                f"categories_[{f}].dtype",
+                str(np.asarray(cats).dtype),
+                "sk2tensor encodes numeric categories only (string columns are not supported yet: "
+                "encode them as integers before the pipeline)",
+            )
+
+
+@converter(TargetEncoder)
+def convert_target_encoder(
+    graph: GraphBuilder, estimator: TargetEncoder, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``transform`` (not ``fit_transform``'s cross fitting): each value's ``encodings_`` entry, the
+    ``target_mean_`` for unknown values; one column per class and feature for a multiclass target."""
+    _check_numeric_categories(estimator)
+    codes = category_codes(graph, x, estimator.categories_)
+    n_features = len(estimator.categories_)
+    encodings = [np.asarray(e, dtype=np.float64) for e in estimator.encodings_]
+    means = np.atleast_1d(np.asarray(estimator.target_mean_, dtype=np.float64))
+    per_feature = len(encodings) // n_features
+    tables, feature = [], []
+    for e, encoding in enumerate(encodings):
+        f, c = divmod(e, per_feature)
+        tables.append(np.append(encoding, means[c if means.size > 1 else 0]))
+        feature.append(f)
+    gathered = codes if feature == list(range(n_features)) else columns(graph, codes, feature)
+    return {"transform": lookup(graph, gathered, tables, graph.dtype)}
+
+
+# --------------------------------------------------------------------------- FunctionTransformer
+def _square(graph: GraphBuilder, x: Var) -> Var:
+    return graph.mul(x, x)
+
+
+def _reciprocal(graph: GraphBuilder, x: Var) -> Var:
+    return graph.div(graph.const(1.0, "one", dtype=x.dtype), x)
+
+
+def _log_base(base: float) -> Callable[[GraphBuilder, Var], Var]:
+    def function(graph: GraphBuilder, x: Var) -> Var:
+        return graph.div(graph.log(x), graph.const(np.log(base), "log_base", dtype=x.dtype))
+
+    return function
+
+
+def _exp2(graph: GraphBuilder, x: Var) -> Var:
+    return graph.pow(graph.const(2.0, "two", dtype=x.dtype), x)
+
+
+def _unary(op: str) -> Callable[[GraphBuilder, Var], Var]:
+    return lambda graph, x: graph.unary(op, x)
+
+
+#: The functions FunctionTransformer may hold, by identity: numpy ufuncs and scipy's expit.
+UFUNCS: dict[Any, Callable[[GraphBuilder, Var], Var]] = {
+    np.log: lambda g, x: g.log(x),
+    np.log1p: log1p,
+    np.log2: _log_base(2.0),
+    np.log10: _log_base(10.0),
+    np.exp: lambda g, x: g.exp(x),
+    np.exp2: _exp2,
+    np.expm1: expm1,
+    np.sqrt: lambda g, x: g.sqrt(x),
+    np.square: _square,
+    np.abs: lambda g, x: g.abs(x),
+    np.fabs: lambda g, x: g.abs(x),
+    np.negative: lambda g, x: g.neg(x),
+    np.positive: lambda g, x: g.identity(x),
+    np.reciprocal: _reciprocal,
+    np.sign: lambda g, x: g.sign(x),
+    np.floor: lambda g, x: g.floor(x),
+    np.ceil: lambda g, x: g.ceil(x),
+    np.tanh: _unary("Tanh"),
+    np.sin: _unary("Sin"),
+    np.cos: _unary("Cos"),
+    scipy.special.expit: lambda g, x: g.sigmoid(x),
+}
+
+
+def function_graph(graph: GraphBuilder, owner: Any, attribute: str, function: Any, x: Var) -> Var:
+    """The graph of ``function(x)`` for a function :data:`UFUNCS` knows (``None`` is the identity)."""
+    if function is None:
+        return graph.identity(x)
+    build = UFUNCS.get(function)
+    if build is None:
+        name = getattr(function, "__name__", repr(function))
+        known = sorted(getattr(f, "__name__", repr(f)) for f in UFUNCS)
+        raise unsupported(owner, attribute, name, f"sk2tensor converts None and these functions: {', '.join(known)}")
+    return build(graph, x)
+
+
+@converter(FunctionTransformer)
+def convert_function_transformer(
+    graph: GraphBuilder, estimator: FunctionTransformer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``func(x)`` for ``func=None`` (identity) and the numpy ufuncs of :data:`UFUNCS`; any other function,
+    or ``kw_args``, is refused with the list of supported functions."""
+    if estimator.kw_args:
+        raise unsupported(estimator, "kw_args", estimator.kw_args, "functions are converted without arguments")
+    return {"transform": function_graph(graph, estimator, "func", estimator.func, x)}
+
+
+@inverse_transform(FunctionTransformer)
+def _inverse_function_transformer(graph: GraphBuilder, estimator: FunctionTransformer, y: Var) -> Var:
+    if estimator.inv_kw_args:
+        raise unsupported(estimator, "inv_kw_args", estimator.inv_kw_args, "functions are converted without arguments")
+    return function_graph(graph, estimator, "inverse_func", estimator.inverse_func, y)
