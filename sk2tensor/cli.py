@@ -1,4 +1,4 @@
-"""The ``sk2tensor`` command line: ``export``, ``inspect`` and ``list``.
+"""The ``sk2tensor`` command line: ``export``, ``predict``, ``validate``, ``bench``, ``inspect`` and ``list``.
 
 Every failure prints one line, ``error: ...``, on stderr and exits with status 1 (2 for a command line
 that does not parse); set ``SK2TENSOR_DEBUG=1`` to see the traceback of an unexpected error instead.
@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import statistics
 import sys
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -16,13 +19,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import numpy as np
 import typer
 from typer.core import TyperGroup
 
 import sk2tensor
 from sk2tensor import metadata as md
-from sk2tensor.errors import ModelFileError, NotFittedError, Sk2TensorError
-from sk2tensor.loading import load_data, load_estimator, match_columns
+from sk2tensor.errors import InputError, ModelFileError, NotFittedError, Sk2TensorError
+from sk2tensor.loading import DEFAULT_BATCH_ROWS, load_compiled, load_data, load_estimator, match_columns
+from sk2tensor.model import DEVICES
 from sk2tensor.registry import STRATEGIES
 
 PROG = "sk2tensor"
@@ -30,6 +35,7 @@ DTYPES = ("float32", "float64")
 #: Choices of --strategy and --dtype (Enums: what every typer version turns into a choice).
 Strategy = Enum("Strategy", {name: name for name in STRATEGIES}, type=str)
 Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)
+Device = Enum("Device", {name: name for name in DEVICES}, type=str)
 _DEBUG_ENV = "SK2TENSOR_DEBUG"
 
 
@@ -208,19 +214,398 @@ def _export_summary(compiled: sk2tensor.CompiledModel, path: Path, data: Path | 
         yield from compiled.validation.summary().splitlines()
 
 
+# ----------------------------------------------------------------------------------------- predict
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """``--opt a,b --opt c`` -> ``["a", "b", "c"]``; None when the option was not given."""
+    if not values:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn at most ten times a second; erased at the end."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        if now - self.last < 0.1 and (total is None or done < total):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        if total:
+            width = 24
+            filled = int(width * min(done, total) / total)
+            text = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done / total:4.0%} {done:,}/{total:,} rows"
+        else:
+            text = f"{self.label} {done:,} rows"
+        text += f", {rate:,.0f} rows/s"
+        columns = shutil.get_terminal_size((100, 20)).columns
+        sys.stderr.write("\r" + text[: columns - 1].ljust(columns - 1))
+        sys.stderr.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            columns = shutil.get_terminal_size((100, 20)).columns
+            sys.stderr.write("\r" + " " * (columns - 1) + "\r")
+            sys.stderr.flush()
+
+
+def _shown(names: Sequence[str], limit: int = 8) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(metavar="MODEL.onnx", help="A model exported by sk2tensor.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Rows to score: .csv, .parquet or .npy, any size.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="OUT", help="Where to write the results: .parquet, .csv or .npy."),
+    ],
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            "-m",
+            metavar="METHOD",
+            help="Output(s) to write: predict, predict_proba, ... (repeat or separate with commas; "
+            "default predict, else the model's only output). A .npy file holds one.",
+        ),
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where to run: cpu, cuda, or auto (cuda when available).")] = (
+        Device.auto
+    ),
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, metavar="N", help="Rows read, scored and written at a time.")
+    ] = DEFAULT_BATCH_ROWS,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--columns",
+            metavar="COLS",
+            help="The data's columns to feed the model, in its input order: names, or 1-based positions for "
+            "data without a header (default: by the model's feature names, else every column).",
+        ),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal, not in CI)."),
+    ] = None,
+) -> None:
+    """Score a data file of any size in batches (bounded memory) and write the results to a file."""
+    from sk2tensor.scoring import score_file
+
+    compiled = load_compiled(model, device=device.value)
+    show = progress if progress is not None else (sys.stderr.isatty() and not _in_ci())
+    bar = _ProgressBar(f"scoring {data.name}") if show else None
+    try:
+        result = score_file(
+            compiled,
+            data,
+            output,
+            methods=_split_list(method),
+            batch_size=batch_size,
+            columns=_split_list(columns),
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.finish()
+    typer.echo(
+        f"scored {result.rows:,} rows of {data} in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s, "
+        f"{compiled.device})"
+    )
+    typer.echo(f"wrote {_shown(result.columns)} to {output}")
+
+
+# ----------------------------------------------------------------------------------------- validate
+def _public_class_path(estimator: Any) -> str:
+    cls = type(estimator)
+    module = cls.__module__
+    public = module.split("._")[0] if module.startswith("sklearn.") else module
+    return f"{public}.{cls.__name__}"
+
+
+def _check_pair(estimator: Any, compiled: sk2tensor.CompiledModel, model: Path, exported: Path) -> None:
+    """The exported file must come from an estimator of the same class and width, with the same methods."""
+    name = _public_class_path(estimator)
+    if compiled.estimator_class and compiled.estimator_class != name:
+        raise ModelFileError(f"{exported} was exported from {compiled.estimator_class}, but {model} holds {name}")
+    width = getattr(estimator, "n_features_in_", None)
+    if width is not None and int(width) != compiled.n_features:
+        raise ModelFileError(
+            f"{exported} reads {compiled.n_features} features, but {model} was fitted on {width}: not its export"
+        )
+    missing = [m for m in compiled.outputs if not hasattr(estimator, m)]
+    if missing:
+        raise ModelFileError(f"{exported} has output(s) {', '.join(missing)} that {model} ({name}) lacks")
+
+
+def _rows_for(path: Path, estimator: Any, compiled: sk2tensor.CompiledModel | None) -> Any:
+    rows, names = load_data(path)
+    wanted = getattr(estimator, "feature_names_in_", None)
+    if wanted is None and compiled is not None:
+        wanted = compiled.feature_names
+    return match_columns(rows, names, wanted)
+
+
+@app.command()
+def validate(
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="The fitted estimator: .skops (or .joblib/.pkl with --trust).")
+    ],
+    exported: Annotated[Path, typer.Argument(metavar="ONNX", help="Its export, an .onnx file.")],
+    data: Annotated[Path, typer.Option("--data", metavar="DATA", help="Rows to compare on: .npy, .csv or .parquet.")],
+    trust: Annotated[
+        bool,
+        typer.Option("--trust", help="Load pickles and types skops does not trust by default (this can run code)."),
+    ] = False,
+    device: Annotated[Device, typer.Option(help="Where the export runs: cpu, cuda or auto.")] = Device.cpu,
+) -> None:
+    """Compare an exported model with its sklearn estimator on your rows; exit status 1 when they disagree."""
+    estimator = load_estimator(model, trust=trust)
+    compiled = load_compiled(exported, device=device.value)
+    _check_pair(estimator, compiled, model, exported)
+    rows = _rows_for(data, estimator, compiled)
+    report = sk2tensor.compare(estimator, compiled, rows)
+    typer.echo(f"{exported} against {model} on rows of {data} ({compiled.device})")
+    typer.echo(report.summary())
+    if not report.passed:
+        failed = ", ".join(o.name for o in report.outputs if not o.passed)
+        typer.echo(f"error: {exported} disagrees with {model} beyond tolerance ({failed})", err=True)
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------------- bench
+def _median_seconds(function: Any, repeats: int) -> float:
+    function()  # warm-up: first-call costs (session set-up, caches, thread pools) are not the steady state
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="The fitted estimator: .skops (or .joblib/.pkl with --trust).")
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", metavar="DATA", help="Rows to time on (.npy, .csv, .parquet); default generated."),
+    ] = None,
+    exported: Annotated[
+        Path | None,
+        typer.Option("--onnx", metavar="ONNX", help="Time this export instead of converting MODEL now."),
+    ] = None,
+    device: Annotated[Device, typer.Option(help="Where the export runs: cpu, cuda or auto.")] = Device.auto,
+    trust: Annotated[
+        bool,
+        typer.Option("--trust", help="Load pickles and types skops does not trust by default (this can run code)."),
+    ] = False,
+    repeats: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs of each (median reported).")] = 5,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, metavar="N", help="Rows to generate when no --data is given.")
+    ] = 100_000,
+    method: Annotated[
+        str | None, typer.Option("--method", "-m", metavar="METHOD", help="Method to time (default predict).")
+    ] = None,
+    strategy: Annotated[Strategy, typer.Option(help="Tree lowering strategy, when converting.")] = Strategy.auto,
+    dtype: Annotated[Dtype, typer.Option(help="Input and compute type, when converting.")] = Dtype.float32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Time sklearn and the export on your model and rows in one process: rows/s of each and the ratio."""
+    from sk2tensor.api import _reference_input
+    from sk2tensor.scoring import check_methods
+
+    estimator = load_estimator(model, trust=trust)
+    if data is not None:
+        X = _rows_for(data, estimator, None)
+        source = str(data)
+    else:
+        width = getattr(estimator, "n_features_in_", None)
+        if width is None:
+            raise InputError(f"{type(estimator).__name__} does not record its input width: pass --data")
+        X = np.random.default_rng(0).normal(size=(rows, int(width)))
+        source = "generated rows"
+    start = time.perf_counter()
+    if exported is not None:
+        compiled = load_compiled(exported, device=device.value)
+        _check_pair(estimator, compiled, model, exported)
+        how = f"loaded {exported}"
+    else:
+        compiled = sk2tensor.convert(
+            estimator, X[:10_000], strategy=strategy.value, dtype=dtype.value, device=device.value, validate=True
+        )
+        how = "converted and validated"
+    set_up = time.perf_counter() - start
+    (name,) = check_methods(compiled, [method] if method else None)
+    if not hasattr(estimator, name):
+        raise InputError(f"{type(estimator).__name__} has no method {name!r}")
+    reference_input = _reference_input(estimator, X)
+    rows_in = np.ascontiguousarray(X, dtype=compiled.input_dtype)
+    sklearn_method = getattr(estimator, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        sklearn_s = _median_seconds(lambda: sklearn_method(reference_input), repeats)
+    export_s = _median_seconds(lambda: compiled.run(name, rows_in), repeats)
+    n = len(X)
+    result = {
+        "estimator": compiled.estimator_class or _public_class_path(estimator),
+        "method": name,
+        "rows": n,
+        "features": int(X.shape[1]),
+        "data": source,
+        "device": compiled.device,
+        "repeats": repeats,
+        "setup_seconds": set_up,
+        "strategy": compiled.strategy,
+        "sklearn_seconds": sklearn_s,
+        "sk2tensor_seconds": export_s,
+        "sklearn_rows_per_second": n / sklearn_s if sklearn_s > 0 else None,
+        "sk2tensor_rows_per_second": n / export_s if export_s > 0 else None,
+        "speedup": sklearn_s / export_s if export_s > 0 else None,
+    }
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    short = result["estimator"].rsplit(".", 1)[-1]
+    typer.echo(f"{short}.{name} on {n:,} rows x {X.shape[1]} features ({source}); median of {repeats} after a warm-up")
+    typer.echo(f"  export: {how} in {set_up:.2f} s" + (f", strategy {compiled.strategy}" if compiled.strategy else ""))
+    for label, seconds in (("sklearn", sklearn_s), (f"sk2tensor ({compiled.device})", export_s)):
+        typer.echo(f"  {label:<18} {seconds:9.4f} s  {n / seconds if seconds > 0 else float('inf'):>14,.0f} rows/s")
+    ratio = result["speedup"]
+    typer.echo(f"  ratio: sk2tensor runs at {ratio:.2f}x sklearn's speed" if ratio else "  ratio: n/a")
+
+
 # ----------------------------------------------------------------------------------------- inspect
 @app.command()
 def inspect(
     model: Annotated[Path, typer.Argument(metavar="FILE", help="An .onnx file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+    providers: Annotated[
+        bool,
+        typer.Option(
+            "--providers/--no-providers",
+            help="Also load the file on each execution provider of the installed onnxruntime, with no fallback "
+            "to the CPU, to tell which can run every node.",
+        ),
+    ] = True,
 ) -> None:
-    """Describe an .onnx file: inputs, outputs, metadata, operator counts, size, opset (no runtime needed)."""
+    """Describe an .onnx file: inputs, outputs, metadata, operator counts, size, opset, and which execution
+    providers run every node (the description needs no runtime; the provider check needs onnxruntime)."""
     info = describe_onnx(model)
+    if providers:
+        info["providers"] = check_providers(model)
+    info["portability"] = portability_notes(info["op_counts"])
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
     for line in _inspect_text(info):
         typer.echo(line)
+
+
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+#: Providers that run no graph node themselves (they serve remote endpoints): not worth a strict session.
+_NOT_COMPUTE_PROVIDERS = {"AzureExecutionProvider": "it calls remote endpoints and runs no graph node itself"}
+#: Operators whose output is a shape computed at run time: ONNX Runtime keeps them on the CPU, and a strict
+#: CUDA session (no CPU fallback) refuses a graph holding them (measured: DESIGN.md, "GPU and many cores").
+_SHAPE_OPS = ("Shape", "Size")
+_ORT_ERROR_PREFIX = "[ONNXRuntimeError] :"
+
+
+def _ort_message(error: BaseException) -> str:
+    """ONNX Runtime's message without its ``[ONNXRuntimeError] : 1 : FAIL :`` prefix, on one line."""
+    message = one_line(str(error))
+    if message.startswith(_ORT_ERROR_PREFIX):
+        message = message.split(" : ", 3)[-1]
+    return message
+
+
+def check_providers(path: Path) -> dict[str, Any]:
+    """Which execution providers of the installed onnxruntime load ``path`` with every node on them.
+
+    Each available provider gets a session of its own with ``session.disable_cpu_ep_fallback=1`` and only that
+    provider (the CPU provider is simply loaded: it is the fallback). A session that loads runs every node on
+    that provider; one that is refused names what could not be placed.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return {"runtime": None, "error": "onnxruntime is not installed: install 'sk2tensor[cpu]' or 'sk2tensor[gpu]'"}
+    available = list(ort.get_available_providers())
+    results = []
+    for provider in available:
+        if provider in _NOT_COMPUTE_PROVIDERS:
+            results.append({"provider": provider, "status": "skipped", "detail": _NOT_COMPUTE_PROVIDERS[provider]})
+            continue
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # errors come back as exceptions; keep ORT's own log quiet
+        if provider != CPU_PROVIDER:
+            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        try:
+            ort.InferenceSession(str(path), sess_options=options, providers=[provider])
+        except Exception as error:  # Fail, InvalidArgument, EPFail, ... (pybind11 types without a common base)
+            results.append({"provider": provider, "status": "refused", "detail": _ort_message(error)})
+        else:
+            results.append({"provider": provider, "status": "runs every node", "detail": ""})
+    if CUDA_PROVIDER not in available:
+        results.append(
+            {
+                "provider": CUDA_PROVIDER,
+                "status": "not available here",
+                "detail": "this onnxruntime has no CUDA provider; install onnxruntime-gpu ('sk2tensor[gpu]', never "
+                "alongside 'sk2tensor[cpu]') on a machine with a GPU to check",
+            }
+        )
+    return {"runtime": f"onnxruntime {ort.__version__}", "providers": results}
+
+
+def portability_notes(op_counts: dict[str, int]) -> list[str]:
+    """What the operator list alone says about where the graph runs (no runtime needed)."""
+    nodes = sum(op_counts.values())
+    foreign = {op: n for op, n in op_counts.items() if "." in op}
+    notes = []
+    if foreign:
+        listed = ", ".join(f"{op} x{n}" for op, n in foreign.items())
+        ml = (
+            " (ai.onnx.ml operators have CPU kernels only in ONNX Runtime)"
+            if any(op.startswith("ai.onnx.ml.") for op in foreign)
+            else ""
+        )
+        notes.append(f"{sum(foreign.values())} of {nodes} nodes are outside the default domain: {listed}{ml}")
+    else:
+        notes.append(
+            f"all {nodes} nodes are default-domain (ai.onnx) operators, none from ai.onnx.ml (whose kernels are "
+            "CPU-only in ONNX Runtime): runtimes without ML operators (Node.js, WebAssembly, other engines) can "
+            "load it"
+        )
+    shape_ops = {op: op_counts[op] for op in _SHAPE_OPS if op in op_counts}
+    if shape_ops:
+        listed = ", ".join(f"{op} x{n}" for op, n in shape_ops.items())
+        notes.append(
+            f"the graph computes shapes at run time ({listed}): ONNX Runtime keeps those on the CPU, so a strict "
+            "CUDA session (no CPU fallback) refuses it"
+        )
+    notes.append(
+        "whether a GPU provider has a kernel for every operator and type is settled only by loading the file "
+        "there (the provider check above, on a machine with that provider)"
+    )
+    return notes
 
 
 def _read_onnx(path: Path) -> Any:
@@ -320,6 +705,22 @@ def _inspect_text(info: dict[str, Any]) -> Iterator[str]:
     width = max((len(op) for op in info["op_counts"]), default=0)
     for op, count in info["op_counts"].items():
         yield f"  {op:<{width}}  {count}"
+    if "providers" in info:
+        yield from _provider_lines(info["providers"])
+    if info.get("portability"):
+        yield "portability:"
+        for note in info["portability"]:
+            yield f"  {note}"
+
+
+def _provider_lines(check: dict[str, Any]) -> Iterator[str]:
+    if check.get("runtime") is None:
+        yield f"execution providers: not checked ({check.get('error')})"
+        return
+    yield f"execution providers ({check['runtime']}; each alone, no fallback to the CPU):"
+    for entry in check["providers"]:
+        detail = f" ({entry['detail']})" if entry["detail"] else ""
+        yield f"  {entry['provider']}: {entry['status']}{detail}"
 
 
 def _validation_lines(report: dict[str, Any]) -> Iterator[str]:

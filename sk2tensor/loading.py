@@ -6,6 +6,9 @@
   it holds, so they are refused unless ``trust=True``.
 * :func:`load_data` reads rows to validate an export on: ``.npy``, ``.csv`` or ``.parquet``.
 * :func:`match_columns` puts named columns in the order an estimator was fitted on.
+* :func:`open_data` opens a data file (or an array) to be read in batches, never whole, and
+  :func:`choose_columns` picks the columns a model reads from it: what ``sk2tensor predict`` scores.
+* :func:`load_compiled` loads an exported ``.onnx`` file and its ONNX Runtime session.
 
 Every failure is a :class:`~sk2tensor.errors.ModelFileError` (a file that cannot be read, or is refused)
 or an :class:`~sk2tensor.errors.InputError` (readable data of the wrong shape or type), with a one-line
@@ -17,13 +20,16 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sk2tensor.errors import InputError, ModelFileError
+from sk2tensor.errors import InputError, ModelFileError, Sk2TensorError
+
+if TYPE_CHECKING:
+    from sk2tensor.model import CompiledModel
 
 #: Suffixes :func:`load_estimator` reads.
 SKOPS_SUFFIXES = (".skops",)
@@ -337,3 +343,373 @@ def match_columns(rows: np.ndarray, columns: Sequence[str] | None, feature_names
         )
         raise InputError(f"the data lacks the column(s) {shown} the estimator was fitted on")
     return rows[:, [position[name] for name in wanted]]
+
+
+# ----------------------------------------------------------------------------------------- exported models
+def load_compiled(path: str | os.PathLike[str], device: str = "auto") -> CompiledModel:
+    """Load an exported ``.onnx`` file and create its ONNX Runtime session now, so that a damaged file or a
+    runtime that cannot run it is a :class:`ModelFileError` here rather than at the first prediction."""
+    from sk2tensor.model import load
+
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a directory, not an ONNX file")
+    if not path.is_file():
+        raise ModelFileError(f"no such ONNX file: {path}")
+    try:
+        compiled = load(path, device=device)
+        compiled.session  # noqa: B018  (create it now)
+    except ModelFileError as error:
+        message = str(error)
+        raise ModelFileError(message if str(path) in message else f"{path}: {message}") from None
+    except Sk2TensorError:
+        raise
+    except Exception as error:  # onnxruntime's Fail/InvalidGraph, KeyError for missing metadata, ...
+        raise ModelFileError(f"{path} cannot be loaded as an sk2tensor model ({_cause(error)})") from None
+    return compiled
+
+
+# ----------------------------------------------------------------------------------------- streaming
+#: Rows per batch when a data file is read in batches (:func:`open_data`).
+DEFAULT_BATCH_ROWS = 65_536
+#: The cells pyarrow's CSV reader reads as a missing value: those of :data:`_MISSING_CELLS` in the usual cases.
+_ARROW_NULLS = sorted({v for cell in _MISSING_CELLS for v in (cell, cell.upper(), cell.title())} | {"NaN", "N/A"})
+
+
+class DataSource:
+    """A table of numbers read in batches of rows, never whole: what ``sk2tensor predict`` scores.
+
+    Open one with :func:`open_data` (a ``.npy``, ``.csv`` or ``.parquet`` file, or an array or DataFrame
+    already in memory). Attributes: ``name`` (the file, for messages), ``names`` (column names, or None when
+    the data has none: ``.npy`` files, CSV files without a header row, arrays), ``width`` (number of columns)
+    and ``rows`` (number of rows when known without reading the data: ``.npy``, ``.parquet``, arrays; None
+    for CSV files).
+    """
+
+    name: str
+    names: list[str] | None
+    width: int
+    rows: int | None
+
+    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+        """2-D numeric arrays of at most ``batch_size`` rows, holding ``columns`` (positions) in that order.
+
+        Raises :class:`InputError` for a value that is not a number or a row of the wrong width (naming the
+        line and column) and :class:`ModelFileError` for a file that turns out to be damaged part-way.
+        """
+        raise NotImplementedError
+
+    def column_label(self, position: int) -> str:
+        return _column_label(self.names[position] if self.names is not None else None, position)
+
+
+def open_data(data: Any) -> DataSource:
+    """Open ``data`` for reading in batches: a ``.npy``/``.csv``/``.parquet`` path, an array or a DataFrame.
+
+    Only the file's header (or footer) is read here; :meth:`DataSource.batches` reads the rows.
+    """
+    if not isinstance(data, str | os.PathLike):
+        return _ArraySource(data)
+    path = _existing_file(data, "data")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _NpySource(path)
+    if suffix == ".csv":
+        return _CsvSource(path)
+    if suffix == ".parquet":
+        return _ParquetSource(path)
+    accepted = ", ".join(DATA_SUFFIXES)
+    raise ModelFileError(f"{path}: unknown data file type {suffix or '(no suffix)'!r}; expected one of {accepted}")
+
+
+def choose_columns(
+    source: DataSource,
+    n_features: int,
+    *,
+    feature_names: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> list[int]:
+    """Positions of the source's columns to feed a model of ``n_features`` inputs, in the model's order.
+
+    * ``columns`` given: those columns, by name when the data has names, else by position (``"1"`` is the
+      first column, as in error messages).
+    * else, when both the model (``feature_names``) and the data have column names: matched by name; other
+      columns (an id, the target) are left out.
+    * else every column, in order; the data must then be exactly ``n_features`` wide.
+    """
+    if columns is not None:
+        chosen = [_column_position(source, str(column)) for column in columns]
+        if len(chosen) != n_features:
+            raise InputError(f"{len(chosen)} column(s) chosen, but the model expects {n_features}")
+        return chosen
+    if feature_names is not None and source.names is not None:
+        position = {name: i for i, name in enumerate(source.names)}
+        missing = [name for name in feature_names if name not in position]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:10]) + (
+                f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            )
+            raise InputError(f"{source.name} lacks the column(s) {shown} the model was fitted on")
+        return [position[name] for name in feature_names]
+    if source.width != n_features:
+        raise InputError(
+            f"{source.name} has {source.width} columns, but the model expects {n_features} "
+            "(choose which with --columns)"
+        )
+    return list(range(source.width))
+
+
+def _column_position(source: DataSource, column: str) -> int:
+    if source.names is not None:
+        if column in source.names:
+            return source.names.index(column)
+        raise InputError(f"{source.name} has no column {column!r} (its columns: {', '.join(source.names[:20])})")
+    if column.isdigit() and 1 <= int(column) <= source.width:
+        return int(column) - 1
+    raise InputError(
+        f"{source.name} has no column names: choose columns by position, 1 to {source.width}, not {column!r}"
+    )
+
+
+def _rebatch(blocks: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """The rows of ``blocks`` (arrays of any height) regrouped into arrays of ``batch_size`` rows."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for block in blocks:
+        pending.append(block)
+        held += len(block)
+        if held < batch_size:
+            continue
+        rows = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        start = 0
+        while held - start >= batch_size:
+            yield rows[start : start + batch_size]
+            start += batch_size
+        pending, held = ([rows[start:]], held - start) if start < held else ([], 0)
+    if held:
+        yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+
+
+class _ArraySource(DataSource):
+    def __init__(self, data: Any) -> None:
+        self.name = "X"
+        self._frame = data if hasattr(data, "columns") and hasattr(data, "iloc") else None
+        if self._frame is not None:
+            self.names = [str(c) for c in self._frame.columns]
+            shape = self._frame.shape
+        else:
+            data = np.asarray(data)
+            if data.ndim != 2:
+                hint = " (use X.reshape(1, -1) for a single row)" if data.ndim == 1 else ""
+                raise InputError(f"X must be 2-D (rows, features), got {data.ndim}-D{hint}")
+            if data.dtype.kind not in "fiub":
+                raise InputError(f"X must hold numbers (float, int or bool), got dtype {data.dtype}")
+            self.names = None
+            shape = data.shape
+        self._array = data
+        self.rows, self.width = int(shape[0]), int(shape[1])
+
+    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+        columns = list(columns)
+        if self._frame is not None:
+            for j in columns:
+                if self._frame.dtypes.iloc[j].kind not in "fiub":
+                    raise InputError(
+                        f"X: {self.column_label(j)} has dtype {self._frame.dtypes.iloc[j]}; expected numbers"
+                    )
+        for start in range(0, self.rows, batch_size):
+            if self._frame is not None:
+                block = self._frame.iloc[start : start + batch_size, columns]
+                yield block.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                block = self._array[start : start + batch_size]
+                yield block if columns == list(range(self.width)) else block[:, columns]
+
+
+class _NpySource(DataSource):
+    """A ``.npy`` file read a batch at a time from its header's offset (memory-mapped when Fortran-ordered)."""
+
+    def __init__(self, path: Path) -> None:
+        self.name, self.path, self.names = str(path), path, None
+        try:
+            with path.open("rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in read_header:
+                    raise ValueError(f"unsupported .npy format version {version}")
+                shape, self._fortran, self._dtype = read_header[version](handle)
+                self._offset = handle.tell()
+        except (ValueError, OSError, EOFError, SyntaxError) as error:
+            raise ModelFileError(f"{path} is not a readable .npy file ({_cause(error)})") from None
+        if self._dtype.hasobject:
+            raise InputError(f"{path} holds Python objects; expected a numeric array")
+        if self._dtype.names is not None or self._dtype.kind not in "fiub":
+            raise InputError(f"{path} holds dtype {self._dtype}; expected numbers (float, int or bool)")
+        if len(shape) != 2:
+            hint = " (one sample per row: save X.reshape(1, -1) for a single row)" if len(shape) == 1 else ""
+            raise InputError(f"{path} holds a {len(shape)}-D array; expected 2-D (rows, features){hint}")
+        self.rows, self.width = int(shape[0]), int(shape[1])
+        expected = self._offset + self.rows * self.width * self._dtype.itemsize
+        size = path.stat().st_size
+        if size < expected:
+            raise ModelFileError(
+                f"{path} is not a readable .npy file (truncated: {size} bytes, its header announces {expected})"
+            )
+        if self.rows == 0:
+            raise InputError(f"{path} holds no rows")
+        if self.width == 0:
+            raise InputError(f"{path} holds no columns")
+
+    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+        columns = list(columns)
+        everything = columns == list(range(self.width))
+        if self._fortran:
+            mapped = np.load(self.path, mmap_mode="r", allow_pickle=False)
+            for start in range(0, self.rows, batch_size):
+                yield np.array(mapped[start : start + batch_size, columns])
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            for start in range(0, self.rows, batch_size):
+                count = min(batch_size, self.rows - start)
+                block = np.fromfile(handle, dtype=self._dtype, count=count * self.width)
+                if len(block) != count * self.width:  # the file shrank since it was opened
+                    raise ModelFileError(f"{self.path} is not a readable .npy file (truncated at row {start + 1})")
+                block = block.reshape(count, self.width)
+                yield block if everything else block[:, columns]
+
+
+class _ParquetSource(DataSource):
+    """A Parquet file read a batch of rows at a time (only the columns chosen)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ModelFileError(f"reading {path} needs pyarrow: {_DATA_EXTRA_HINT}") from None
+        self.name, self.path = str(path), path
+        try:
+            self._file = pq.ParquetFile(path)
+            schema = self._file.schema_arrow
+        except Exception as error:  # ArrowInvalid, OSError, ...
+            raise ModelFileError(f"{path} is not a readable Parquet file ({_cause(error)})") from None
+        self.names = [str(name) for name in schema.names]
+        self._types = list(schema.types)
+        self.rows, self.width = int(self._file.metadata.num_rows), len(self.names)
+        if self.width == 0:
+            raise InputError(f"{path} holds no columns")
+        if self.rows == 0:
+            raise InputError(f"{path} holds no rows")
+
+    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+        import pyarrow as pa
+
+        for j in columns:
+            kind = self._types[j]
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+                raise InputError(f"{self.path}: column {self.names[j]!r} has type {kind}; expected numbers")
+        wanted = [self.names[j] for j in columns]
+        unique = list(dict.fromkeys(wanted))
+        try:
+            for batch in self._file.iter_batches(batch_size=batch_size, columns=unique):
+                rows = np.empty((batch.num_rows, len(wanted)), dtype=np.float64)
+                for k, name in enumerate(wanted):
+                    rows[:, k] = batch.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+                yield rows
+        except (pa.ArrowException, OSError) as error:
+            raise ModelFileError(f"{self.path} is not a readable Parquet file ({_cause(error)})") from None
+
+
+class _CsvSource(DataSource):
+    """A CSV file read a block at a time: with pyarrow's streaming reader when installed, else the csv module.
+
+    pyarrow reports a bad cell or row without its line: the file is then read again with the csv module from
+    the start of the block that failed, to name the line and column.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name, self.path = str(path), path
+        first = _first_row(path)
+        if not first:
+            raise InputError(f"{path} is empty")
+        self._has_header = not all(_is_number(cell) for cell in first)
+        self.names = [cell.strip() for cell in first] if self._has_header else None
+        self.width = len(first)
+        self.rows = None
+
+    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+        columns = list(columns)
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            blocks = self._plain_blocks(columns, batch_size)
+        else:
+            blocks = self._arrow_blocks(columns, batch_size)
+        seen = 0
+        for batch in _rebatch(blocks, batch_size):
+            seen += len(batch)
+            yield batch
+        if not seen:
+            raise InputError(f"{self.path} holds no rows")
+
+    def _arrow_blocks(self, columns: list[int], batch_size: int) -> Iterator[np.ndarray]:
+        import pyarrow as pa
+        import pyarrow.csv as pv
+
+        internal = [f"c{j}" for j in range(self.width)]
+        wanted = [internal[j] for j in columns]
+        unique = list(dict.fromkeys(wanted))
+        block_size = int(min(max(1 << 20, batch_size * self.width * 12), 1 << 26))
+        read = pv.ReadOptions(column_names=internal, skip_rows=1 if self._has_header else 0, block_size=block_size)
+        convert = pv.ConvertOptions(
+            column_types={name: pa.float64() for name in unique}, include_columns=unique, null_values=_ARROW_NULLS
+        )
+        read_so_far = 0
+        try:
+            reader = pv.open_csv(self.path, read_options=read, convert_options=convert)
+            for batch in reader:
+                rows = np.empty((batch.num_rows, len(wanted)), dtype=np.float64)
+                for k, name in enumerate(wanted):
+                    rows[:, k] = batch.column(name).to_numpy(zero_copy_only=False)
+                read_so_far += batch.num_rows
+                yield rows
+        except (pa.ArrowException, OSError) as error:
+            # Name the line and column: read again with the csv module from the first row not yet delivered.
+            for _ in self._plain_blocks(columns, batch_size, skip=read_so_far):
+                pass
+            raise ModelFileError(f"{self.path} is not a readable CSV file ({_cause(error)})") from None
+
+    def _plain_blocks(self, columns: list[int], batch_size: int, skip: int = 0) -> Iterator[np.ndarray]:
+        labels = [self.column_label(j) for j in columns]
+        block: list[list[float]] = []
+        line = 1 if self._has_header else 0
+        try:
+            with self.path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.reader(handle)
+                if self._has_header:
+                    next(reader, None)
+                record = 0
+                for row in reader:
+                    if not row:
+                        continue
+                    record += 1
+                    if record <= skip:
+                        continue
+                    line = reader.line_num
+                    if len(row) != self.width:
+                        raise InputError(
+                            f"{self.path}: line {line} has {len(row)} fields, expected {self.width}"
+                            + (f" (the header's {self.width})" if self._has_header else "")
+                        )
+                    block.append(
+                        [_parse_cell(row[j], self.path, label, line) for j, label in zip(columns, labels, strict=True)]
+                    )
+                    if len(block) == batch_size:
+                        yield np.array(block, dtype=np.float64)
+                        block = []
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise ModelFileError(
+                f"{self.path} is not a readable CSV file (after line {line}: {_cause(error)})"
+            ) from None
+        if block:
+            yield np.array(block, dtype=np.float64)

@@ -140,6 +140,7 @@ class CompiledModel:
         self.strategy: dict[str, str] = json.loads(props.get(md.STRATEGY, "{}"))
         self.estimator_class = props.get(md.ESTIMATOR_CLASS, "")
         self._session: Any = None
+        self._source_path: str | None = None
         self._device: str | None = None
 
     # ----------------------------------------------------------------- session
@@ -162,9 +163,9 @@ class CompiledModel:
                 options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
                 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            self._session = ort.InferenceSession(
-                self.onnx.SerializeToString(), sess_options=options, providers=providers_for(self.device)
-            )
+            # A model loaded with external data is read from its file: protobuf cannot serialize past 2 GB.
+            source = self._source_path or self.onnx.SerializeToString()
+            self._session = ort.InferenceSession(source, sess_options=options, providers=providers_for(self.device))
         return self._session
 
     # ----------------------------------------------------------------- prediction methods
@@ -251,10 +252,14 @@ class CompiledModel:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the ``.onnx`` file (tensors go to a ``.data`` file beside it past protobuf's 2 GB)."""
         path = Path(path)
-        if self.onnx.ByteSize() > _EXTERNAL_DATA_BYTES:
+        if _serialized_size(self.onnx) > _EXTERNAL_DATA_BYTES:
+            data = path.with_name(path.name + ".data")
+            data.unlink(missing_ok=True)  # onnx appends to an existing file
             onnx.save_model(
-                self.onnx, path, save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data"
+                self.onnx, path, save_as_external_data=True, all_tensors_to_one_file=True, location=data.name
             )
+            # Saving moved the tensors' bytes out of self.onnx: read them back so the model stays whole.
+            onnx.load_external_data_for_model(self.onnx, str(path.parent))
         else:
             onnx.save_model(self.onnx, path)
         return path
@@ -264,18 +269,30 @@ class CompiledModel:
         return f"<CompiledModel {name}: {self.n_features} features -> {', '.join(self.outputs)}>"
 
 
+def _serialized_size(model: onnx.ModelProto) -> int:
+    try:
+        return model.ByteSize()
+    except Exception:  # protobuf's EncodeError: it does not measure a message past 2 GB
+        return 1 << 62
+
+
 def load(path: str | os.PathLike[str], device: str = "auto") -> CompiledModel:
     """Load an exported ``.onnx`` file; everything needed to predict is read from the file itself."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no such file: {path}")
     try:
-        model = onnx.load_model(path)
+        model = onnx.load_model(path, load_external_data=False)
+        external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+        if external:
+            onnx.load_external_data_for_model(model, str(path.parent))
     except Exception as error:  # protobuf raises several unrelated types for a corrupt file
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(error).__name__}: {error})") from None
     if not model.graph.node:
         raise ModelFileError(f"{path} is not a readable ONNX model (it holds no graph)")
     compiled = CompiledModel(model, device=device)
+    if external:
+        compiled._source_path = str(path)
     if device != "cpu":
         compiled.device  # noqa: B018  (fail now, not at first prediction, when CUDA is missing)
     return compiled
