@@ -89,7 +89,14 @@ def _sklearn_outputs(estimator: Any, rows: np.ndarray, methods: list[str]) -> di
     data = _reference_input(estimator, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return {name: _dense(getattr(estimator, name)(data)) for name in methods}
+        try:
+            return {name: _dense(getattr(estimator, name)(data)) for name in methods}
+        except ValueError as error:
+            # sklearn 1.9's KMeans family refuses float32 rows once fitted on float64 data ("Buffer dtype
+            # mismatch"); the graph upcasts them, so the reference is sklearn on the same rows in float64.
+            if rows.dtype != np.float32 or "Buffer dtype mismatch" not in str(error):
+                raise
+    return _sklearn_outputs(estimator, rows.astype(np.float64), methods)
 
 
 def _class_path(estimator: Any) -> str:

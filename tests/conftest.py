@@ -1,5 +1,6 @@
 """Shared test set-up."""
 
+import sklearn.cluster  # noqa: F401  (loads sklearn's OpenMP runtime, so that the limit below reaches it)
 from threadpoolctl import threadpool_limits
 
 # pytest-xdist already runs one worker per core: keep OpenMP/BLAS in each worker single-threaded so that
