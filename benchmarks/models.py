@@ -77,6 +77,11 @@ def describe(model: Any) -> str:
     return f"{len(trees)} trees, depth {min(depths)}-{max(depths)}, {nodes:,} nodes"
 
 
+def max_leaves(model: Any) -> int:
+    """Most leaves of one tree of the ensemble."""
+    return max((t.node_count + 1) // 2 for t in _trees(model))
+
+
 def node_count(model: Any) -> int:
     return sum(t.node_count for t in _trees(model))
 
