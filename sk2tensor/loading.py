@@ -697,10 +697,7 @@ class _CsvSource(DataSource):
                         continue
                     line = reader.line_num
                     if len(row) != self.width:
-                        raise InputError(
-                            f"{self.path}: line {line} has {len(row)} fields, expected {self.width}"
-                            + (f" (the header's {self.width})" if self._has_header else "")
-                        )
+                        raise InputError(f"{self.path}: line {line} has {len(row)} fields, expected {self.width}")
                     block.append(
                         [_parse_cell(row[j], self.path, label, line) for j, label in zip(columns, labels, strict=True)]
                     )
