@@ -330,3 +330,15 @@ def lookup(graph: GraphBuilder, codes: Var, tables: Sequence[np.ndarray], dtype:
     flat = np.concatenate([np.asarray(t).reshape(-1) for t in tables])
     index = graph.add(codes, graph.const(offsets.reshape(1, -1), "table_offsets", dtype=np.int64))
     return graph.gather(graph.const(flat, "table", dtype=dtype), index)
+
+
+# --------------------------------------------------------------------------- shapes of composed outputs
+def as_columns(graph: GraphBuilder, value: Var, width: int) -> Var:
+    """``value`` (``[batch]`` or ``[batch, width]``) as ``[batch, width]``: a Reshape to ``[0, width]`` (0 keeps
+    the batch dimension), so no rank needs to be known and no shape is computed at run time."""
+    return graph.reshape(value, [0, width])
+
+
+def as_vector(graph: GraphBuilder, value: Var) -> Var:
+    """``value`` (``[batch]`` or ``[batch, 1]``) as ``[batch]``."""
+    return graph.reshape(value, [0])

@@ -1,11 +1,23 @@
-"""Pipelines: each step's ``transform`` output feeds the next; the last step's methods are exported."""
+"""``sklearn.pipeline``: Pipeline (each step's ``transform`` feeds the next; the last step's methods are
+exported) and FeatureUnion (its transformers' outputs side by side)."""
 
 from __future__ import annotations
 
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
+
+
+def transformed(
+    graph: GraphBuilder, owner: object, label: str, step: object, x: Var, context: ConversionContext
+) -> Var:
+    """``step.transform(x)`` in the graph's dtype (boolean masks and float64 intermediates are cast, as the
+    next sklearn step converts its input)."""
+    outputs = lower(graph, step, x, context)
+    if "transform" not in outputs:
+        raise unsupported(owner, label, type(step).__name__, "this step must be a transformer")
+    return graph.cast(outputs["transform"], graph.dtype)
 
 
 @converter(Pipeline)
@@ -15,10 +27,28 @@ def convert_pipeline(graph: GraphBuilder, estimator: Pipeline, x: Var, context: 
     if not steps:
         return {"transform": graph.identity(x)}
     for name, step in steps[:-1]:
-        outputs = lower(graph, step, x, context)
-        if "transform" not in outputs:
-            raise unsupported(
-                estimator, f"steps[{name!r}]", type(step).__name__, "every step but the last must transform"
-            )
-        x = outputs["transform"]
+        x = transformed(graph, estimator, f"steps[{name!r}]", step, x, context)
     return lower(graph, steps[-1][1], x, context)
+
+
+@converter(FeatureUnion)
+def convert_feature_union(
+    graph: GraphBuilder, estimator: FeatureUnion, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Each transformer's output (times its ``transformer_weights`` entry), concatenated in order;
+    ``"passthrough"`` contributes ``x`` itself and ``"drop"`` nothing."""
+    weights = estimator.transformer_weights or {}
+    parts = []
+    for name, transformer in estimator.transformer_list:
+        if transformer == "drop" or transformer is None:
+            continue
+        if transformer == "passthrough":
+            part = x
+        else:
+            part = transformed(graph, estimator, f"transformer_list[{name!r}]", transformer, x, context)
+        if weights.get(name) is not None:
+            part = graph.mul(part, graph.const(float(weights[name]), "weight"))
+        parts.append(part)
+    if not parts:
+        raise unsupported(estimator, "transformer_list", "all 'drop'", "at least one transformer must be kept")
+    return {"transform": parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)}

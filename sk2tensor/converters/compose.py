@@ -1,0 +1,68 @@
+"""``sklearn.compose``: ColumnTransformer and TransformedTargetRegressor."""
+
+from __future__ import annotations
+
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+
+from sk2tensor.converters._numeric import as_columns, as_vector, columns
+from sk2tensor.converters.pipeline import transformed
+from sk2tensor.converters.preprocessing import INVERSE_TRANSFORMS
+from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.registry import ConversionContext, converter, lower, unsupported
+
+
+@converter(ColumnTransformer)
+def convert_column_transformer(
+    graph: GraphBuilder, estimator: ColumnTransformer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Each fitted transformer on its columns (chosen by index, name, mask or ``make_column_selector``: the
+    fitted ``_transformer_to_input_indices`` holds them as input positions), outputs concatenated in
+    sklearn's order, the remainder last. ``"drop"`` and empty selections contribute nothing,
+    ``"passthrough"`` the columns themselves, ``transformer_weights`` multiply. A sparse result
+    (``sparse_threshold``) is computed dense."""
+    width = int(estimator.n_features_in_)
+    indices_of = estimator._transformer_to_input_indices
+    weights = estimator.transformer_weights or {}
+    parts = []
+    for name, transformer, _ in estimator.transformers_:
+        if transformer == "drop":
+            continue
+        indices = [int(i) for i in indices_of.get(name, [])]
+        if not indices:
+            continue
+        selected = x if indices == list(range(width)) else columns(graph, x, indices)
+        if transformer == "passthrough":
+            part = selected
+        else:
+            part = transformed(graph, estimator, f"transformers[{name!r}]", transformer, selected, context)
+        if weights.get(name) is not None:
+            part = graph.mul(part, graph.const(float(weights[name]), "weight"))
+        parts.append(part)
+    if not parts:
+        raise unsupported(estimator, "transformers", "nothing selected", "at least one transformer must output")
+    return {"transform": parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)}
+
+
+@converter(TransformedTargetRegressor)
+def convert_transformed_target_regressor(
+    graph: GraphBuilder, estimator: TransformedTargetRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``transformer_.inverse_transform(regressor_.predict(x))``: the inverse of a FunctionTransformer
+    (``func``/``inverse_func`` numpy ufuncs), StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler or
+    PowerTransformer, shaped as sklearn shapes it (one target: ``[batch]``)."""
+    transformer = estimator.transformer_
+    inverse = INVERSE_TRANSFORMS.get(type(transformer))
+    if inverse is None:
+        names = sorted(cls.__name__ for cls in INVERSE_TRANSFORMS)
+        raise unsupported(
+            estimator, "transformer_", type(transformer).__name__, f"inverse transforms of {', '.join(names)}"
+        )
+    outputs = lower(graph, estimator.regressor_, x, context)
+    if "predict" not in outputs:
+        raise unsupported(estimator, "regressor_", type(estimator.regressor_).__name__, "a regressor with predict")
+    n_targets = int(getattr(transformer, "n_features_in_", 1))
+    prediction = as_columns(graph, outputs["predict"], n_targets)
+    result = inverse(graph, transformer, prediction)
+    if estimator._training_dim == 1 and n_targets == 1:
+        result = as_vector(graph, result)
+    return {"predict": graph.cast(result, graph.dtype) if result.dtype.kind == "f" else result}
