@@ -48,6 +48,33 @@ def row_squared_norms(graph: GraphBuilder, x: Var) -> Var:
     return graph.reduce_sum(graph.mul(x, x), [1], keepdims=True)
 
 
+def einsum_row_squared_norms_f32(graph: GraphBuilder, x: Var, n_features: int) -> Var:
+    """``np.einsum("ij,ij->i", x, x)`` for float32 ``x`` (sklearn's ``row_norms``), rounding as numpy does.
+
+    numpy's float32 sum of products runs on 4-lane vectors (the x86-64 SSE baseline): each lane accumulates
+    every 4th rounded product, in blocks of 16 columns taken last vector first, then the tail 4 columns at a
+    time; the lanes are added as ``(l0 + l1) + (l2 + l3)``. The same sequence here gives the same float32 value.
+    Returns ``[batch, 1]`` float32.
+    """
+    squares = graph.mul(x, x)
+    groups, j = [], 0
+    while n_features - j >= 16:
+        groups += [list(range(j + 4 * b, j + 4 * b + 4)) for b in (3, 2, 1, 0)]
+        j += 16
+    while j < n_features:
+        groups.append(list(range(j, min(j + 4, n_features))))
+        j += 4
+    lanes = None
+    for group in groups:
+        chunk = graph.gather(squares, graph.int64s(group + [group[0]] * (4 - len(group)), "lane_columns"), axis=1)
+        if len(group) < 4:  # the vector load fills the missing lanes with zeros
+            mask = np.array([1.0] * len(group) + [0.0] * (4 - len(group)), dtype=np.float32)
+            chunk = graph.mul(chunk, graph.const(mask, "lane_mask", dtype=np.float32))
+        lanes = chunk if lanes is None else graph.add(lanes, chunk)
+    lane = [graph.gather(lanes, graph.int64s([i], "lane"), axis=1) for i in range(4)]
+    return graph.add(graph.add(lane[0], lane[1]), graph.add(lane[2], lane[3]))
+
+
 def squared_euclidean(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
     """``euclidean_distances(x, stored, squared=True)``: ``max(-2 x.s + |x|^2 + |s|^2, 0)`` in sklearn's order."""
     stored = np.asarray(stored, dtype=np.float64)
