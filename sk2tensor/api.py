@@ -22,6 +22,7 @@ from sk2tensor.registry import (
     find_converter,
     label_encoding,
     lower,
+    reference_input,
 )
 from sk2tensor.validate import ValidationReport, compare_outputs
 
@@ -71,7 +72,7 @@ def _reference_input(estimator: Any, rows: np.ndarray) -> Any:
     """Rows as sklearn wants them: a DataFrame with the fitted column names when there are some."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
-        return rows
+        return reference_input(estimator, rows)
     try:
         import pandas as pd
     except ImportError:

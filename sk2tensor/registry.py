@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +27,29 @@ METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_
 #: Tree lowering strategies (used by tree converters; ``auto`` picks per model).
 STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
 
+#: Converter modules for optional libraries, imported only when given an estimator from that library, so
+#: that sk2tensor never imports LightGBM or XGBoost on its own.
+OPTIONAL_CONVERTERS = {
+    "lightgbm": "sk2tensor.converters.external.lightgbm",
+    "xgboost": "sk2tensor.converters.external.xgboost",
+}
+
 Converter = Callable[[GraphBuilder, Any, Var, "ConversionContext"], dict[str, Var]]
 _PARAMETERS = ("graph", "estimator", "x", "context")
 _REGISTRY: dict[type, Converter] = {}
+#: How to hand rows to a class whose prediction methods do not take arrays (xgboost.Booster wants a DMatrix).
+_REFERENCE_INPUT: dict[type, Callable[[Any], Any]] = {}
+
+
+def register_reference_input(cls: type, adapter: Callable[[Any], Any]) -> None:
+    """Make validation call ``cls``'s prediction methods with ``adapter(rows)`` instead of the rows."""
+    _REFERENCE_INPUT[cls] = adapter
+
+
+def reference_input(estimator: Any, rows: Any) -> Any:
+    """``rows`` as ``estimator``'s prediction methods take them."""
+    adapter = _REFERENCE_INPUT.get(type(estimator))
+    return rows if adapter is None else adapter(rows)
 
 
 @dataclass
@@ -73,9 +94,21 @@ def _load_converters() -> None:
     importlib.import_module("sk2tensor.converters")
 
 
+def _load_optional(library: str) -> None:
+    module = OPTIONAL_CONVERTERS.get(library)
+    if module is not None:
+        importlib.import_module(module)
+
+
 def supported() -> list[type]:
-    """The scikit-learn classes sk2tensor converts, sorted by module and name."""
+    """The classes sk2tensor converts, sorted by module and name.
+
+    Classes of optional libraries (LightGBM, XGBoost) are listed once that library has been imported.
+    """
     _load_converters()
+    for library in OPTIONAL_CONVERTERS:
+        if library in sys.modules:
+            _load_optional(library)
     return sorted(_REGISTRY, key=lambda cls: (cls.__module__, cls.__name__))
 
 
@@ -89,6 +122,8 @@ def find_converter(estimator: Any) -> Converter:
     """The converter registered for ``type(estimator)``, or :class:`UnsupportedEstimatorError`."""
     _load_converters()
     cls = type(estimator)
+    if cls not in _REGISTRY:
+        _load_optional(cls.__module__.split(".")[0])
     try:
         return _REGISTRY[cls]
     except KeyError:
@@ -102,6 +137,8 @@ def find_converter(estimator: Any) -> Converter:
 
 def check_fitted(estimator: Any) -> None:
     """Raise sklearn's NotFittedError, naming the class, when ``estimator`` is not fitted."""
+    if not hasattr(estimator, "fit"):  # a trained library object such as lightgbm.Booster
+        return
     try:
         check_is_fitted(estimator)
     except NotFittedError:

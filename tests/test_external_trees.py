@@ -1,0 +1,179 @@
+"""LightGBM and XGBoost models through the shared tree strategies: missing values, categorical splits,
+objectives, boosting modes, raw boosters, and the rule that sk2tensor imports neither library itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sk2tensor
+from tests.test_conformance import assert_matches_sklearn
+
+lightgbm = pytest.importorskip("lightgbm")
+xgboost = pytest.importorskip("xgboost")
+
+STRATEGIES = ["gemm", "tree_traversal", "perfect_tree_traversal"]
+# Extraction is what differs per library; the lowerings are shared, so most cases run one strategy and the
+# categorical ones run all three.
+ALL_STRATEGIES_FOR = {"binary_categorical", "regression_categorical", "categorical", "multiclass"}
+
+
+def _data(seed: int = 0, n: int = 1200):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    X[:, 3] = rng.integers(0, 8, n)
+    X[:60, 4] = 0.0  # exact zeros for LightGBM's zero-as-missing
+    binary = ((np.nan_to_num(X[:, 0]) > 0) ^ (X[:, 3] % 3 == 0)).astype(int)
+    multiclass = np.digitize(np.nan_to_num(X[:, 1]), [-0.5, 0.5])
+    regression = np.nan_to_num(X[:, 0]) * 3 + X[:, 3]
+    return X, binary, multiclass, regression
+
+
+def _probe(X: np.ndarray) -> np.ndarray:
+    probe = X[:400].copy()
+    probe[:20, 3] = np.nan
+    probe[20:40, 3] = -0.5  # LightGBM truncates toward zero: category 0
+    probe[40:60, 3] = -3
+    probe[60:80, 3] = 100  # unseen category
+    probe[80:100, 3] = 2.7
+    return probe
+
+
+def _check(estimator, probe: np.ndarray, strategy: str) -> None:
+    compiled = sk2tensor.convert(estimator, probe, strategy=strategy)
+    assert compiled.validation.passed, compiled.validation.summary()
+    if hasattr(estimator, "classes_"):
+        assert compiled.validation.label_agreement == 1.0
+    assert_matches_sklearn(estimator, compiled, probe, "float32")
+
+
+LGBM_CASES = {
+    "binary_categorical": (lambda: lightgbm.LGBMClassifier(n_estimators=15, verbose=-1), "binary", [3]),
+    "zero_as_missing": (
+        lambda: lightgbm.LGBMClassifier(n_estimators=15, zero_as_missing=True, verbose=-1),
+        "binary",
+        None,
+    ),
+    "no_missing": (lambda: lightgbm.LGBMClassifier(n_estimators=10, use_missing=False, verbose=-1), "binary", None),
+    "multiclass": (lambda: lightgbm.LGBMClassifier(n_estimators=10, verbose=-1), "multiclass", None),
+    "multiclassova": (
+        lambda: lightgbm.LGBMClassifier(n_estimators=10, objective="multiclassova", verbose=-1),
+        "multiclass",
+        None,
+    ),
+    "regression_categorical": (lambda: lightgbm.LGBMRegressor(n_estimators=15, verbose=-1), "regression", [3]),
+    "poisson": (lambda: lightgbm.LGBMRegressor(n_estimators=15, objective="poisson", verbose=-1), "positive", None),
+    "tweedie": (lambda: lightgbm.LGBMRegressor(n_estimators=15, objective="tweedie", verbose=-1), "positive", None),
+    "quantile": (
+        lambda: lightgbm.LGBMRegressor(n_estimators=15, objective="quantile", alpha=0.8, verbose=-1),
+        "regression",
+        None,
+    ),
+    "random_forest": (
+        lambda: lightgbm.LGBMRegressor(
+            n_estimators=10, boosting_type="rf", subsample=0.8, subsample_freq=1, verbose=-1
+        ),
+        "regression",
+        None,
+    ),
+    "dart": (lambda: lightgbm.LGBMRegressor(n_estimators=10, boosting_type="dart", verbose=-1), "regression", None),
+}
+
+
+def _target(kind: str, binary, multiclass, regression):
+    return {"binary": binary, "multiclass": multiclass, "regression": regression, "positive": np.abs(regression)}[kind]
+
+
+@pytest.mark.parametrize(
+    ("case", "strategy"),
+    [(c, s) for c in sorted(LGBM_CASES) for s in (STRATEGIES if c in ALL_STRATEGIES_FOR else ["tree_traversal"])],
+)
+def test_lightgbm(case: str, strategy: str) -> None:
+    make, kind, categorical = LGBM_CASES[case]
+    X, *targets = _data()
+    estimator = make().fit(X, _target(kind, *targets), categorical_feature=categorical or "auto")
+    _check(estimator, _probe(X), strategy)
+
+
+def test_lightgbm_ranker_and_raw_booster() -> None:
+    X, _, _, regression = _data(1)
+    ranker = lightgbm.LGBMRanker(n_estimators=10, verbose=-1).fit(X, np.digitize(regression, [0, 3]), group=[300] * 4)
+    _check(ranker, _probe(X), "auto")
+    booster = lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, regression > 0).booster_
+    compiled = sk2tensor.convert(booster, X)
+    np.testing.assert_allclose(compiled.predict(X), booster.predict(X), atol=1e-6)
+
+
+def test_lightgbm_early_stopping_uses_the_best_iteration() -> None:
+    X, binary, _, _ = _data(2)
+    estimator = lightgbm.LGBMClassifier(n_estimators=200, verbose=-1).fit(
+        X[:900],
+        binary[:900],
+        eval_X=X[900:],
+        eval_y=binary[900:],
+        callbacks=[lightgbm.early_stopping(3, verbose=False)],
+    )
+    assert 0 < estimator.best_iteration_ < 200
+    _check(estimator, X, "auto")
+
+
+XGB_CASES = {
+    "binary": (lambda: xgboost.XGBClassifier(n_estimators=15, max_depth=4), "binary"),
+    "multiclass": (lambda: xgboost.XGBClassifier(n_estimators=10), "multiclass"),
+    "regression": (lambda: xgboost.XGBRegressor(n_estimators=15), "regression"),
+    "poisson": (lambda: xgboost.XGBRegressor(n_estimators=15, objective="count:poisson"), "positive"),
+    "gamma": (lambda: xgboost.XGBRegressor(n_estimators=15, objective="reg:gamma"), "strictly_positive"),
+    "logitraw": (lambda: xgboost.XGBRegressor(n_estimators=10, objective="binary:logitraw"), "binary"),
+    "rf_classifier": (lambda: xgboost.XGBRFClassifier(n_estimators=10, max_depth=4), "binary"),
+    "rf_regressor": (lambda: xgboost.XGBRFRegressor(n_estimators=10), "regression"),
+    "dart": (lambda: xgboost.XGBRegressor(n_estimators=10, booster="dart", rate_drop=0.2), "regression"),
+    "categorical": (
+        lambda: xgboost.XGBClassifier(
+            n_estimators=10, enable_categorical=True, max_cat_to_onehot=1, feature_types=["q", "q", "q", "c", "q"]
+        ),
+        "binary",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "strategy"),
+    [
+        (c, s)
+        for c in sorted(XGB_CASES)
+        for s in (STRATEGIES if c in ALL_STRATEGIES_FOR else ["perfect_tree_traversal"])
+    ],
+)
+def test_xgboost(case: str, strategy: str) -> None:
+    make, kind = XGB_CASES[case]
+    X, binary, multiclass, regression = _data(3)
+    y = {
+        "binary": binary,
+        "multiclass": multiclass,
+        "regression": regression,
+        "positive": np.abs(regression),
+        "strictly_positive": np.abs(regression) + 0.5,
+    }[kind]
+    _check(make().fit(X, y), _probe(X), strategy)
+
+
+def test_xgboost_raw_booster_and_ranker() -> None:
+    X, binary, _, regression = _data(4)
+    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 3}, xgboost.DMatrix(X, binary), 10)
+    compiled = sk2tensor.convert(booster, X)
+    assert compiled.validation.passed
+    np.testing.assert_allclose(compiled.predict(X), booster.predict(xgboost.DMatrix(X)), atol=1e-6)
+    ranker = xgboost.XGBRanker(n_estimators=10).fit(
+        X, np.digitize(regression, [0, 3]), qid=np.repeat(np.arange(4), 300)
+    )
+    _check(ranker, X, "auto")
+
+
+def test_sk2tensor_imports_neither_library_on_its_own() -> None:
+    code = "import sys, sk2tensor\nsk2tensor.supported()\nprint('lightgbm' in sys.modules, 'xgboost' in sys.modules)\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
