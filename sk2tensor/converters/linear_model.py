@@ -134,6 +134,18 @@ def label_index(graph: GraphBuilder, scores: Var, binary: bool) -> Var:
     return graph.argmax(scores, axis=1)
 
 
+def sigmoid(graph: GraphBuilder, x: Var) -> Var:
+    """``1 / (1 + exp(-x))`` to a few ulps for every ``x``: ``exp(min(x, 0)) / (1 + exp(-|x|))``.
+
+    onnxruntime's double Sigmoid loses the relative precision of small results (sigmoid(-30) is off by 1e-3,
+    sigmoid(-40) is 0), which one-vs-rest normalisation and libsvm's pairwise coupling would amplify.
+    """
+    zero = graph.const(0.0, "zero", dtype=x.dtype)
+    one = graph.const(1.0, "one", dtype=x.dtype)
+    numerator = graph.exp(graph.min(x, zero))
+    return graph.div(numerator, graph.add(one, graph.exp(graph.neg(graph.abs(x)))))
+
+
 def two_columns(graph: GraphBuilder, positive: Var) -> Var:
     """``[1 - p, p]`` as a ``[batch, 2]`` tensor from ``p [batch]``."""
     one = graph.const(1.0, "one", dtype=positive.dtype)
@@ -147,7 +159,7 @@ def ovr_sigmoid_proba(graph: GraphBuilder, scores: Var, binary: bool, n_classes:
     Formed in float64 (a no-op for float64 scores): in float32 every sigmoid of a very negative row
     underflows to zero, where sklearn's float64 ratios stay meaningful.
     """
-    prob = graph.sigmoid(graph.cast(scores, np.float64))
+    prob = sigmoid(graph, graph.cast(scores, np.float64))
     if binary:
         return two_columns(graph, prob)
     return normalise_rows(graph, prob, n_classes)
