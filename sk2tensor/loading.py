@@ -151,7 +151,8 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
     * ``.npy``: a 2-D numeric array (read without pickle); no column names.
     * ``.csv``: comma-separated; the first row holds the column names unless every cell of it is a number,
       in which case the file has no header. Empty cells and ``NA``/``NaN``/``null`` are missing values (NaN).
-      Read with pandas when it is installed, else with the standard library.
+      Read with pyarrow's CSV reader when it is installed, else with the standard library; every row must
+      have as many fields as the first.
     * ``.parquet``: read with pyarrow (``pip install 'sk2tensor[data]'``); every column must be numeric or
       boolean, nulls become NaN.
 
@@ -201,13 +202,12 @@ def _load_npy(path: Path) -> np.ndarray:
     return _checked_table(rows, path).astype(np.float64, copy=False)
 
 
-def _pandas() -> Any:
-    """The pandas module, or None when it is not installed."""
+def _has_pyarrow() -> bool:
     try:
-        import pandas
+        import pyarrow  # noqa: F401
     except ImportError:
-        return None
-    return pandas
+        return False
+    return True
 
 
 def _is_number(cell: str) -> bool:
@@ -230,60 +230,10 @@ def _first_row(path: Path) -> list[str]:
 
 
 def _load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
-    first = _first_row(path)
-    if not first:
-        raise InputError(f"{path} is empty")
-    has_header = not all(_is_number(cell) for cell in first)
-    pandas = _pandas()
-    if pandas is not None:
-        rows, names = _read_csv_pandas(pandas, path, has_header)
-    else:
-        rows, names = _read_csv_plain(path, has_header)
-    return _checked_table(rows, path), names
-
-
-def _read_csv_pandas(pd: Any, path: Path, has_header: bool) -> tuple[np.ndarray, list[str] | None]:
-    try:
-        frame = pd.read_csv(path, header=0 if has_header else None, encoding="utf-8-sig")
-    except Exception as error:  # ParserError, EmptyDataError, UnicodeDecodeError, ...
-        raise ModelFileError(f"{path} is not a readable CSV file ({_cause(error)})") from None
-    first_line = 2 if has_header else 1
-    for position, column in enumerate(frame.columns):
-        values = frame[column]
-        if values.dtype.kind in "fiub":
-            continue
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = numbers.isna() & values.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            label = _column_label(column if has_header else None, position)
-            raise InputError(
-                f"{path}: {label}, line {row + first_line} holds {values.iloc[row]!r}, which is not a number"
-            )
-        frame[column] = numbers
-    names = [str(c) for c in frame.columns] if has_header else None
-    return frame.to_numpy(dtype=np.float64), names
-
-
-def _read_csv_plain(path: Path, has_header: bool) -> tuple[np.ndarray, list[str] | None]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            lines = [row for row in csv.reader(handle) if row]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise ModelFileError(f"{path} is not a readable CSV file ({_cause(error)})") from None
-    names = [cell.strip() for cell in lines[0]] if has_header else None
-    body = lines[1:] if has_header else lines
-    width = len(lines[0])
-    first_line = 2 if has_header else 1
-    rows = np.empty((len(body), width), dtype=np.float64)
-    for i, row in enumerate(body):
-        if len(row) != width:
-            raise ModelFileError(
-                f"{path} is not a readable CSV file (line {i + first_line} has {len(row)} fields, expected {width})"
-            )
-        for j, cell in enumerate(row):
-            rows[i, j] = _parse_cell(cell, path, _column_label(names[j] if names else None, j), i + first_line)
-    return rows, names
+    # The streaming reader, strict about row widths (pandas would pad a short row with NaN), read whole.
+    source = _CsvSource(path)
+    rows = np.concatenate(list(source.batches(range(source.width), DEFAULT_BATCH_ROWS)))
+    return _checked_table(rows, path), source.names
 
 
 def _parse_cell(cell: str, path: Path, column: str, line: int) -> float:
@@ -639,12 +589,8 @@ class _CsvSource(DataSource):
 
     def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
         columns = list(columns)
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            blocks = self._plain_blocks(columns, batch_size)
-        else:
-            blocks = self._arrow_blocks(columns, batch_size)
+        read = self._arrow_blocks if _has_pyarrow() else self._plain_blocks
+        blocks = read(columns, batch_size)
         seen = 0
         for batch in _rebatch(blocks, batch_size):
             seen += len(batch)

@@ -312,6 +312,11 @@ def test_warnings_are_one_line_each(files: Files, tmp_path: Path, monkeypatch: p
         (["inspect"], "Missing argument"),
         (["convert"], "No such command 'convert'"),
         (["list", "--bogus"], "No such option: --bogus"),
+        (["predict", "MODEL", "data.csv"], "Missing option '--output'"),
+        (["predict", "MODEL", "data.csv", "-o", "x.csv", "--batch-size", "0"], "--batch-size"),
+        (["predict", "MODEL", "data.csv", "-o", "x.csv", "--device", "gpu"], "'gpu' is not one of"),
+        (["validate", "MODEL", "x.onnx"], "Missing option '--data'"),
+        (["bench", "MODEL", "--repeats", "0"], "--repeats"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(files: Files, args: list[str], fragment: str) -> None:
@@ -323,7 +328,8 @@ def test_usage_errors_exit_2_with_one_line(files: Files, args: list[str], fragme
 def test_no_arguments_prints_help() -> None:
     result = invoke()
     assert result.exit_code == 2
-    assert "export" in result.stderr and "inspect" in result.stderr and "list" in result.stderr
+    for command in ("export", "predict", "validate", "bench", "inspect", "list"):
+        assert command in result.stderr
 
 
 # ----------------------------------------------------------------------------------------- inspect
@@ -426,3 +432,318 @@ def test_module_entry_point_reports_errors_on_one_line(files: Files, tmp_path: P
     assert done.returncode == 1
     assert done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: refusing to load")
+
+
+# ----------------------------------------------------------------------------------------- predict
+def read_table(path: Path) -> object:
+    pd = pytest.importorskip("pandas")
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+
+
+def partials(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("target", ["parquet", "csv", "npy"])
+@pytest.mark.parametrize("source", ["npy", "csv", "parquet"])
+def test_predict_scores_each_format(files: Files, exported: Path, tmp_path: Path, source: str, target: str) -> None:
+    out = tmp_path / f"scores.{target}"
+    result = invoke("predict", exported, getattr(files, source), "-o", out, "--batch-size", 64, "--device", "cpu")
+    assert_ok(result)
+    first, second = result.stdout.splitlines()
+    assert first.startswith(f"scored 150 rows of {getattr(files, source)} in ") and "rows/s, cpu)" in first
+    assert second == f"wrote predict to {out}"
+    table = read_table(out)
+    labels = table if target == "npy" else table["predict"].to_numpy()
+    np.testing.assert_array_equal(labels, files.estimator.predict(IRIS_X))
+
+
+def test_predict_methods_and_columns(files: Files, exported: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+    assert_ok(
+        invoke("predict", exported, files.csv, "-o", out, "-m", "predict", "-m", "predict_proba,decision_function")
+    )
+    table = read_table(out)
+    assert list(table.columns) == [
+        "predict",
+        *(f"predict_proba_{c}" for c in range(3)),
+        *(f"decision_function_{c}" for c in range(3)),
+    ]
+    np.testing.assert_allclose(table.iloc[:, 1:4], files.estimator.predict_proba(IRIS_X), atol=1e-6)
+    pd = pytest.importorskip("pandas")
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    wide = tmp_path / "wide.parquet"
+    pd.DataFrame(IRIS_X[:, ::-1], columns=names[::-1]).assign(id=range(150)).to_parquet(wide)
+    assert_ok(invoke("predict", exported, wide, "-o", out, "--columns", ",".join(names)))
+    np.testing.assert_array_equal(read_table(out)["predict"], files.estimator.predict(IRIS_X))
+    assert_error(invoke("predict", exported, wide, "-o", out), "has 5 columns, but the model expects 4", "--columns")
+    assert_error(invoke("predict", exported, wide, "-o", out, "--columns", "a,b,c,d"), "has no column 'a'")
+
+
+def test_predict_matches_columns_by_the_models_feature_names(tmp_path: Path) -> None:
+    frame = load_iris(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    model = tmp_path / "named.skops"
+    estimator = LogisticRegression(max_iter=1000).fit(frame[features], frame["target"])
+    skops.io.dump(estimator, model)
+    onnx_file = tmp_path / "named.onnx"
+    assert_ok(invoke("export", model, "-o", onnx_file))
+    data = tmp_path / "shuffled.csv"
+    frame[["target", *reversed(features)]].to_csv(data, index=False)
+    out = tmp_path / "scores.parquet"
+    assert_ok(invoke("predict", onnx_file, data, "-o", out))
+    np.testing.assert_array_equal(read_table(out)["predict"], estimator.predict(frame[features]))
+
+
+def test_predict_progress_bar_only_when_asked_or_on_a_terminal(
+    files: Files, exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "scores.csv"
+    result = invoke("predict", exported, files.csv, "-o", out, "--batch-size", 50, "--progress")
+    assert result.exit_code == 0
+    assert "scoring iris.csv" in result.stderr and result.stderr.endswith("\r")  # drawn, then erased
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert_ok(invoke("predict", exported, files.csv, "-o", out))  # a terminal, but CI: quiet
+    assert cli._in_ci()
+    monkeypatch.setenv("CI", "false")
+    assert not cli._in_ci()
+
+
+def test_predict_bad_rows_are_one_line_and_leave_no_output(exported: Path, tmp_path: Path) -> None:
+    header = "sepal_length,sepal_width,petal_length,petal_width\n"
+    good = "5.1,3.5,1.4,0.2\n" * 100
+    out = tmp_path / "scores.parquet"
+    cases = [
+        (good + "5.1,3.5,abc,0.2\n", ["line 102", "column 'petal_length'", "'abc'", "not a number"]),
+        (good + "5.1,3.5,1.4\n", ["line 102 has 3 fields, expected 4"]),
+        (good + "5.1,3.5,1.4,0.2,9\n", ["line 102 has 5 fields, expected 4"]),
+    ]
+    for body, fragments in cases:
+        data = tmp_path / "bad.csv"
+        data.write_text(header + body)
+        assert_error(invoke("predict", exported, data, "-o", out, "--batch-size", 16), str(data), *fragments)
+        assert not out.exists() and partials(tmp_path) == []
+
+
+def test_predict_errors(files: Files, exported: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+    pd = pytest.importorskip("pandas")
+    text = tmp_path / "text.parquet"
+    pd.DataFrame({"a": [1.0], "b": [2.0], "c": ["x"], "d": [1.0]}).to_parquet(text)
+    assert_error(invoke("predict", exported, text, "-o", out), "column 'c' has type", "expected numbers")
+    assert_error(invoke("predict", exported, files.csv, "-o", out, "-m", "transform"), "no 'transform' output")
+    assert_error(
+        invoke("predict", exported, files.csv, "-o", tmp_path / "x.npy", "-m", "predict,predict_proba"),
+        ".npy file holds one array",
+    )
+    assert_error(invoke("predict", exported, files.csv, "-o", tmp_path / "x.json"), "unknown output file type")
+    assert_error(invoke("predict", exported, files.csv, "-o", files.csv), "refusing to overwrite")
+    assert_error(invoke("predict", exported, files.csv, "-o", tmp_path / "no" / "x.csv"), "does not exist")
+    assert_error(invoke("predict", tmp_path / "absent.onnx", files.csv, "-o", out), "no such ONNX file")
+    assert_error(invoke("predict", exported, tmp_path / "absent.csv", "-o", out), "no such data file")
+    assert_error(invoke("predict", files.model, files.csv, "-o", out), str(files.model), "not a readable ONNX model")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert_error(invoke("predict", exported, files.csv, "-o", out, "--device", "cuda"), "device='cuda' needs")
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------------------- validate
+def test_validate_prints_the_report(files: Files, exported: Path) -> None:
+    result = invoke("validate", files.model, exported, "--data", files.parquet)
+    assert_ok(result)
+    assert "validation on 150 rows (float32): passed" in result.stdout
+    assert "predict: label agreement 100.0000% [ok]" in result.stdout
+
+
+def test_validate_fails_with_status_1_when_the_export_disagrees(files: Files, exported: Path, tmp_path: Path) -> None:
+    other = make_pipeline(StandardScaler(), LogisticRegression()).fit(IRIS_X, IRIS_Y[::-1])  # same class and width
+    model = tmp_path / "other.skops"
+    skops.io.dump(other, model)
+    result = invoke("validate", model, exported, "--data", files.npy)
+    assert result.exit_code == 1
+    assert "FAILED" in result.stdout and "[FAIL]" in result.stdout
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {exported} disagrees with {model} beyond tolerance (predict")
+
+
+def test_validate_refuses_a_model_that_is_not_the_exports_source(files: Files, exported: Path, tmp_path: Path) -> None:
+    X, y = load_diabetes(return_X_y=True)
+    model = tmp_path / "ridge.skops"
+    skops.io.dump(Ridge().fit(X, y), model)
+    assert_error(
+        invoke("validate", model, exported, "--data", files.npy),
+        "was exported from sklearn.pipeline.Pipeline",
+        "holds sklearn.linear_model.Ridge",
+    )
+    narrow = tmp_path / "narrow.skops"
+    skops.io.dump(make_pipeline(StandardScaler(), LogisticRegression()).fit(IRIS_X[:, :3], IRIS_Y), narrow)
+    assert_error(invoke("validate", narrow, exported, "--data", files.npy), "reads 4 features", "fitted on 3")
+    pickled = tmp_path / "iris.pkl"
+    joblib.dump(files.estimator, pickled)
+    assert_error(invoke("validate", pickled, exported, "--data", files.npy), "refusing to load", "--trust")
+    assert_ok(invoke("validate", pickled, exported, "--data", files.npy, "--trust"))
+
+
+# ----------------------------------------------------------------------------------------- bench
+def test_bench_on_generated_rows(files: Files) -> None:
+    result = invoke("bench", files.model, "--rows", 2000, "--repeats", 2, "--device", "cpu")
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Pipeline.predict on 2,000 rows x 4 features (generated rows); median of 2 after a warm-up"
+    assert lines[1].startswith("  export: converted and validated in ")
+    assert lines[2].startswith("  sklearn ") and lines[2].endswith("rows/s")
+    assert lines[3].startswith("  sk2tensor (cpu) ") and lines[3].endswith("rows/s")
+    assert lines[4].startswith("  ratio: sk2tensor runs at ") and lines[4].endswith("x sklearn's speed")
+
+
+def test_bench_on_data_and_an_existing_export_as_json(files: Files, exported: Path) -> None:
+    result = invoke(
+        "bench", files.model, "--data", files.csv, "--onnx", exported, "-m", "predict_proba", "--repeats", 1, "--json"
+    )
+    assert_ok(result)
+    info = json.loads(result.stdout)
+    assert info["rows"] == 150 and info["features"] == 4 and info["method"] == "predict_proba"
+    assert info["data"] == str(files.csv) and info["repeats"] == 1
+    assert info["speedup"] == pytest.approx(info["sklearn_seconds"] / info["sk2tensor_seconds"])
+    assert info["sk2tensor_rows_per_second"] == pytest.approx(150 / info["sk2tensor_seconds"])
+
+
+def test_bench_errors(files: Files, exported: Path, tmp_path: Path) -> None:
+    assert_error(invoke("bench", files.model, "--onnx", exported, "-m", "transform"), "no 'transform' output")
+    data = tmp_path / "wide.npy"
+    np.save(data, np.zeros((5, 6)))
+    assert_error(invoke("bench", files.model, "--data", data), "6 features", "fitted on 4")
+    pickled = tmp_path / "iris.joblib"
+    joblib.dump(files.estimator, pickled)
+    assert_error(invoke("bench", pickled), "refusing to load", "--trust")
+
+
+# ----------------------------------------------------------------------------------------- inspect providers
+def test_inspect_lists_execution_providers_and_portability(exported: Path) -> None:
+    result = invoke("inspect", exported)
+    assert_ok(result)
+    out = result.stdout
+    assert f"execution providers (onnxruntime {ort.__version__}; each alone, no fallback to the CPU):" in out
+    assert "  CPUExecutionProvider: runs every node" in out
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert "  CUDAExecutionProvider: not available here (this onnxruntime has no CUDA provider" in out
+    assert "portability:" in out and "default-domain (ai.onnx) operators, none from ai.onnx.ml" in out
+    assert "the graph computes shapes at run time" not in out
+    quiet = invoke("inspect", exported, "--no-providers")
+    assert_ok(quiet)
+    assert "execution providers" not in quiet.stdout
+    info = json.loads(invoke("inspect", exported, "--json").stdout)
+    cpu = next(p for p in info["providers"]["providers"] if p["provider"] == "CPUExecutionProvider")
+    assert cpu["status"] == "runs every node"
+
+
+def test_inspect_reports_a_provider_that_refuses_the_graph(exported: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A strict session (CPU fallback disabled) on a provider that cannot place the nodes is refused; the
+    Azure provider of the CPU wheel, normally skipped, shows it without a GPU."""
+    if "AzureExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this onnxruntime has no AzureExecutionProvider to refuse the graph")
+    monkeypatch.setattr(cli, "_NOT_COMPUTE_PROVIDERS", {})
+    result = invoke("inspect", exported)
+    assert_ok(result)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("  AzureExecutionProvider:"))
+    assert line.startswith("  AzureExecutionProvider: refused (") and "ONNXRuntimeError" not in line
+
+
+def test_portability_notes_name_foreign_and_shape_operators() -> None:
+    notes = cli.portability_notes({"ai.onnx.ml.TreeEnsembleClassifier": 1, "Shape": 2, "Add": 1})
+    assert notes[0].startswith("1 of 4 nodes are outside the default domain: ai.onnx.ml.TreeEnsembleClassifier x1")
+    assert "CPU kernels only" in notes[0]
+    assert "the graph computes shapes at run time (Shape x2)" in notes[1]
+
+
+def test_inspect_without_onnxruntime_says_providers_were_not_checked(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = invoke("inspect", exported)
+    assert_ok(result)
+    assert "execution providers: not checked (onnxruntime is not installed" in result.stdout
+
+
+# ----------------------------------------------------------------------------------------- damaged files, every command
+def truncated_copy(source: Path, directory: Path) -> Path:
+    target = directory / f"truncated{source.suffix}"
+    content = source.read_bytes()
+    target.write_bytes(content[: len(content) // 2])
+    return target
+
+
+@pytest.mark.parametrize(
+    ("command", "damaged"),
+    [
+        ("export", "skops"),
+        ("export", "csv"),
+        ("export", "parquet"),
+        ("export", "npy"),
+        ("predict", "onnx"),
+        ("predict", "csv"),
+        ("predict", "parquet"),
+        ("predict", "npy"),
+        ("validate", "skops"),
+        ("validate", "onnx"),
+        ("validate", "parquet"),
+        ("bench", "skops"),
+        ("bench", "onnx"),
+        ("bench", "npy"),
+        ("inspect", "onnx"),
+    ],
+)
+def test_truncated_files_are_one_line_errors(
+    files: Files, exported: Path, tmp_path: Path, command: str, damaged: str
+) -> None:
+    paths = {"skops": files.model, "onnx": exported, "csv": files.csv, "parquet": files.parquet, "npy": files.npy}
+    paths[damaged] = bad = truncated_copy(paths[damaged], tmp_path)
+    data = paths["npy"] if damaged not in ("csv", "parquet") else paths[damaged]
+    out = tmp_path / "out.onnx" if command == "export" else tmp_path / "out.parquet"
+    args = {
+        "export": ["export", paths["skops"], "-o", out, "--validate", data],
+        "predict": ["predict", paths["onnx"], data, "-o", out],
+        "validate": ["validate", paths["skops"], paths["onnx"], "--data", data],
+        "bench": ["bench", paths["skops"], "--onnx", paths["onnx"], "--data", data, "--repeats", 1],
+        "inspect": ["inspect", paths["onnx"]],
+    }[command]
+    assert_error(invoke(*args), str(bad))
+    assert not out.exists() and partials(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------------------- new commands, real processes
+def test_console_script_predict_validate_bench_inspect(files: Files, exported: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.parquet"
+    done = run(console_script(), "predict", exported, files.parquet, "-o", out, "-m", "predict_proba")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # not a terminal: no progress bar
+    assert "scored 150 rows" in done.stdout and "rows/s" in done.stdout
+    np.testing.assert_allclose(read_table(out).to_numpy(), files.estimator.predict_proba(IRIS_X), atol=1e-6)
+    done = run(console_script(), "validate", files.model, exported, "--data", files.csv)
+    assert done.returncode == 0, done.stderr
+    assert "validation on 150 rows (float32): passed" in done.stdout
+    done = run(console_script(), "bench", files.model, "--rows", 1000, "--repeats", 1, "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    assert "ratio: sk2tensor runs at " in done.stdout
+    done = run(console_script(), "inspect", exported)
+    assert done.returncode == 0 and "CPUExecutionProvider: runs every node" in done.stdout
+    assert done.stderr == ""  # onnxruntime's own log stays quiet
+
+
+def test_console_script_errors_of_new_commands_are_one_line(files: Files, exported: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c,d\n1,2,3,4\n1,2,3,x\n")
+    out = tmp_path / "scores.csv"
+    for args in (
+        ["predict", exported, bad, "-o", out],
+        ["validate", files.model, truncated_copy(exported, tmp_path), "--data", files.csv],
+        ["bench", truncated_copy(files.model, tmp_path)],
+    ):
+        done = run(console_script(), *args)
+        assert done.returncode == 1, done.stdout
+        assert done.stdout == "" and "Traceback" not in done.stderr
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
+    assert not out.exists()

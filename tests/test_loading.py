@@ -181,13 +181,13 @@ def test_truncated_npy(tmp_path: Path) -> None:
     assert_one_line(error, str(path), "not a readable .npy file")
 
 
-@pytest.fixture(params=["pandas", "plain"])
+@pytest.fixture(params=["pyarrow", "plain"])
 def csv_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a CSV test with pandas and with the standard-library fallback."""
+    """Run a CSV test with pyarrow's reader and with the standard-library fallback."""
     if request.param == "plain":
-        monkeypatch.setattr(loading, "_pandas", lambda: None)
+        monkeypatch.setattr(loading, "_has_pyarrow", lambda: False)
     else:
-        pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow")
     return request.param
 
 
@@ -221,7 +221,8 @@ def test_csv_non_numeric_cell_names_the_column_and_line(tmp_path: Path, csv_read
         (b"", InputError, "is empty"),
         (b"a,b\n", InputError, "holds no rows"),
         (b"\xff\xfe\x00\x81binary", ModelFileError, "not a readable CSV file"),
-        (b"a,b\n1,2\n3,4,5\n", ModelFileError, "not a readable CSV file"),
+        (b"a,b\n1,2\n3,4,5\n", InputError, "line 3 has 3 fields, expected 2"),
+        (b"a,b\n1,2\n3\n", InputError, "line 3 has 1 fields, expected 2"),
     ],
 )
 def test_unreadable_csv(

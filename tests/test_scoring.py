@@ -246,7 +246,7 @@ def test_bad_csv_rows_name_the_line_and_column(
     reader: str,
 ) -> None:
     if reader == "plain":
-        monkeypatch.setattr(loading._CsvSource, "_arrow_blocks", loading._CsvSource._plain_blocks)
+        monkeypatch.setattr(loading, "_has_pyarrow", lambda: False)
     data = tmp_path / "bad.csv"
     data.write_text(",".join(NAMES) + "\n" + content)
     out = tmp_path / "scores.parquet"
