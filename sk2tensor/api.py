@@ -198,7 +198,11 @@ def convert(
         props[md.FEATURE_NAMES] = json.dumps(names)
     classes = getattr(estimator, "classes_", None)
     if classes is not None and "predict" in methods:
-        classes = np.asarray(classes)
+        try:
+            classes = np.asarray(classes)
+        except ValueError:  # a multi-output classifier whose targets have different class counts
+            classes = None  # its predict output holds the labels themselves
+    if classes is not None and "predict" in methods:
         props[md.CLASSES], props[md.CLASSES_DTYPE] = md.encode_classes(classes)
         props[md.PREDICT_OUTPUT] = label_encoding(classes)
     model = graph.build(metadata=props, producer_version=__version__)
