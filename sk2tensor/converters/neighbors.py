@@ -1,0 +1,428 @@
+"""Nearest neighbours: KNeighbors{Classifier,Regressor}, RadiusNeighbors{Classifier,Regressor} and
+NearestCentroid, as a distance matrix to the stored training set followed by TopK (or a radius mask).
+
+Distances are computed in float64, the way sklearn computes them for the fitted algorithm:
+
+* ``brute`` with the euclidean metric: ``max((|x|^2 - 2 x.y) + |y|^2, 0)`` (sklearn's GEMM form);
+* every other case (kd_tree, ball_tree, and the manhattan, chebyshev and minkowski metrics): a sequential
+  sum (or max) over the features of the per-feature terms, as sklearn's DistanceMetric loops do;
+* cosine: ``1 - normalize(x) . normalize(y)``, clipped to ``[0, 2]``.
+
+Neighbours are ranked by sklearn's "reduced" distance (squared euclidean, ``sum |d|^p`` for minkowski), and
+equal distances are resolved towards the lower training index (ONNX TopK returns equal values lowest index
+first, and the blocks below are merged in index order). sklearn's own choice among points tied at the k-th
+distance depends on its heap, tree or partition internals, so it may keep a different one of the tied points;
+predictions then differ only when those tied points carry different targets.
+
+Memory is bounded by processing the stored set in blocks of :data:`BLOCK_ROWS` training rows inside the
+graph: each block's ``[batch, BLOCK_ROWS]`` float64 distances are reduced to their k best (or, for radius
+models, to per-class or per-target sums) before the next block. Peak memory is therefore about
+``3 * 8 * min(n_train, BLOCK_ROWS)`` bytes per input row of a run, whatever the training set size (bound the
+rows per run with ``CompiledModel.chunk_rows``). Training sets above :data:`MAX_STORED_ROWS` rows or
+:data:`MAX_STORED_VALUES` stored values are refused: the graph stores them as float64 constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.neighbors import (
+    KNeighborsClassifier,
+    KNeighborsRegressor,
+    NearestCentroid,
+    RadiusNeighborsClassifier,
+    RadiusNeighborsRegressor,
+)
+
+from sk2tensor.converters._pairwise import as_f64, f64, row_squared_norms
+from sk2tensor.errors import UnsupportedParameterError
+from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.registry import ConversionContext, class_output, converter, label_encoding, unsupported
+
+#: Training rows per block of the in-graph neighbour search.
+BLOCK_ROWS = 2048
+#: Largest training set (rows) a neighbours graph stores.
+MAX_STORED_ROWS = 1 << 18
+#: Largest training set (rows x features) a neighbours graph stores: 256 MiB of float64 constants.
+MAX_STORED_VALUES = 1 << 25
+
+_METRIC_NAMES = {
+    "euclidean": "euclidean",
+    "l2": "euclidean",
+    "manhattan": "manhattan",
+    "cityblock": "manhattan",
+    "l1": "manhattan",
+    "chebyshev": "chebyshev",
+    "infinity": "chebyshev",
+    "minkowski": "minkowski",
+    "p": "minkowski",
+    "cosine": "cosine",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A distance as sklearn computes it for one fitted estimator."""
+
+    name: str  # euclidean, manhattan, chebyshev, minkowski, cosine
+    p: float = 2.0
+    gemm: bool = False  # euclidean through |x|^2 - 2 x.y + |y|^2 (sklearn's brute force)
+
+    def reduced(self, distance: float) -> float:
+        """sklearn's ``_dist_to_rdist``: the ranking key of a distance (used for radii)."""
+        if self.name == "euclidean":
+            return distance * distance
+        if self.name == "minkowski":
+            return distance**self.p
+        return distance
+
+
+def metric_of(estimator: object, metric: object, params: dict | None, fit_method: str) -> Metric:
+    """The metric a fitted neighbours estimator uses (its ``effective_metric_`` and parameters)."""
+    params = dict(params or {})
+    name = _METRIC_NAMES.get(metric) if isinstance(metric, str) else None
+    if name is None:
+        raise unsupported(
+            estimator,
+            "metric",
+            metric if isinstance(metric, str) else getattr(metric, "__name__", metric),
+            "use euclidean, manhattan, chebyshev, minkowski (any p) or cosine",
+        )
+    if params.get("w") is not None:
+        raise unsupported(estimator, "metric_params", params, "weighted minkowski (w) is not supported")
+    extra = set(params) - {"p", "w"}
+    if extra:
+        raise unsupported(estimator, "metric_params", params, "only p is supported")
+    p = float(params.get("p", 2.0))
+    if name == "minkowski":
+        if p == 2.0:
+            name = "euclidean"
+        elif p == 1.0:
+            name = "manhattan"
+        elif np.isinf(p):
+            name = "chebyshev"
+    return Metric(name, p, gemm=name == "euclidean" and fit_method == "brute")
+
+
+def _stored(estimator: object, rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    if len(rows) > MAX_STORED_ROWS or rows.size > MAX_STORED_VALUES:
+        raise UnsupportedParameterError(
+            f"{type(estimator).__name__} stores {rows.shape[0]} training rows of {rows.shape[1]} features; "
+            f"sk2tensor stores at most {MAX_STORED_ROWS} rows and {MAX_STORED_VALUES} values in a graph"
+        )
+    return rows
+
+
+class _Distances:
+    """Reduced distances from the input rows to blocks of stored rows, shared input-side terms computed once."""
+
+    def __init__(self, graph: GraphBuilder, x: Var, metric: Metric, n_features: int) -> None:
+        self.graph, self.metric = graph, metric
+        self.x = as_f64(graph, x)
+        self._columns: list[Var] | None = None
+        self._norms: Var | None = None
+        self._normalized: Var | None = None
+        self.n_features = n_features
+
+    def columns(self) -> list[Var]:
+        if self._columns is None:
+            g = self.graph
+            self._columns = [g.gather(self.x, g.int64s([j], "feature"), axis=1) for j in range(self.n_features)]
+        return self._columns
+
+    def reduced(self, block: np.ndarray) -> Var:
+        """``[batch, len(block)]`` ranking keys (sklearn's reduced distances) to the stored ``block``."""
+        g, metric = self.graph, self.metric
+        if metric.gemm:
+            if self._norms is None:
+                self._norms = row_squared_norms(g, self.x)
+            middle = g.matmul(self.x, f64(g, (-2.0 * block).T, "minus_2_stored_t"))
+            yy = np.einsum("ij,ij->i", block, block)[None, :]
+            d = g.add(g.add(self._norms, middle), f64(g, yy, "stored_sq_norms"))
+            return g.max(d, f64(g, 0.0, "zero"))
+        if metric.name == "cosine":
+            if self._normalized is None:
+                norms = g.sqrt(row_squared_norms(g, self.x))
+                tiny = g.less(norms, f64(g, 10 * np.finfo(np.float64).eps, "tiny_norm"))
+                self._normalized = g.div(self.x, g.where(tiny, f64(g, 1.0, "one"), norms))
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            norms[norms < 10 * np.finfo(np.float64).eps] = 1.0
+            similarity = g.matmul(self._normalized, f64(g, (block / norms[:, None]).T, "stored_normalized_t"))
+            d = g.add(g.neg(similarity), f64(g, 1.0, "one"))
+            return g.clip(d, f64(g, 0.0, "zero"), f64(g, 2.0, "two"))
+        # Sequential over the features, as sklearn's DistanceMetric loops.
+        total = None
+        for j, column in enumerate(self.columns()):
+            diff = g.sub(column, f64(g, block[:, j][None, :], "stored_feature"))
+            if metric.name == "euclidean":
+                term = g.mul(diff, diff)
+            elif metric.name == "minkowski":
+                term = g.pow(g.abs(diff), f64(g, metric.p, "p"))
+            else:
+                term = g.abs(diff)
+            if total is None:
+                total = term
+            elif metric.name == "chebyshev":
+                total = g.max(total, term)
+            else:
+                total = g.add(total, term)
+        return total
+
+    def distance(self, reduced: Var) -> Var:
+        """sklearn's ``_rdist_to_dist``."""
+        g, metric = self.graph, self.metric
+        if metric.name == "euclidean":
+            return g.sqrt(reduced)
+        if metric.name == "minkowski":
+            return g.pow(reduced, f64(g, 1.0 / metric.p, "inverse_p"))
+        return reduced
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    return [(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS)]
+
+
+def kneighbors(graph: GraphBuilder, distances: _Distances, stored: np.ndarray, k: int) -> tuple[Var, Var]:
+    """Distances ``[batch, k]`` (ascending) and training indices ``[batch, k]`` of the k nearest stored rows."""
+    values, indices = [], []
+    for start, stop in _blocks(len(stored)):
+        reduced = distances.reduced(stored[start:stop])
+        v, i = graph.topk(reduced, min(k, stop - start), largest=False)
+        if start:
+            i = graph.add(i, graph.const(np.int64(start), "block_start", dtype=np.int64))
+        values.append(v)
+        indices.append(i)
+    if len(values) == 1:
+        v, i = values[0], indices[0]
+    else:
+        # Blocks are concatenated in index order and TopK keeps equal values in position order, so equal
+        # distances still go to the lower training index.
+        v, position = graph.topk(graph.concat(values, axis=1), k, largest=False)
+        i = graph.gather_elements(graph.concat(indices, axis=1), position, axis=1)
+    return distances.distance(v), i
+
+
+def _distance_weights(graph: GraphBuilder, dist: Var) -> Var:
+    """sklearn's ``_get_weights(dist, "distance")``: ``1 / d``, or, in a row holding a zero distance, 1 for
+    the exact matches and 0 for the others."""
+    zero = graph.const(0.0, "zero", dtype=np.float64)
+    exact = graph.cast(graph.equal(dist, zero), np.float64)
+    any_exact = graph.greater(graph.reduce_max(exact, [1], keepdims=True), zero)
+    return graph.where(any_exact, exact, graph.div(graph.const(1.0, "one", dtype=np.float64), dist))
+
+
+def _check_weights(estimator: object) -> str:
+    if estimator.weights not in ("uniform", "distance"):
+        name = getattr(estimator.weights, "__name__", estimator.weights)
+        raise unsupported(estimator, "weights", name, "use 'uniform' or 'distance'")
+    return estimator.weights
+
+
+def _check_single_output(estimator: object) -> None:
+    if getattr(estimator, "outputs_2d_", False):
+        raise unsupported(
+            estimator, "y", "a 2-D target", "multi-output neighbour classifiers are not supported (one target)"
+        )
+
+
+def _setup(graph: GraphBuilder, estimator: object, x: Var) -> tuple[_Distances, np.ndarray]:
+    stored = _stored(estimator, estimator._fit_X)
+    metric = metric_of(
+        estimator, estimator.effective_metric_, estimator.effective_metric_params_, estimator._fit_method
+    )
+    return _Distances(graph, x, metric, stored.shape[1]), stored
+
+
+def _one_hot(graph: GraphBuilder, labels: Var, n_classes: int) -> Var:
+    """``[..., n_classes]`` float64 indicator of int64 class indices."""
+    classes = graph.const(np.arange(n_classes, dtype=np.int64), "class_range", dtype=np.int64)
+    return graph.cast(graph.equal(graph.unsqueeze(labels, [-1]), classes), np.float64)
+
+
+@converter(KNeighborsClassifier)
+def convert_kneighbors_classifier(
+    graph: GraphBuilder, estimator: KNeighborsClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Votes of the k nearest training rows (weighted by ``1 / d`` for ``weights="distance"``); the label is
+    the class with the most votes, the lowest class index on a tie, as sklearn's mode."""
+    weights = _check_weights(estimator)
+    _check_single_output(estimator)
+    distances, stored = _setup(graph, estimator, x)
+    k = estimator.n_neighbors
+    if k > len(stored):
+        raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
+    classes = np.asarray(estimator.classes_)
+    dist, index = kneighbors(graph, distances, stored, k)
+    labels = graph.gather(graph.const(np.asarray(estimator._y, dtype=np.int64), "train_labels"), index)
+    votes = _one_hot(graph, labels, len(classes))  # [batch, k, classes]
+    if weights == "uniform":
+        counts = graph.reduce_sum(votes, [1])
+        proba = graph.div(counts, graph.const(float(k), "k", dtype=np.float64))
+    else:
+        w = _distance_weights(graph, dist)
+        counts = graph.reduce_sum(graph.mul(votes, graph.unsqueeze(w, [2])), [1])
+        proba = graph.div(counts, graph.reduce_sum(counts, [1], keepdims=True))
+    return {"predict": class_output(graph, classes, graph.argmax(counts, axis=1)), "predict_proba": proba}
+
+
+def _targets(estimator: object) -> tuple[np.ndarray, bool]:
+    y = np.asarray(estimator._y, dtype=np.float64)
+    return (y.reshape(-1, 1), True) if y.ndim == 1 else (y, False)
+
+
+@converter(KNeighborsRegressor)
+def convert_kneighbors_regressor(
+    graph: GraphBuilder, estimator: KNeighborsRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Mean (or ``1 / d``-weighted mean) of the k nearest training targets; one or several targets."""
+    weights = _check_weights(estimator)
+    distances, stored = _setup(graph, estimator, x)
+    k = estimator.n_neighbors
+    if k > len(stored):
+        raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
+    y, single = _targets(estimator)
+    dist, index = kneighbors(graph, distances, stored, k)
+    values = graph.gather(graph.const(y, "train_targets", dtype=np.float64), index)  # [batch, k, targets]
+    if weights == "uniform":
+        pred = graph.div(graph.reduce_sum(values, [1]), graph.const(float(k), "k", dtype=np.float64))
+    else:
+        w = _distance_weights(graph, dist)
+        num = graph.reduce_sum(graph.mul(values, graph.unsqueeze(w, [2])), [1])
+        pred = graph.div(num, graph.reduce_sum(w, [1], keepdims=True))
+    return {"predict": graph.squeeze(pred, [1]) if single else pred}
+
+
+def _radius_sums(graph: GraphBuilder, estimator: object, x: Var, table: np.ndarray) -> tuple[Var, Var]:
+    """Per input row, ``sum_j w_j * table[j]`` over the training rows within the radius, and ``sum_j w_j``.
+
+    ``w`` is 1 (uniform) or sklearn's distance weights: ``1 / d``, or the exact-match indicator in rows that
+    have a training row at distance zero. Returns ``([batch, table width], [batch, 1])`` float64.
+    """
+    weights = _check_weights(estimator)
+    distances, stored = _setup(graph, estimator, x)
+    radius = graph.const(distances.metric.reduced(float(estimator.radius)), "radius", dtype=np.float64)
+    zero = graph.const(0.0, "zero", dtype=np.float64)
+    one = graph.const(1.0, "one", dtype=np.float64)
+    sums: dict[str, Var] = {}
+
+    def accumulate(key: str, value: Var) -> None:
+        sums[key] = value if key not in sums else graph.add(sums[key], value)
+
+    for start, stop in _blocks(len(stored)):
+        reduced = distances.reduced(stored[start:stop])
+        within = graph.cast(graph.less_equal(reduced, radius), np.float64)
+        block_table = graph.const(table[start:stop], "train_table", dtype=np.float64)
+        if weights == "uniform":
+            accumulate("sum", graph.matmul(within, block_table))
+            accumulate("weight", graph.reduce_sum(within, [1], keepdims=True))
+            continue
+        dist = distances.distance(reduced)
+        exact = graph.mul(within, graph.cast(graph.equal(dist, zero), np.float64))
+        inverse = graph.where(graph.greater(within, zero), graph.div(one, dist), zero)
+        accumulate("sum", graph.matmul(inverse, block_table))
+        accumulate("weight", graph.reduce_sum(inverse, [1], keepdims=True))
+        accumulate("exact_sum", graph.matmul(exact, block_table))
+        accumulate("exact_weight", graph.reduce_sum(exact, [1], keepdims=True))
+    if weights == "uniform":
+        return sums["sum"], sums["weight"]
+    any_exact = graph.greater(sums["exact_weight"], zero)
+    return (
+        graph.where(any_exact, sums["exact_sum"], sums["sum"]),
+        graph.where(any_exact, sums["exact_weight"], sums["weight"]),
+    )
+
+
+@converter(RadiusNeighborsRegressor)
+def convert_radius_neighbors_regressor(
+    graph: GraphBuilder, estimator: RadiusNeighborsRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """(Weighted) mean of the training targets within the radius; NaN for a row with no training row within
+    the radius, as sklearn predicts (sklearn also warns)."""
+    y, single = _targets(estimator)
+    total, weight = _radius_sums(graph, estimator, x, y)
+    pred = graph.div(total, weight)  # 0 / 0 = NaN without neighbours
+    return {"predict": graph.squeeze(pred, [1]) if single else pred}
+
+
+@converter(RadiusNeighborsClassifier)
+def convert_radius_neighbors_classifier(
+    graph: GraphBuilder, estimator: RadiusNeighborsClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """Votes of the training rows within the radius.
+
+    A row with no training row within the radius (an outlier) is handled as sklearn handles it when
+    ``outlier_label`` is set: probability 1 for that label when it is a class (all zeros otherwise) and
+    ``predict`` gives the outlier label. With ``outlier_label=None`` sklearn raises; a graph cannot, so such a
+    row gets an all-zero ``predict_proba`` row (test ``predict_proba.sum(axis=1) == 0`` to find them) and the
+    first class as ``predict``.
+    """
+    _check_single_output(estimator)
+    classes = np.asarray(estimator.classes_)
+    table = np.eye(len(classes))[np.asarray(estimator._y, dtype=np.int64)]
+    counts, weight = _radius_sums(graph, estimator, x, table)
+    zero = graph.const(0.0, "zero", dtype=np.float64)
+    outlier = graph.logical_not(graph.greater(weight, zero))  # [batch, 1]
+    outlier_label = None if estimator.outlier_label_ is None else estimator.outlier_label_[0]
+    in_classes = outlier_label is not None and np.flatnonzero(classes == outlier_label).size == 1
+    if in_classes:
+        one_hot = (classes == outlier_label).astype(np.float64)
+        counts = graph.where(outlier, graph.const(one_hot, "outlier_proba", dtype=np.float64), counts)
+    normalizer = graph.reduce_sum(counts, [1], keepdims=True)
+    normalizer = graph.where(graph.equal(normalizer, zero), graph.const(1.0, "one", dtype=np.float64), normalizer)
+    proba = graph.div(counts, normalizer)
+    predict = class_output(graph, classes, graph.argmax(proba, axis=1))
+    if outlier_label is not None and not in_classes:
+        if label_encoding(classes) != "label" or not isinstance(outlier_label, (int, np.integer)):
+            raise unsupported(
+                estimator,
+                "outlier_label",
+                outlier_label,
+                "an outlier label outside classes_ converts for integer class labels only",
+            )
+        all_zero = graph.squeeze(graph.equal(graph.reduce_max(proba, [1], keepdims=True), zero), [1])
+        predict = graph.where(all_zero, graph.const(np.int64(outlier_label), "outlier_label"), predict)
+    return {"predict": predict, "predict_proba": proba}
+
+
+@converter(NearestCentroid)
+def convert_nearest_centroid(
+    graph: GraphBuilder, estimator: NearestCentroid, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The closest centroid (euclidean or manhattan) when the class priors are uniform; otherwise, and for
+    ``decision_function``/``predict_proba``, sklearn's discriminant ``-d(x / s, c / s)^2 + 2 log prior``."""
+    classes = np.asarray(estimator.classes_)
+    metric = metric_of(estimator, estimator.metric, None, "brute")
+    centroids = np.asarray(estimator.centroids_, dtype=np.float64)
+    x64 = as_f64(graph, x)
+    outputs: dict[str, Var] = {}
+    # Discriminant scores, as _decision_function: features scaled by the within-class deviation.
+    std = np.asarray(estimator.within_class_std_dev_, dtype=np.float64)
+    mask = std != 0
+    divisor = np.where(mask, std, 1.0)
+    scaled = graph.div(x64, f64(graph, divisor, "within_class_std"))
+    centroids_scaled = centroids.copy()
+    centroids_scaled[:, mask] /= std[mask]
+    d = _Distances(graph, scaled, metric, centroids.shape[1]).reduced(centroids_scaled)
+    if metric.name == "euclidean":
+        # euclidean_distances then squared again: sqrt, then **2.
+        root = graph.sqrt(d)
+        d = graph.mul(root, root)
+    scores = graph.add(graph.neg(d), f64(graph, 2.0 * np.log(estimator.class_prior_), "log_prior"))
+    if np.isclose(estimator.class_prior_, 1 / len(classes)).all():
+        nearest = _Distances(graph, x64, metric, centroids.shape[1]).reduced(centroids)
+        outputs["predict"] = class_output(graph, classes, graph.argmin(nearest, axis=1))
+    else:
+        outputs["predict"] = class_output(graph, classes, graph.argmax(scores, axis=1))
+    if metric.name == "euclidean":
+        if len(classes) == 2:
+            first = graph.gather(scores, graph.int64s([0], "first"), axis=1)
+            second = graph.gather(scores, graph.int64s([1], "second"), axis=1)
+            outputs["decision_function"] = graph.squeeze(graph.sub(second, first), [1])
+        else:
+            outputs["decision_function"] = scores
+        shifted = graph.sub(scores, graph.reduce_max(scores, [1], keepdims=True))
+        log_norm = graph.log(graph.reduce_sum(graph.exp(shifted), [1], keepdims=True))
+        outputs["predict_proba"] = graph.exp(graph.sub(shifted, log_norm))
+    return outputs
