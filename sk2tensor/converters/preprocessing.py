@@ -477,13 +477,14 @@ def _box_cox(graph: GraphBuilder, x: Var, lambdas: np.ndarray) -> Var:
 
 
 def _yeo_johnson(graph: GraphBuilder, x: Var, lambdas: np.ndarray) -> Var:
-    """scipy.stats.yeojohnson per column (float64); NaN gives NaN."""
+    """scipy.stats.yeojohnson per column: ``log1p`` in the graph's dtype (scipy takes it of the float32 input
+    itself), the rest in float64; NaN gives NaN."""
     eps = np.finfo(np.float64).eps
     zero = graph.const(0.0, "zero", dtype=F64)
     positive = graph.greater_equal(x, zero)
     lam = np.where(np.abs(lambdas) < eps, 1.0, lambdas)
     lam_v = graph.const(lam, "lambda", dtype=F64)
-    log_pos = log1p(graph, graph.where(positive, x, zero))
+    log_pos = as_f64(graph, log1p(graph, graph.cast(graph.where(positive, x, zero), graph.dtype)))
     pos = graph.where(
         graph.const(np.abs(lambdas) < eps, "lambda_zero"),
         log_pos,
@@ -491,7 +492,7 @@ def _yeo_johnson(graph: GraphBuilder, x: Var, lambdas: np.ndarray) -> Var:
     )
     two_minus = np.where(np.abs(lambdas - 2) > eps, 2 - lambdas, 1.0)
     tm = graph.const(two_minus, "two_minus_lambda", dtype=F64)
-    log_neg = log1p(graph, graph.neg(graph.where(positive, zero, x)))
+    log_neg = as_f64(graph, log1p(graph, graph.cast(graph.neg(graph.where(positive, zero, x)), graph.dtype)))
     neg = graph.where(
         graph.const(np.abs(lambdas - 2) > eps, "lambda_not_two"),
         graph.neg(graph.div(expm1(graph, graph.mul(tm, log_neg)), tm)),
