@@ -4,11 +4,13 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+GOAL := $(or $(firstword $(MAKECMDGOALS)),demo)
 # The editable install is redone when pyproject.toml changes (new dependency or extra).
 STAMP := $(VENV)/.sk2tensor-cpu-dev
 BENCH_STAMP := $(VENV)/.sk2tensor-bench
-# Two workers: CI and the development machines have two cores.
-PYTEST_WORKERS ?= 2
+# Two pytest-xdist workers: CI and the development machines have two cores (tests/conftest.py keeps BLAS and
+# OpenMP at one thread per worker). Override with e.g. `make test PYTEST_ARGS='-p no:xdist'` to run serially.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test lint format docs bench clean
 
@@ -16,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m sk2tensor.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -38,12 +40,10 @@ bench:
 	$(PY) -m benchmarks
 
 $(PY):
-	@command -v $(PYTHON) >/dev/null 2>&1 || { \
-		echo "make: '$(PYTHON)' was not found; sk2tensor needs Python >= 3.11 (e.g. make $(MAKECMDGOALS) PYTHON=python3.12)." >&2; \
+	@$(PYTHON) -c "import sys" >/dev/null 2>&1 || { \
+		echo "make: '$(PYTHON)' cannot be run; sk2tensor needs Python >= 3.11: name one with PYTHON=, e.g. make $(GOAL) PYTHON=python3.12" >&2; \
 		exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
-		echo "make: sk2tensor needs Python >= 3.11, but '$(PYTHON)' is $$($(PYTHON) -c 'import platform; print(platform.python_version())'); choose another with PYTHON=, e.g. make $(MAKECMDGOALS) PYTHON=python3.12" >&2; \
-		exit 1; }
+	@$(PYTHON) -c "import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else 'make: sk2tensor needs Python >= 3.11, but $(PYTHON) is %d.%d: name another with PYTHON=, e.g. make $(GOAL) PYTHON=python3.12' % v[:2])"
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
