@@ -16,6 +16,7 @@ from sk2tensor.errors import (
 )
 from sk2tensor.model import CompiledModel, load
 from sk2tensor.registry import supported
+from sk2tensor.training import fit_stream
 from sk2tensor.validate import ValidationReport
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "__version__",
     "compare",
     "convert",
+    "fit_stream",
     "load",
     "supported",
 ]
