@@ -308,6 +308,49 @@ class GraphBuilder:
     def reduce_min(self, a: Var, axes: Sequence[int], keepdims: bool = False) -> Var:
         return self._reduce("ReduceMin", a, axes, keepdims)
 
+    # ----------------------------------------------------------------- control flow
+    def loop(
+        self, max_trips: int, carried: Sequence[Var], ranks: Sequence[int], body: Any, hint: str = "loop"
+    ) -> list[Var]:
+        """An ONNX ``Loop`` over the values ``carried`` (of the given ranks), at most ``max_trips`` times.
+
+        ``body(sub, *values)`` gets a builder for the loop body (its constants go to this graph, whose
+        values the body may read) and the current values; it returns ``(keep_going, new_values)``, with
+        ``keep_going`` a bool scalar that ends the loop when false. Returns the final values.
+        """
+        sub = GraphBuilder.__new__(GraphBuilder)
+        sub.dtype, sub.opset = self.dtype, self.opset
+        sub._nodes, sub._inputs, sub._outputs = [], [], []
+        sub._initializers, sub._used_names, sub._constants = self._initializers, self._used_names, self._constants
+        names = [sub.fresh(f"{hint}_iteration"), sub.fresh(f"{hint}_condition")]
+        values = [Var(sub.fresh(f"{hint}_{v.name}"), v.dtype) for v in carried]
+        keep_going, new_values = body(sub, *values)
+        outputs = [sub.identity(v) for v in [keep_going, *new_values]]
+        graph = helper.make_graph(
+            sub._nodes,
+            self.fresh(f"{hint}_body"),
+            [
+                helper.make_tensor_value_info(names[0], TensorProto.INT64, []),
+                helper.make_tensor_value_info(names[1], TensorProto.BOOL, []),
+                *[
+                    helper.make_tensor_value_info(v.name, onnx_type(v.dtype), [None] * rank)
+                    for v, rank in zip(values, ranks, strict=True)
+                ],
+            ],
+            [
+                helper.make_tensor_value_info(v.name, onnx_type(v.dtype), [None] * rank)
+                for v, rank in zip(outputs, [0, *ranks], strict=True)
+            ],
+        )
+        trips = self.const(np.int64(max_trips), "max_trips", dtype=np.int64)
+        start = self.const(np.bool_(True), "true", dtype=np.bool_)
+        results = self._node("Loop", [trips, start, *carried], carried[0].dtype, n_outputs=len(carried), body=graph)
+        results = results if isinstance(results, list) else [results]
+        # Shape inference gives Loop outputs no rank; a Reshape copying every dimension restores it.
+        return [
+            self.reshape(Var(r.name, v.dtype), [0] * rank) for r, v, rank in zip(results, carried, ranks, strict=True)
+        ]
+
     # ----------------------------------------------------------------- outputs and assembly
     def output(self, value: Var, name: str) -> None:
         """Expose ``value`` as the graph output ``name`` (an Identity node gives it that name)."""
