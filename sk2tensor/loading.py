@@ -322,6 +322,8 @@ def load_compiled(path: str | os.PathLike[str], device: str = "auto") -> Compile
 # ----------------------------------------------------------------------------------------- streaming
 #: Rows per batch when a data file is read in batches (:func:`open_data`).
 DEFAULT_BATCH_ROWS = 65_536
+#: Bytes of CSV text per block pyarrow parses at a time (its default).
+_CSV_BLOCK_BYTES = 1 << 20
 #: The cells pyarrow's CSV reader reads as a missing value: those of :data:`_MISSING_CELLS` in the usual cases.
 _ARROW_NULLS = sorted({v for cell in _MISSING_CELLS for v in (cell, cell.upper(), cell.title())} | {"NaN", "N/A"})
 
@@ -539,7 +541,8 @@ class _ParquetSource(DataSource):
             raise ModelFileError(f"reading {path} needs pyarrow: {_DATA_EXTRA_HINT}") from None
         self.name, self.path = str(path), path
         try:
-            self._file = pq.ParquetFile(path)
+            # pre_buffer would read every row group ahead of the batches asked for: the whole file in memory.
+            self._file = pq.ParquetFile(path, pre_buffer=False)
             schema = self._file.schema_arrow
         except Exception as error:  # ArrowInvalid, OSError, ...
             raise ModelFileError(f"{path} is not a readable Parquet file ({_cause(error)})") from None
@@ -605,7 +608,8 @@ class _CsvSource(DataSource):
         internal = [f"c{j}" for j in range(self.width)]
         wanted = [internal[j] for j in columns]
         unique = list(dict.fromkeys(wanted))
-        block_size = int(min(max(1 << 20, batch_size * self.width * 12), 1 << 26))
+        # pyarrow's streaming reader reads about 32 blocks ahead of the consumer: small blocks bound memory.
+        block_size = _CSV_BLOCK_BYTES
         read = pv.ReadOptions(column_names=internal, skip_rows=1 if self._has_header else 0, block_size=block_size)
         convert = pv.ConvertOptions(
             column_types={name: pa.float64() for name in unique}, include_columns=unique, null_values=_ARROW_NULLS

@@ -21,6 +21,7 @@ from sk2tensor.scoring import _npy_header, iter_scores, score_file
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow.csv")
 
 IRIS = load_iris(as_frame=True)
 NAMES = list(IRIS.data.columns)
@@ -336,3 +337,35 @@ def test_model_saved_with_external_data_loads_back_and_scores(tmp_path: Path, mo
     out = tmp_path / "scores.parquet"
     score_file(moved / path.name, wide, out, device="cpu", batch_size=128)
     np.testing.assert_array_equal(read_output(out)["predict"], classifier.predict(wide))
+
+
+# ----------------------------------------------------------------------------------------- bounded memory
+@pytest.mark.parametrize(("kind", "bound_mib"), [("parquet", 16), ("csv", 48)])
+def test_reading_holds_a_batch_or_two_not_the_file(tmp_path: Path, kind: str, bound_mib: int) -> None:
+    """pyarrow's allocations while a 43 MiB table (105 MiB as CSV text) is scored stay far below its size.
+
+    Regression test for ParquetFile's pre_buffer (it reads every row group ahead of the batches: the whole
+    file) and for large CSV blocks (pyarrow's streaming reader reads some 32 blocks ahead: 1 MiB blocks keep
+    that near 34 MiB). The 5M-row run is benchmarks/scoring_memory.py."""
+    rows, width, batch = 200_000, 28, 4096
+    data = np.random.default_rng(0).normal(size=(rows, width))
+    table = pa.Table.from_arrays(list(data.T), names=[f"f{j}" for j in range(width)])
+    path = tmp_path / f"rows.{kind}"
+    if kind == "parquet":
+        pq.write_table(table, path, row_group_size=20_000)
+    else:
+        pa.csv.write_csv(table, path)
+    compiled = sk2tensor.convert(Ridge().fit(data[:1000], data[:1000, 0]), data[:100])
+    del table, data
+    before = pa.total_allocated_bytes()
+    peak = 0
+
+    def watch(done: int, total: int | None) -> None:
+        nonlocal peak
+        peak = max(peak, pa.total_allocated_bytes() - before)
+
+    score_file(compiled, path, tmp_path / "scores.npy", batch_size=batch, progress=watch)
+    assert peak < bound_mib * 2**20, (
+        f"pyarrow held {peak / 2**20:.0f} MiB while reading a {rows * width * 8 / 2**20:.0f} MiB table"
+    )
+    assert np.load(tmp_path / "scores.npy").shape == (rows,)
