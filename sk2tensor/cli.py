@@ -306,6 +306,8 @@ def predict(
     """Score a data file of any size in batches (bounded memory) and write the results to a file."""
     from sk2tensor.scoring import score_file
 
+    if output.resolve() == model.resolve():
+        raise ModelFileError(f"refusing to overwrite {model} with the scores: choose another --output")
     compiled = load_compiled(model, device=device.value)
     show = progress if progress is not None else (sys.stderr.isatty() and not _in_ci())
     bar = _ProgressBar(f"scoring {data.name}") if show else None

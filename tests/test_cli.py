@@ -541,6 +541,7 @@ def test_predict_errors(files: Files, exported: Path, tmp_path: Path) -> None:
     )
     assert_error(invoke("predict", exported, files.csv, "-o", tmp_path / "x.json"), "unknown output file type")
     assert_error(invoke("predict", exported, files.csv, "-o", files.csv), "refusing to overwrite")
+    assert_error(invoke("predict", exported, files.csv, "-o", exported), "refusing to overwrite")
     assert_error(invoke("predict", exported, files.csv, "-o", tmp_path / "no" / "x.csv"), "does not exist")
     assert_error(invoke("predict", tmp_path / "absent.onnx", files.csv, "-o", out), "no such ONNX file")
     assert_error(invoke("predict", exported, tmp_path / "absent.csv", "-o", out), "no such data file")
@@ -666,6 +667,33 @@ def test_inspect_without_onnxruntime_says_providers_were_not_checked(
     result = invoke("inspect", exported)
     assert_ok(result)
     assert "execution providers: not checked (onnxruntime is not installed" in result.stdout
+
+
+def test_commands_on_a_model_saved_with_external_data(
+    files: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past protobuf's 2 GB, export writes the tensors to ``<name>.data``; every command reads such a model (the
+    threshold is lowered so that a small model takes that path; onnx moves tensors of 1 KiB and more)."""
+    from sk2tensor import model as model_module
+
+    monkeypatch.setattr(model_module, "_EXTERNAL_DATA_BYTES", 0)
+    X = np.random.default_rng(0).normal(size=(200, 300))
+    y = (X[:, 0] > 0).astype(int)
+    model = tmp_path / "wide.skops"
+    skops.io.dump(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), model)
+    data = tmp_path / "wide.npy"
+    np.save(data, X)
+    out = tmp_path / "wide.onnx"
+    assert_ok(invoke("export", model, "-o", out, "--validate", data))
+    assert (tmp_path / "wide.onnx.data").is_file()
+    result = invoke("inspect", out)
+    assert_ok(result)
+    assert "CPUExecutionProvider: runs every node" in result.stdout
+    assert_ok(invoke("validate", model, out, "--data", data))
+    scores = tmp_path / "scores.npy"
+    assert_ok(invoke("predict", out, data, "-o", scores))
+    expected = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y).predict(X)
+    np.testing.assert_array_equal(np.load(scores), expected)
 
 
 # ----------------------------------------------------------------------------------------- damaged files, every command
