@@ -31,6 +31,11 @@ def _tree(kw: dict, weights: str) -> dict:
 
 # Chebyshev distances on the discretised datasets (iris, diabetes) tie at the k-th neighbour for many rows,
 # where sklearn's tree keeps whichever tied row its traversal meets first: continuous datasets instead.
+DATASETS = {
+    "chebyshev": ("breast_cancer", "random_multiclass"),
+    "minkowski3": ("iris", "wine"),
+    "minkowski_half": ("iris",),
+}
 METRICS = {
     "euclidean": {},
     "manhattan": {"metric": "manhattan"},
@@ -47,7 +52,7 @@ CASES: list[Case] = [
         for weights in ("uniform", "distance")
         for case in _cases(
             _scaled(lambda kw=kw, weights=weights: KNeighborsClassifier(5, weights=weights, **_tree(kw, weights))),
-            *(("breast_cancer", "random_multiclass") if metric == "chebyshev" else ("iris", "breast_cancer")),
+            *DATASETS.get(metric, ("iris", "breast_cancer")),
             name=f"KNeighborsClassifier_{metric}_{weights}",
         )
     ],
@@ -104,6 +109,8 @@ CASES: list[Case] = [
             name=f"RadiusNeighborsRegressor_{weights}",
         )
     ],
+    *_cases(lambda: RadiusNeighborsClassifier(1.0, outlier_label="most_frequent"), "iris"),
+    *_cases(lambda: RadiusNeighborsRegressor(60.0, weights="distance"), "linnerud"),
     *_cases(NearestCentroid, "iris", "wine", "breast_cancer", "string_labels", "digits"),
     *_cases(lambda: NearestCentroid(metric="manhattan"), "iris", "wine", name="NearestCentroid_manhattan"),
     *_cases(

@@ -22,6 +22,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 from typer.testing import CliRunner, Result
 
@@ -172,7 +173,7 @@ def test_skops_file_with_untrusted_types_needs_trust(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------- export errors
 def unsupported_estimator() -> object:
     supported = set(sk2tensor.supported())
-    cls = next(c for c in (SVC, KNeighborsClassifier, GaussianNB) if c not in supported)
+    cls = next(c for c in (SVC, KNeighborsClassifier, GaussianNB, LabelSpreading) if c not in supported)
     return cls().fit(IRIS_X, IRIS_Y)
 
 
