@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sklearn.cross_decomposition import CCA, PLSSVD, PLSCanonical, PLSRegression
 from sklearn.decomposition import PCA, FactorAnalysis, FastICA, IncrementalPCA, KernelPCA, TruncatedSVD
 from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.linear_model import LogisticRegression
@@ -78,4 +79,12 @@ CASES: list[Case] = [
         name="Nystroem_scaled",
     ),
     *_cases(lambda: RBFSampler(gamma=0.5, n_components=20, random_state=0), "iris", "diabetes"),
+]
+
+CASES += [
+    *_cases(lambda: PLSRegression(n_components=2), "diabetes", "linnerud", "random_multioutput"),
+    *_cases(lambda: PLSRegression(n_components=3, scale=False), "random_regression", name="PLSRegression_unscaled"),
+    *_cases(lambda: PLSCanonical(n_components=2), "linnerud", "random_multioutput"),
+    *_cases(lambda: CCA(n_components=2, max_iter=1000), "linnerud", "random_multioutput"),
+    *_cases(lambda: PLSSVD(n_components=2), "linnerud", "random_multioutput"),
 ]
