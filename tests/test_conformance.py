@@ -64,13 +64,21 @@ def test_conformance(case: Case, dtype: str) -> None:
 
 
 def test_every_registered_class_has_a_case() -> None:
+    from sk2tensor.registry import OPTIONAL_CONVERTERS
+
     covered = set()
     for case in CASES:
         estimator = case.make()
         covered.add(type(estimator))
         for step in getattr(estimator, "steps", []):
             covered.add(type(step[1]))
-    missing = [cls.__name__ for cls in sk2tensor.supported() if cls not in covered]
+    # LightGBM and XGBoost classes (registered once their library is imported) are covered by
+    # tests/test_external_trees.py, which checks its own coverage.
+    missing = [
+        cls.__name__
+        for cls in sk2tensor.supported()
+        if cls not in covered and cls.__module__.split(".")[0] not in OPTIONAL_CONVERTERS
+    ]
     assert not missing, f"no conformance case for {missing}"
 
 

@@ -177,3 +177,20 @@ def test_sk2tensor_imports_neither_library_on_its_own() -> None:
     code = "import sys, sk2tensor\nsk2tensor.supported()\nprint('lightgbm' in sys.modules, 'xgboost' in sys.modules)\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_every_lightgbm_and_xgboost_class_is_tested() -> None:
+    tested = {
+        lightgbm.LGBMClassifier,
+        lightgbm.LGBMRegressor,
+        lightgbm.LGBMRanker,
+        lightgbm.Booster,
+        xgboost.XGBClassifier,
+        xgboost.XGBRegressor,
+        xgboost.XGBRanker,
+        xgboost.XGBRFClassifier,
+        xgboost.XGBRFRegressor,
+        xgboost.Booster,
+    }
+    registered = {c for c in sk2tensor.supported() if c.__module__.split(".")[0] in ("lightgbm", "xgboost")}
+    assert registered == tested
