@@ -38,6 +38,7 @@ from sklearn.linear_model import (
     RidgeClassifierCV,
     RidgeCV,
     SGDClassifier,
+    SGDOneClassSVM,
     SGDRegressor,
     TheilSenRegressor,
     TweedieRegressor,
@@ -101,6 +102,7 @@ CASES: list[Case] = [
         "diabetes",
         name="RANSACRegressor_ridge",
     ),
+    *_cases(lambda: SGDOneClassSVM(nu=0.2, random_state=0), "random_regression", "iris"),
     # ---------------------------------------------------------------- classifiers
     *_cases(lambda: LogisticRegressionCV(Cs=4, cv=3, max_iter=2000), "iris", "random_binary", "string_labels"),
     *[

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LinearRegression, LogisticRegression, Perceptron, SGDClassifier
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.naive_bayes import GaussianNB
@@ -82,5 +84,17 @@ CASES: list[Case] = [
         lambda: CalibratedClassifierCV(LinearDiscriminantAnalysis(), cv=4),
         "shifted_labels",
         name="CalibratedClassifierCV_lda",
+    ),
+    *_cases(
+        lambda: make_pipeline(ColumnTransformer([("bmi", "passthrough", [2])]), IsotonicRegression()),
+        "diabetes",
+        name="IsotonicRegression",
+    ),
+    *_cases(
+        lambda: make_pipeline(
+            ColumnTransformer([("x", "passthrough", [0])]), IsotonicRegression(increasing=False, y_min=-50.0)
+        ),
+        "random_regression",
+        name="IsotonicRegression_decreasing",
     ),
 ]

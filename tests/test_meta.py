@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.svm import SVC
@@ -73,3 +74,14 @@ def test_probability_rows_sum_to_one(case) -> None:
     estimator, data = case.fitted()
     proba = sk2tensor.convert(estimator, data.X, validate=False).predict_proba(data.X.astype(np.float32))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("out_of_bounds", ["clip", "nan"])
+def test_isotonic_regression_outside_its_thresholds(out_of_bounds: str) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, 200)
+    estimator = IsotonicRegression(out_of_bounds=out_of_bounds).fit(x, np.tanh(x) + rng.normal(0, 0.2, 200))
+    X = np.linspace(-6, 6, 301)[:, None]
+    compiled = sk2tensor.convert(estimator, X, dtype="float64")
+    assert compiled.validation.passed, compiled.validation.summary()
+    np.testing.assert_allclose(compiled.predict(X), estimator.predict(X), rtol=0, atol=1e-12)

@@ -49,6 +49,7 @@ from sklearn.linear_model import (
     RidgeClassifierCV,
     RidgeCV,
     SGDClassifier,
+    SGDOneClassSVM,
     SGDRegressor,
     TheilSenRegressor,
     TweedieRegressor,
@@ -247,3 +248,24 @@ def convert_linear_classifier(
         elif estimator.loss == "modified_huber":
             outputs["predict_proba"] = modified_huber_proba(graph, decision, binary, len(classes))
     return outputs
+
+
+@converter(SGDOneClassSVM)
+def convert_sgd_one_class_svm(
+    graph: GraphBuilder, estimator: SGDOneClassSVM, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """SGDOneClassSVM: ``decision = x @ coef_ - offset_``, ``score_samples = decision + offset_``, and
+    ``predict`` 1 where ``decision >= 0``, else -1."""
+    offset = np.asarray(estimator.offset_, dtype=np.float64).reshape(-1)[0]
+    x64 = as_float64(graph, x)
+    decision = graph.sub(
+        graph.matmul(x64, graph.const(np.ravel(estimator.coef_), "coef", dtype=np.float64)),
+        graph.const(offset, "offset", dtype=np.float64),
+    )
+    inlier = graph.logical_not(graph.less(decision, graph.const(0.0, "zero", dtype=np.float64)))
+    one, minus_one = (graph.const(np.int64(v), "label", dtype=np.int64) for v in (1, -1))
+    return {
+        "predict": graph.where(inlier, one, minus_one),
+        "decision_function": decision,
+        "score_samples": graph.add(decision, graph.const(offset, "offset", dtype=np.float64)),
+    }
