@@ -89,7 +89,7 @@ def convert_bernoulli_nb(
     """BernoulliNB: features binarised at ``binarize`` (``x > threshold``), then a linear joint log likelihood."""
     if estimator.binarize is not None:
         # numpy compares a float32 array with a Python float in float32 (NEP 50): so does the graph.
-        threshold_dtype = x.dtype if isinstance(estimator.binarize, (int, float)) else F64
+        threshold_dtype = x.dtype if type(estimator.binarize) in (int, float) else F64
         above = graph.greater(
             graph.cast(x, threshold_dtype), graph.const(estimator.binarize, "binarize", dtype=threshold_dtype)
         )

@@ -16,10 +16,13 @@ Everything is computed in float64, as libsvm does (sklearn hands it float64 rows
   an ONNX ``Loop`` (at most ``max(100, k)`` trips, ending when every row has stopped; a row that has stopped
   keeps its value), which reproduces libsvm's numbers to rounding.
 
-The rbf kernel uses ``|x|^2 + |sv|^2 - 2 x.sv`` (clamped at zero) where libsvm sums ``(x - sv)^2``: in float64
-the two differ by about ``1e-16 * (|x|^2 + |sv|^2)`` in the squared distance. Decision values are sums of
-``n_SV`` terms ``coef * K``: when those terms are large and cancel (linear or poly kernels on unscaled data)
-their float64 summation order alone moves the result by ``1e-16 * sum |coef * K|``.
+Precision: the rbf kernel uses ``|x - c|^2 + |sv - c|^2 - 2 (x - c).(sv - c)`` (``c`` the support vectors'
+mean, the result clamped at zero) where libsvm sums ``(x - sv)^2``: in float64 the two differ by about
+``1e-16 * (|x - c|^2 + |sv - c|^2)``. Decision values are sums of ``n_SV`` terms ``coef * K`` and their
+summation order differs from libsvm's, which moves them by about ``1e-16 * sum |coef * K|``. That is far inside
+the float32 validator (1e-6) and usually inside the float64 one (1e-12 on probabilities), but badly
+conditioned models (nu-SVC or linear/poly kernels on unscaled data, whose dual coefficients reach 1e3 and
+whose terms cancel) can land around 1e-11 in float64: tests/test_svm.py shows such a case.
 """
 
 from __future__ import annotations
