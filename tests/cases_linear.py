@@ -96,7 +96,7 @@ CASES: list[Case] = [
     *_cases(GammaRegressor, "diabetes"),
     *_cases(lambda: TweedieRegressor(power=1.5), "diabetes", name="TweedieRegressor_log"),
     *_cases(lambda: TweedieRegressor(power=0.0, alpha=0.1), "diabetes", name="TweedieRegressor_identity"),
-    *_cases(lambda: RANSACRegressor(random_state=0), "random_regression"),
+    *_cases(lambda: RANSACRegressor(random_state=0), "random_regression", "random_multioutput"),
     *_cases(
         lambda: RANSACRegressor(Ridge(alpha=0.1), min_samples=20, random_state=0),
         "diabetes",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import scipy.sparse as sp
@@ -117,3 +118,12 @@ def test_precomputed_and_callable_kernels_are_refused(kernel: str) -> None:
         estimator = SVC(kernel=lambda a, b: a @ b.T).fit(data.X, data.y)
     with pytest.raises(UnsupportedParameterError, match="SVC with kernel="):
         sk2tensor.convert(estimator, n_features=len(data.X) if kernel == "precomputed" else 4)
+
+
+@pytest.mark.parametrize("opset", [17, 18, onnx.defs.onnx_opset_version()])
+def test_coupling_loop_at_later_opsets(opset: int) -> None:
+    data = dataset("iris")
+    estimator = SVC(probability=True, random_state=0).fit(data.X, data.y)
+    compiled = sk2tensor.convert(estimator, data.X, opset=opset)
+    assert compiled.onnx.opset_import[0].version == opset
+    assert compiled.validation.passed, compiled.validation.summary()
