@@ -382,7 +382,10 @@ class GraphBuilder:
         model.ir_version = helper.find_min_ir_version_for(opset_ids)
         for key, value in (metadata or {}).items():
             model.metadata_props.add(key=key, value=value)
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        # Inference and the checker run on a skeleton whose large tables are typed inputs rather than data:
+        # the same checks, without serializing every tensor (a model past protobuf's 2 GB cannot be).
+        skeleton = _skeleton(model)
+        inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=True, strict_mode=True, data_prop=True)
         inferred_outputs = {vi.name: vi for vi in inferred.graph.value_info}
         for output in model.graph.output:
             source = next(n.input[0] for n in model.graph.node if n.output and n.output[0] == output.name)
@@ -392,5 +395,28 @@ class GraphBuilder:
             if info is None or not info.type.HasField("tensor_type"):
                 raise RuntimeError(f"could not infer the type of output {output.name!r}")
             output.type.CopyFrom(info.type)
-        onnx.checker.check_model(model, full_check=True)
+            skeleton.graph.output[list(self._outputs).index(output.name)].type.CopyFrom(info.type)
+        onnx.checker.check_model(skeleton, full_check=True)
         return model
+
+
+#: Initializers with more elements than this are typed inputs in the skeleton that checks are run on.
+_SKELETON_ELEMENTS = 4096
+
+
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose large initializers are graph inputs of the same type and shape."""
+    skeleton = onnx.ModelProto()
+    skeleton.ir_version = model.ir_version
+    skeleton.opset_import.extend(model.opset_import)
+    graph = skeleton.graph
+    graph.name = model.graph.name
+    graph.node.extend(model.graph.node)
+    graph.input.extend(model.graph.input)
+    graph.output.extend(model.graph.output)
+    for tensor in model.graph.initializer:
+        if int(np.prod(tensor.dims, dtype=np.int64)) > _SKELETON_ELEMENTS:
+            graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+        else:
+            graph.initializer.append(tensor)
+    return skeleton
