@@ -15,7 +15,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -494,6 +494,123 @@ def bench(
 
 
 # ----------------------------------------------------------------------------------------- inspect
+class Incremental(StrEnum):
+    """Estimators ``train`` can fit incrementally, by command-line name."""
+
+    sgd_classifier = "sgd-classifier"
+    sgd_regressor = "sgd-regressor"
+    perceptron = "perceptron"
+    passive_aggressive_classifier = "passive-aggressive-classifier"
+    passive_aggressive_regressor = "passive-aggressive-regressor"
+    gaussian_nb = "gaussian-nb"
+    multinomial_nb = "multinomial-nb"
+    bernoulli_nb = "bernoulli-nb"
+    mlp_classifier = "mlp-classifier"
+    mlp_regressor = "mlp-regressor"
+
+
+def _incremental_estimator(name: Incremental, seed: int) -> Any:
+    from sklearn import linear_model, naive_bayes, neural_network
+
+    makers = {
+        Incremental.sgd_classifier: lambda: linear_model.SGDClassifier(random_state=seed),
+        Incremental.sgd_regressor: lambda: linear_model.SGDRegressor(random_state=seed),
+        Incremental.perceptron: lambda: linear_model.Perceptron(random_state=seed),
+        Incremental.passive_aggressive_classifier: lambda: linear_model.SGDClassifier(
+            loss="hinge", penalty=None, learning_rate="pa1", eta0=1.0, random_state=seed
+        ),
+        Incremental.passive_aggressive_regressor: lambda: linear_model.SGDRegressor(
+            loss="epsilon_insensitive", penalty=None, learning_rate="pa1", eta0=1.0, random_state=seed
+        ),
+        Incremental.gaussian_nb: naive_bayes.GaussianNB,
+        Incremental.multinomial_nb: naive_bayes.MultinomialNB,
+        Incremental.bernoulli_nb: naive_bayes.BernoulliNB,
+        Incremental.mlp_classifier: lambda: neural_network.MLPClassifier(random_state=seed),
+        Incremental.mlp_regressor: lambda: neural_network.MLPRegressor(random_state=seed),
+    }
+    return makers[name]()
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training rows: .csv (with a header) or .parquet.")],
+    target: Annotated[str, typer.Option("--target", metavar="COL", help="The column holding y.")],
+    estimator: Annotated[Incremental, typer.Option("--estimator", help="What to fit with partial_fit.")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="OUT.skops", help="Where to save the model.")],
+    export: Annotated[
+        Path | None, typer.Option("--export", metavar="OUT.onnx", help="Also export it, validated on the data.")
+    ] = None,
+    scale: Annotated[bool, typer.Option(help="Put a StandardScaler (fitted in its own pass) first.")] = False,
+    features: Annotated[
+        list[str] | None, typer.Option("--features", metavar="A,B,...", help="Feature columns (default: all others).")
+    ] = None,
+    classes: Annotated[
+        list[str] | None,
+        typer.Option("--classes", metavar="A,B,...", help="Every class label (default: read in a first pass)."),
+    ] = None,
+    chunksize: Annotated[int, typer.Option(min=1, metavar="N", help="Rows per partial_fit.")] = 100_000,
+    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Passes of the estimator over the data.")] = 1,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random state of the estimator.")] = 0,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Rows read, on a terminal (default).")
+    ] = None,
+) -> None:
+    """Fit an incremental estimator on a file read in chunks (never whole), save it with skops, optionally export."""
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sk2tensor.training import _chunks, fit_stream
+
+    model = _incremental_estimator(estimator, seed)
+    if scale:
+        model = make_pipeline(StandardScaler(), model)
+    label_values = _split_list(classes)
+    if label_values is not None:
+        label_values = _typed_labels(data, target, label_values)
+    started = time.perf_counter()
+    fit_stream(
+        model,
+        data,
+        target=target,
+        chunksize=chunksize,
+        classes=label_values,
+        features=_split_list(features),
+        epochs=epochs,
+        progress=(not _in_ci() and sys.stderr.isatty()) if progress is None else progress,
+    )
+    seconds = time.perf_counter() - started
+    try:
+        skops.io.dump(model, output)
+    except OSError as error:
+        raise ModelFileError(f"cannot write {output}: {error.strerror or error}") from None
+    typer.echo(f"trained {type(model).__name__} on {data} in {seconds:.1f} s; saved to {output}")
+    if export is not None:
+        columns = _split_list(features)
+        sample = next(_chunks(data, None, 10_000))
+        columns = columns or [c for c in sample.columns if c != target]
+        compiled = sk2tensor.convert(model, sample[columns].to_numpy(dtype=np.float64))
+        try:
+            path = compiled.save(export)
+        except OSError as error:
+            raise ModelFileError(f"cannot write {export}: {error.strerror or error}") from None
+        for line in _export_summary(compiled, path, data):
+            typer.echo(line)
+
+
+def _typed_labels(data: Path, target: str, labels: list[str]) -> list[Any]:
+    """``--classes`` values with the target column's type (numbers stay numbers)."""
+    from sk2tensor.training import _chunks
+
+    sample = next(_chunks(data, [target], 1000), None)
+    if sample is None or sample[target].dtype.kind not in "iuf":
+        return labels
+    try:
+        return [sample[target].dtype.type(float(label)) for label in labels]
+    except ValueError:
+        raise InputError(f"--classes must be numbers: the target column {target!r} holds numbers") from None
+
+
 @app.command()
 def inspect(
     model: Annotated[Path, typer.Argument(metavar="FILE", help="An .onnx file.")],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,65 @@ def test_errors_are_clear(tmp_path: Path, classification_file) -> None:
         )
     with pytest.raises(InputError, match="missing"):
         sk2tensor.fit_stream(SGDClassifier(), _write(holes, tmp_path / "holes2.csv"), target="label")
+
+
+# ----------------------------------------------------------------------------- sk2tensor train
+def test_train_command_fits_saves_and_exports(tmp_path: Path) -> None:
+    import skops.io
+    from typer.testing import CliRunner
+
+    from sk2tensor.cli import app
+
+    X, y = make_classification(3000, 5, random_state=3)
+    frame = pd.DataFrame(X, columns=list("abcde")).assign(label=np.array([10, 20])[y])
+    data = _write(frame, tmp_path / "train.parquet")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--target",
+            "label",
+            "--estimator",
+            "sgd-classifier",
+            "--scale",
+            "-o",
+            str(tmp_path / "m.skops"),
+            "--export",
+            str(tmp_path / "m.onnx"),
+            "--chunksize",
+            "700",
+            "--classes",
+            "10,20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "passed" in result.output
+    model = skops.io.load(tmp_path / "m.skops", trusted=skops.io.get_untrusted_types(file=tmp_path / "m.skops"))
+    assert list(model.classes_) == [10, 20]
+    compiled = sk2tensor.load(tmp_path / "m.onnx", device="cpu")
+    np.testing.assert_array_equal(compiled.predict(X), model.predict(X.astype(np.float32)))
+
+
+def test_train_command_errors_are_one_line(tmp_path: Path) -> None:
+    data = _write(pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), tmp_path / "d.csv")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sk2tensor.cli",
+            "train",
+            str(data),
+            "--target",
+            "nope",
+            "--estimator",
+            "gaussian-nb",
+            "-o",
+            str(tmp_path / "m.skops"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "no target column 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
