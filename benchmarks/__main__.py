@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
+import pickle
 import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ import numpy as np
 from benchmarks import models as model_specs
 from benchmarks.engines import engines as all_engines
 from benchmarks.report import Memory, markdown, plot
-from benchmarks.run import FULL, QUICK, ModelResult, benchmark_model, measure_peak
+from benchmarks.run import FULL, QUICK, ModelResult, Peak, benchmark_model
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -91,6 +94,8 @@ def _versions() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # sklearn warns once per tree when forests predict on joblib threads outside its own Parallel.
+    warnings.filterwarnings("ignore", category=UserWarning, module="sklearn.utils.parallel")
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="three models, batches up to 10,000, few repeats")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where sk2tensor and peers run")
@@ -144,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     notes = [
         "Every ratio and every figure above comes from this one run, in one process, on the same rows.",
-        "sk2tensor on the CPU: `CompiledModel` splits a batch into chunks of "
-        "`DEFAULT_CHUNK_ROWS` rows and runs them concurrently, one single-threaded `session.run` per CPU "
-        f"(here {cpus}); a batch of one runs on one thread.",
+        "sk2tensor on the CPU: `CompiledModel` splits a batch into chunks of about 2^19 / trees rows "
+        "(`cpu_chunk_rows`) and runs them concurrently, one single-threaded `session.run` per CPU "
+        f"(here {cpus}); a batch below 512 rows runs on the calling thread.",
         "sklearn `n_jobs` applies to forests (joblib threads over trees); HistGradientBoosting uses OpenMP "
         "threads over rows (limited to 1 for the `n_jobs=1` row); GradientBoosting predicts on one thread "
         "whatever `n_jobs` says.",
@@ -167,33 +172,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _memory(fitted: dict, rows: int, device: str) -> list[Memory]:
-    """Peak memory of export and inference for the largest model (most tree nodes), sk2tensor and skl2onnx."""
-    import sk2tensor
-
+    """Peak memory of export and inference for the largest model (most tree nodes), each engine in a fresh
+    process (``benchmarks/memory.py``)."""
     if not fitted:
         return []
     name = max(fitted, key=lambda n: model_specs.node_count(fitted[n][0]))
     model, spec, X_test = fitted[name]
-    X = X_test[:rows]
     method = "predict_proba" if spec.task == "classification" else "predict"
     found = []
-    compiled, export = measure_peak(lambda: sk2tensor.convert(model, X_test[:2000], device=device))
-    _, inference = measure_peak(partial(getattr(compiled, method), X))
-    found.append(Memory(name, f"sk2tensor auto ({device})", export, inference, len(X)))
-    try:
-        import onnxruntime as ort
-        from skl2onnx import to_onnx
-    except ImportError:
-        return found
-    options = {id(model): {"zipmap": False}} if spec.task == "classification" else None
-
-    def export_peer():
-        onx = to_onnx(model, X_test[:1], options=options)
-        return ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
-
-    session, export = measure_peak(export_peer)
-    _, inference = measure_peak(lambda: session.run(None, {session.get_inputs()[0].name: X}))
-    found.append(Memory(name, "skl2onnx + ORT (cpu)", export, inference, len(X)))
+    with tempfile.TemporaryDirectory() as folder:
+        model_path, rows_path = Path(folder) / "model.pkl", Path(folder) / "rows.npy"
+        with open(model_path, "wb") as file:
+            pickle.dump(model, file)
+        np.save(rows_path, X_test[:rows])
+        for engine, label in (("sk2tensor", f"sk2tensor auto ({device})"), ("skl2onnx", "skl2onnx + ORT (cpu)")):
+            command = [sys.executable, "-m", "benchmarks.memory", engine, str(model_path), str(rows_path), method]
+            done = subprocess.run([*command, device], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+            if done.returncode != 0:
+                print(f"memory of {engine} not measured: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+                continue
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            peaks = [Peak(result[step]["python_heap"], result[step]["process"]) for step in ("export", "inference")]
+            found.append(Memory(name, label, peaks[0], peaks[1], result["rows"]))
     return found
 
 

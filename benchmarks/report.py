@@ -158,11 +158,13 @@ def markdown(
         out += [
             "## Peak memory (largest model)",
             "",
-            "Above the memory in use before each step. *Python heap* is tracemalloc's peak: numpy arrays and Python "
+            "Each engine in a fresh process (`benchmarks/memory.py`), above the memory in use before each step "
+            "(model and rows already loaded). *Python heap* is tracemalloc's peak: numpy arrays and Python "
             "objects (the extracted tables, the graph's initializers while it is built), not ONNX Runtime's or "
-            "protobuf's native allocations. *Process* is the growth of the resident set's high-water mark "
-            "(Linux `VmHWM`, reset through `/proc/self/clear_refs` before the step): everything, native "
-            "allocations included, but only pages actually touched.",
+            "protobuf's native allocations; not traced for skl2onnx, whose conversion of large forests takes "
+            "minutes under tracemalloc. *Process* is the growth of the resident set's high-water mark (Linux "
+            "`VmHWM`, reset through `/proc/self/clear_refs` before the step): everything, native allocations "
+            "included, but only pages actually touched.",
             "",
             "| model | engine | export: Python heap | export: process | inference: rows | inference: Python heap "
             "| inference: process |",

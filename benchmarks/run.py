@@ -1,22 +1,20 @@
 """Timing and memory measurement: every engine on the same rows, in one process, interleaved.
 
 The first call of each engine on a batch is a warm-up and an estimate; the number of timed calls then
-follows from a time budget per cell, between ``min_repeats`` and ``max_repeats``. The timed calls run in two
-passes over the engines, each engine's calls back to back within a pass (after one untimed call when a call is
-short, so that its tables are back in the cache, as they are in a service that predicts again and again): a
-change of machine load during a cell touches every engine, and no engine is timed right after another one
-has flushed the caches. An engine whose projected call time on a batch exceeds ``max_call_seconds`` is skipped
-there, with a row saying so.
+follows from a time budget per cell, between ``min_repeats`` and ``max_repeats``. The timed calls run in rounds
+over the engines, so that a change of machine load during a cell touches every engine alike: a long call
+(over :data:`CACHE_WARMING_SECONDS`) is timed once per round; short calls run in two blocks, each after an
+untimed call that brings the engine's tables back into the cache (as in a service that predicts again and
+again), so that no short call is timed right after another engine has flushed the caches. An engine whose
+projected call time on a batch exceeds ``max_call_seconds`` is skipped there, with a row saying so; sklearn
+itself, the reference of every ratio, never is.
 """
 
 from __future__ import annotations
 
-import gc
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,9 +36,9 @@ class Settings:
 FULL = Settings(
     batches=(1, 100, 10_000, 100_000),
     cell_budget=2.0,
-    min_repeats=5,
+    min_repeats=3,
     max_repeats={1: 300, 100: 100, 10_000: 15, 100_000: 7, 1_000_000: 7},
-    max_call_seconds=6.0,
+    max_call_seconds=8.0,
 )
 QUICK = Settings(
     batches=(1, 100, 10_000),
@@ -121,7 +119,7 @@ def benchmark_model(
                 rows.append(row)
                 continue
             row.strategy, row.note = runner.strategy, runner.note
-            if engine.name in last_median and previous_batch is not None:
+            if engine.kind != "sklearn" and engine.name in last_median and previous_batch is not None:
                 # Per-row cost falls with the batch: small batches project with a tenth of their per-row time.
                 scale = 1.0 if previous_batch >= 1000 else 0.1
                 projected = last_median[engine.name] * batch / previous_batch * scale
@@ -161,65 +159,38 @@ def benchmark_model(
 def _interleaved(
     active: dict[str, Runner], X: np.ndarray, settings: Settings, batch: int
 ) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
-    """Warm each engine up once, then time them in two passes (see the module docstring)."""
+    """Warm each engine up once, then time them in rounds (see the module docstring)."""
     outputs: dict[str, np.ndarray] = {}
     wanted: dict[str, int] = {}
-    first: dict[str, float] = {}
+    short: dict[str, bool] = {}
     for name, runner in active.items():
         seconds, out = _time_call(runner.run, X)
         outputs[name] = np.asarray(out)
-        first[name] = seconds
+        short[name] = seconds < CACHE_WARMING_SECONDS
         cap = settings.max_repeats.get(batch, settings.min_repeats)
         wanted[name] = int(min(cap, max(settings.min_repeats, settings.cell_budget / max(seconds, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in active}
-    for rest in (2, 1):
+    rounds = max([2, *(wanted[n] for n in active if not short[n])])
+    for done in range(rounds):
         for name, runner in active.items():
-            if first[name] < CACHE_WARMING_SECONDS:
+            missing = wanted[name] - len(times[name])
+            if missing <= 0:
+                continue
+            if short[name]:  # an untimed call to bring its tables back into the cache, then a block
                 runner.run(X)
-            for _ in range(-(-(wanted[name] - len(times[name])) // rest)):
+                calls = -(-missing // max(1, 2 - done))
+            else:  # one call per round: load drifting across the cell touches every engine alike
+                calls = 1
+            for _ in range(calls):
                 times[name].append(_time_call(runner.run, X)[0])
     return times, outputs
 
 
-# ----------------------------------------------------------------------------- memory
 @dataclass(frozen=True)
 class Peak:
-    """Peak memory of one step: Python-heap (tracemalloc) and whole-process (resident set) growth."""
+    """Peak memory of one step above the memory in use before it (``benchmarks/memory.py``), in bytes: the Python
+    heap (tracemalloc; ``None`` where not traced) and the whole process (resident set; ``None`` where the
+    kernel's peak counter cannot be reset)."""
 
-    traced_bytes: int
-    rss_bytes: int | None  # None where the kernel's peak counter cannot be reset
-
-
-def _proc_status(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's resident-set high-water mark (VmHWM) of this process; Linux only."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def measure_peak(step: Callable[[], Any]) -> tuple[Any, Peak]:
-    """Run ``step`` once and return its result with its peak memory above the memory in use before it."""
-    gc.collect()
-    can_reset = _reset_peak_rss()
-    before = _proc_status("VmRSS")
-    tracemalloc.start()
-    try:
-        result = step()
-        _, traced = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    peak = _proc_status("VmHWM")
-    rss = peak - before if can_reset and peak is not None and before is not None else None
-    return result, Peak(traced, rss)
+    traced_bytes: int | None
+    rss_bytes: int | None

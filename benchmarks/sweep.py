@@ -3,7 +3,7 @@
 Forests of several depths and sizes, each lowered with every strategy, timed on one thread in CPU seconds
 (``time.thread_time``: a single-threaded ``session.run`` runs in the calling thread, and CPU time is far less
 sensitive than wall time to other work on a shared machine). Batches of 1 row (latency) and of
-``DEFAULT_CHUNK_ROWS`` rows (one chunk: what a large batch is made of, per thread). Writes
+``DEFAULT_CHUNK_ROWS`` (1,024) rows (what one thread works through in a large batch). Writes
 ``results/auto-sweep-<machine>-<date>.md``.
 """
 

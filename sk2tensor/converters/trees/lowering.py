@@ -132,10 +132,23 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
     if depth == 0:  # every tree is a single leaf: no level to pad
         return lower_tree_traversal(graph, ensemble, x)
     split = split_tables(graph, ensemble, x)
-    rows = np.arange(trees)[:, None]
-    nodes = np.zeros((trees, 1), dtype=np.int64)  # level's nodes of each tree, in perfect-tree order
+    index, nodes = _perfect_levels(graph, split, ensemble, np.arange(trees), depth)
+    return _sum_leaves(graph, ensemble, ensemble.value[np.arange(trees)[:, None], nodes], index)
+
+
+def _perfect_levels(
+    graph: GraphBuilder, split: SplitTables, ensemble: TreeEnsemble, trees: np.ndarray, levels: int
+) -> tuple[Var, np.ndarray]:
+    """``levels`` steps of perfect traversal from the roots of ``trees``.
+
+    Returns the ``[trees, batch]`` int32 position reached in the perfect tree of depth ``levels``, and
+    ``nodes [trees, 2^levels]``, the node (original numbering) at each position: a leaf above the last level
+    stands for its whole padded subtree (it never goes right anyway).
+    """
+    rows = trees[:, None]
+    nodes = np.zeros((len(trees), 1), dtype=np.int64)  # level's nodes of each tree, in perfect-tree order
     index: Var | None = None
-    for _ in range(depth):
+    for _ in range(levels):
         column, threshold = split.column[rows, nodes], split.threshold[rows, nodes]
         if index is None:  # the roots: constants of shape [trees, 1]
             value = graph.gather(split.columns, _int32(graph, column[:, 0], "root_column"))
@@ -146,12 +159,12 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
             value = graph.gather_elements(split.columns, col, axis=0)
             thr = graph.gather_elements(graph.const(threshold, "threshold", dtype=threshold.dtype), index, axis=1)
             index = graph.add(graph.add(index, index), _went_right(graph, value, thr))
-        # A leaf above the last level stands for its whole padded subtree (it never goes right anyway).
         leaf = ensemble.is_leaf[rows, nodes]
         left = np.where(leaf, nodes, ensemble.left[rows, nodes])
         right = np.where(leaf, nodes, ensemble.right[rows, nodes])
-        nodes = np.stack([left, right], axis=2).reshape(trees, -1)
-    return _sum_leaves(graph, ensemble, ensemble.value[rows, nodes], index)
+        nodes = np.stack([left, right], axis=2).reshape(len(trees), -1)
+    assert index is not None
+    return index, nodes
 
 
 def breadth_first_order(ensemble: TreeEnsemble) -> tuple[np.ndarray, np.ndarray]:
@@ -220,26 +233,37 @@ def depth_groups(depths: np.ndarray, rows: int = TRAVERSAL_GROUP_ROWS) -> list[n
     return [np.flatnonzero((clipped >= levels[i]) & (clipped <= levels[j - 1])) for i, j in reversed(bounds)]
 
 
-def _traverse(
-    graph: GraphBuilder, columns: Var, column: np.ndarray, threshold: np.ndarray, left: np.ndarray, depth: int
-) -> Var:
-    """``[trees, batch]`` int32: the node each row reaches after ``depth`` steps from the roots.
+#: ``tree_traversal`` runs the top levels of each tree as ``perfect_tree_traversal`` does (three gathers per level
+#: from small per-level tables that stay in the cache, instead of four from the whole node table), then maps
+#: the position reached to its node and steps on from there.
+TRAVERSAL_PERFECT_LEVELS = 8
 
-    The tables are breadth-first ordered (:func:`breadth_first_order`), real nodes first, padding after.
+
+def _traverse(
+    graph: GraphBuilder,
+    split: SplitTables,
+    ensemble: TreeEnsemble,
+    trees: np.ndarray,
+    tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    depth: int,
+) -> Var:
+    """``[trees, batch]`` int32: the node (breadth-first numbering) each row reaches from the roots of ``trees``.
+
+    ``tables`` are the whole ensemble's breadth-first ``column``, ``threshold``, ``left`` and the map from
+    original to breadth-first node numbers (:func:`breadth_first_order`); real nodes come first, padding after.
     """
-    # Step one from the roots, whose columns and thresholds are constants of shape [trees, 1]; a root that
-    # is a leaf never goes right and its left child is itself, so a forest of lone leaves needs no special case.
-    root = graph.gather(columns, _int32(graph, np.maximum(column[:, 0], 0), "root_column"))
-    went_right = _went_right(graph, root, graph.const(threshold[:, :1], "root_threshold"))
-    index = graph.add(went_right, _int32(graph, left[:, :1], "root_left"))
-    if depth > 1:
+    column, threshold, left, new_of_old = (table[trees] for table in tables)
+    top = min(depth, TRAVERSAL_PERFECT_LEVELS)
+    position, nodes = _perfect_levels(graph, split, ensemble, trees, top)
+    index = graph.gather_elements(_int32(graph, np.take_along_axis(new_of_old, nodes, 1), "position_node"), position, 1)
+    if depth > top:
         width = int(np.max(np.where(column >= 0, left, 0))) + 2  # children sit at left and left + 1
         column_table = _int32(graph, np.maximum(column[:, :width], 0), "column")
-        threshold_table = graph.const(threshold[:, :width], "threshold")
+        threshold_table = graph.const(threshold[:, :width], "threshold", dtype=threshold.dtype)
         left_table = _int32(graph, left[:, :width], "left")
-        for _ in range(depth - 1):
+        for _ in range(depth - top):
             col = graph.gather_elements(column_table, index, axis=1)
-            value_at = graph.gather_elements(columns, col, axis=0)
+            value_at = graph.gather_elements(split.columns, col, axis=0)
             thr = graph.gather_elements(threshold_table, index, axis=1)
             went_right = _went_right(graph, value_at, thr)
             index = graph.add(graph.gather_elements(left_table, index, axis=1), went_right)
@@ -256,11 +280,12 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) ->
     column = np.where(padding, -1, split.column[rows, old])  # -1 marks padding until the tables are cut
     threshold = np.where(padding, np.inf, split.threshold[rows, old]).astype(split.threshold.dtype)
     value = np.where(padding[:, :, None], 0.0, ensemble.value[rows, old])
+    new_of_old = np.zeros_like(old)
+    new_of_old[np.nonzero(~padding)[0], old[~padding]] = np.nonzero(~padding)[1]
     depths = ensemble.depths
     groups = depth_groups(depths)
-    indices = [
-        _traverse(graph, split.columns, column[g], threshold[g], left[g], max(1, int(depths[g].max()))) for g in groups
-    ]
+    tables = (column, threshold, left, new_of_old)
+    indices = [_traverse(graph, split, ensemble, g, tables, max(1, int(depths[g].max()))) for g in groups]
     index = indices[0] if len(indices) == 1 else graph.concat(indices, axis=0)
     order = np.concatenate(groups)
     if (order != np.arange(len(order))).any():
