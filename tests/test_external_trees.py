@@ -194,3 +194,18 @@ def test_every_lightgbm_and_xgboost_class_is_tested() -> None:
     }
     registered = {c for c in sk2tensor.supported() if c.__module__.split(".")[0] in ("lightgbm", "xgboost")}
     assert registered == tested
+
+
+def test_inside_sklearn_pipelines() -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, binary, _, regression = _data(5)
+    for model, y in (
+        (make_pipeline(StandardScaler(), lightgbm.LGBMClassifier(n_estimators=10, verbose=-1)), binary),
+        (make_pipeline(StandardScaler(), xgboost.XGBRegressor(n_estimators=10)), regression),
+    ):
+        model.fit(X, y)
+        compiled = sk2tensor.convert(model, X)
+        assert compiled.validation.passed
+        assert_matches_sklearn(model, compiled, X, "float32")
