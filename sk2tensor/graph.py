@@ -250,6 +250,10 @@ class GraphBuilder:
         """Index of the first minimum along ``axis`` (ties go to the lowest index, as numpy)."""
         return self._node("ArgMin", [a], np.int64, axis=axis, keepdims=int(keepdims))
 
+    def cumsum(self, a: Var, axis: int) -> Var:
+        """Running sum along ``axis``, first element first."""
+        return self._node("CumSum", [a, self.const(np.int64(axis), "axis", dtype=np.int64)], a.dtype)
+
     def topk(self, a: Var, k: int, axis: int = -1, largest: bool = True) -> tuple[Var, Var]:
         """The ``k`` largest (or smallest) values along ``axis``, sorted, and their int64 indices; equal values
         come out lowest index first (ONNX TopK semantics)."""

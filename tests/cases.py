@@ -17,6 +17,7 @@ from sklearn import datasets
 from sklearn.base import clone
 from sklearn.ensemble import (
     AdaBoostClassifier,
+    AdaBoostRegressor,
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     GradientBoostingClassifier,
@@ -224,6 +225,14 @@ CASES: list[Case] = [
         lambda: AdaBoostClassifier(DecisionTreeClassifier(max_depth=3), n_estimators=20, random_state=0),
         "wine",
         name="AdaBoostClassifier_depth3",
+    ),
+    *_cases(lambda: AdaBoostRegressor(n_estimators=30, random_state=0), "diabetes", "random_regression"),
+    *_cases(
+        lambda: AdaBoostRegressor(
+            DecisionTreeRegressor(max_depth=5), n_estimators=15, loss="exponential", random_state=0
+        ),
+        "diabetes",
+        name="AdaBoostRegressor_exponential",
     ),
     *_cases(
         lambda: make_pipeline(StandardScaler(), RandomForestClassifier(20, max_depth=6, random_state=0)),

@@ -10,6 +10,7 @@ from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
     AdaBoostClassifier,
+    AdaBoostRegressor,
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     GradientBoostingClassifier,
@@ -110,6 +111,9 @@ CLASSIFIERS = {
     ),
 }
 REGRESSORS = {
+    "AdaBoostRegressor": lambda d: AdaBoostRegressor(
+        DecisionTreeRegressor(max_depth=d), n_estimators=5, random_state=0
+    ),
     "DecisionTreeRegressor": lambda d: DecisionTreeRegressor(max_depth=d, random_state=0),
     "ExtraTreeRegressor": lambda d: ExtraTreeRegressor(max_depth=d, random_state=0),
     "RandomForestRegressor": lambda d: RandomForestRegressor(5, max_depth=d, random_state=0),

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
     AdaBoostClassifier,
+    AdaBoostRegressor,
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     GradientBoostingClassifier,
@@ -16,7 +17,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
 from sk2tensor.converters.heads import binary_from_raw, from_proba, multiclass_from_raw, squeeze_single
 from sk2tensor.converters.tree import (
@@ -314,3 +315,32 @@ def convert_adaboost_classifier(
         raw = graph.squeeze(graph.add(graph.neg(first), second), [1])
         return binary_from_raw(graph, raw, classes, zero_is_positive=False)
     return multiclass_from_raw(graph, decision, classes, proba_divisor=float(n_classes - 1))
+
+
+@converter(AdaBoostRegressor)
+def convert_adaboost_regressor(
+    graph: GraphBuilder, estimator: AdaBoostRegressor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """The weighted median of the trees' predictions, as sklearn's ``_get_median_predict`` takes it.
+
+    Each tree adds its prediction to an output column of its own, so the lowering yields ``[batch, trees]``;
+    the graph then sorts each row, accumulates the sorted trees' weights and takes the first prediction whose
+    cumulative weight reaches half the total.
+    """
+    trees = []
+    n_trees = len(estimator.estimators_)
+    for position, tree in enumerate(estimator.estimators_):
+        if type(tree) not in (DecisionTreeRegressor, ExtraTreeRegressor):
+            raise unsupported(estimator, "estimator", type(tree).__name__, "only decision-tree base estimators convert")
+        trees.append(_with_output(sklearn_tree_arrays(tree.tree_, regressor_leaf_values(tree)), position, n_trees))
+    ensemble = stack_trees(trees, base=np.zeros(n_trees), compare_in_float32=True, n_features=estimator.n_features_in_)
+    predictions = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    if n_trees == 1:
+        return {"predict": graph.squeeze(predictions, [1])}
+    ordered, order = graph.topk(predictions, n_trees, axis=1, largest=False)
+    weights = graph.const(np.asarray(estimator.estimator_weights_[:n_trees], np.float64), "weights", np.float64)
+    cumulative = graph.cumsum(graph.gather(weights, order), axis=1)
+    total = graph.gather(cumulative, graph.int64s([n_trees - 1], "last"), axis=1)
+    reached = graph.greater_equal(cumulative, graph.mul(total, graph.const(0.5, "half", np.float64)))
+    median = graph.argmax(graph.cast(reached, np.int32), axis=1, keepdims=True)
+    return {"predict": graph.squeeze(graph.gather_elements(ordered, median, axis=1), [1])}
