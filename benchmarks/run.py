@@ -3,8 +3,8 @@
 The first call of each engine on a batch is a warm-up and an estimate; the number of timed calls then
 follows from a time budget per cell, between ``min_repeats`` and ``max_repeats``. The timed calls run in rounds
 over the engines, so that a change of machine load during a cell touches every engine alike: a long call
-(over :data:`CACHE_WARMING_SECONDS`) is timed once per round; short calls run in two blocks, each after an
-untimed call that brings the engine's tables back into the cache (as in a service that predicts again and
+(over :data:`CACHE_WARMING_SECONDS`) is timed once per round; short calls run in four blocks, each after
+untimed calls that bring the engine's tables back into the cache (as in a service that predicts again and
 again), so that no short call is timed right after another engine has flushed the caches. An engine whose
 projected call time on a batch exceeds ``max_call_seconds`` is skipped there, with a row saying so; sklearn
 itself, the reference of every ratio, never is.
@@ -49,8 +49,11 @@ QUICK = Settings(
 )
 
 
-#: Calls shorter than this get an untimed call before their timed ones (their tables may be out of the cache).
+#: Calls shorter than this are timed in :data:`SHORT_BLOCKS` blocks per engine, each after :data:`WARM_CALLS`
+#: untimed calls (their tables may be out of the cache, another engine having just run).
 CACHE_WARMING_SECONDS = 0.05
+SHORT_BLOCKS = 4
+WARM_CALLS = 3
 
 
 @dataclass
@@ -170,15 +173,16 @@ def _interleaved(
         cap = settings.max_repeats.get(batch, settings.min_repeats)
         wanted[name] = int(min(cap, max(settings.min_repeats, settings.cell_budget / max(seconds, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in active}
-    rounds = max([2, *(wanted[n] for n in active if not short[n])])
+    rounds = max([SHORT_BLOCKS, *(wanted[n] for n in active if not short[n])])
     for done in range(rounds):
         for name, runner in active.items():
             missing = wanted[name] - len(times[name])
             if missing <= 0:
                 continue
-            if short[name]:  # an untimed call to bring its tables back into the cache, then a block
-                runner.run(X)
-                calls = -(-missing // max(1, 2 - done))
+            if short[name]:  # untimed calls to bring its tables back into the cache, then a block
+                for _ in range(WARM_CALLS):
+                    runner.run(X)
+                calls = -(-missing // max(1, SHORT_BLOCKS - done))
             else:  # one call per round: load drifting across the cell touches every engine alike
                 calls = 1
             for _ in range(calls):

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# auto sweep: {args.tag}, {datetime.date.today().isoformat()}",
         "",
-        "CPU microseconds per row on one thread (`time.thread_time`), median; batch 1 and one chunk of "
-        f"{DEFAULT_CHUNK_ROWS} rows. **Bold**: fastest strategy of the line. `auto` is what the rule picks.",
+        "CPU microseconds per row on one thread (`time.thread_time`), median; batch 1 and a batch of "
+        f"{DEFAULT_CHUNK_ROWS:,} rows. **Bold**: fastest strategy of the line. `auto` is what the rule picks.",
         "",
         "| model | trees, depth, nodes | batch | gemm | perfect_tree_traversal | tree_traversal | auto picks |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",

@@ -16,10 +16,12 @@ layout with int32 indices is ~10× faster than ``Gather`` on flat tables, DESIGN
 
 * ``gemm``: gather the tested column of every internal node, compare, then one batched matmul with the
   leaf × internal path matrix finds the leaf reached; cost grows with internal nodes × leaves per tree.
-* ``tree_traversal``: ``max_depth`` steps of (gather node's column and threshold, compare, step to a child) on
-  the node arrays renumbered breadth-first so that ``right child = left child + 1``: one child table and an
-  ``Add`` of the comparison instead of two child tables and a ``Where``. Works at any depth; memory
-  ``trees × nodes``.
+* ``tree_traversal``: steps of (gather node's column and threshold, compare, step to a child) on the node
+  arrays renumbered breadth-first so that ``right child = left child + 1``: one child table and an ``Add`` of
+  the comparison instead of two child tables and a ``Where``. Trees run in groups of similar depth
+  (:func:`depth_groups`), each group only as many steps as its deepest tree; the top
+  :data:`TRAVERSAL_PERFECT_LEVELS` levels run as in perfect traversal, from small per-level tables. Works at
+  any depth; memory ``trees × nodes``.
 * ``perfect_tree_traversal``: trees padded to perfect binary trees of depth ``D``, one table per level, so the
   next index is ``2 i + went_right`` and no child table is needed; memory ``trees × 2^D``.
 
