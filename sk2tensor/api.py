@@ -13,7 +13,7 @@ from sk2tensor import __version__
 from sk2tensor import metadata as md
 from sk2tensor.errors import InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import DEFAULT_OPSET, GraphBuilder
-from sk2tensor.model import DEVICES, CompiledModel
+from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows
 from sk2tensor.registry import (
     METHODS,
     STRATEGIES,
@@ -193,7 +193,10 @@ def convert(
         md.OUTPUTS: json.dumps(methods),
         md.OUTPUT_DTYPES: json.dumps({m: reference[m].dtype.str for m in methods}),
         md.STRATEGY: json.dumps(context.strategies_used),
+        md.CHUNK_ROWS: str(cpu_chunk_rows(context.n_trees)),
     }
+    if context.max_chunk_rows is not None:
+        props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)
     if names is not None:
         props[md.FEATURE_NAMES] = json.dumps(names)
     classes = getattr(estimator, "classes_", None)

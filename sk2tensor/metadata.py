@@ -25,6 +25,8 @@ CLASSES_DTYPE = "classes_dtype"
 PREDICT_OUTPUT = "predict_output"
 STRATEGY = "strategy"
 VALIDATION = "validation"
+CHUNK_ROWS = "chunk_rows"
+MAX_CHUNK_ROWS = "max_chunk_rows"
 
 #: Every key, with what it holds (the README's table is generated from this).
 DESCRIPTIONS = {
@@ -43,6 +45,8 @@ DESCRIPTIONS = {
     PREDICT_OUTPUT: '`"label"` (predict holds int64 labels) or `"class_index"` (index into classes)',
     STRATEGY: "JSON object: tree step -> lowering strategy used (empty when no tree)",
     VALIDATION: "JSON summary of the comparison with sklearn made at export",
+    CHUNK_ROWS: "rows per run that keep a CPU session's working set in cache (a hint for batch feeders)",
+    MAX_CHUNK_ROWS: "most rows one run may take (present when memory grows fast with the batch)",
 }
 
 

@@ -67,16 +67,12 @@ def providers_for(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
 
 
-def cpu_chunk_rows(model: onnx.ModelProto) -> int:
-    """Rows per CPU ``session.run``: :data:`TREE_STATE_ELEMENTS` over the graph's tree count, within 256-8192.
-
-    The tree count is the sum of the ``root_column`` initializers' lengths, one per group of trees the tree
-    lowerings step together; a graph without trees gets :data:`DEFAULT_CHUNK_ROWS`.
-    """
-    trees = sum(int(t.dims[0]) for t in model.graph.initializer if t.name.startswith("root_column") and t.dims)
-    if trees == 0:
+def cpu_chunk_rows(n_trees: int) -> int:
+    """Rows per CPU ``session.run``: :data:`TREE_STATE_ELEMENTS` over the graph's tree count, within 256-8192;
+    a graph without trees gets :data:`DEFAULT_CHUNK_ROWS`."""
+    if n_trees <= 0:
         return DEFAULT_CHUNK_ROWS
-    return int(min(8192, max(256, TREE_STATE_ELEMENTS // trees)))
+    return int(min(8192, max(256, TREE_STATE_ELEMENTS // n_trees)))
 
 
 def cpu_count() -> int:
@@ -140,7 +136,8 @@ class CompiledModel:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
         self.validation = validation
         self.chunk_rows = None if chunk_rows is None else int(chunk_rows)
-        self._cpu_chunk_rows = cpu_chunk_rows(model)
+        self._cpu_chunk_rows = int(props.get(md.CHUNK_ROWS, DEFAULT_CHUNK_ROWS))
+        self.max_chunk_rows = int(props[md.MAX_CHUNK_ROWS]) if md.MAX_CHUNK_ROWS in props else None
         self.threads = cpu_count() if threads is None else max(1, int(threads))
         self.n_features = int(props[md.N_FEATURES])
         self.input_name = props.get(md.INPUT_NAME, "input")
@@ -213,11 +210,13 @@ class CompiledModel:
         feed_name = self.input_name
         n = len(rows)
         if self.device == "cuda":
-            size = self.chunk_rows or CUDA_CHUNK_ROWS
+            size = min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
             if n <= size:
                 return run([method], {feed_name: rows})[0]
             return np.concatenate([run([method], {feed_name: rows[i : i + size]})[0] for i in range(0, n, size)])
         size = self.chunk_rows or self._cpu_chunk_rows
+        if self.max_chunk_rows is not None:
+            size = min(size, self.max_chunk_rows)
         threads = min(self.threads, n // MIN_PARALLEL_ROWS)
         # A whole number of chunks per thread, so that no thread waits for another's last chunk.
         n_chunks = -(-n // size)

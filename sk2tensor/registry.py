@@ -59,6 +59,18 @@ class ConversionContext:
     strategy: str = "auto"
     device: str = "cpu"
     strategies_used: dict[str, str] = field(default_factory=dict)
+    #: Trees in the graph (all tree steps together): the CPU chunk size is derived from it.
+    n_trees: int = 0
+    #: Most rows one ``session.run`` may take, when a converter's memory grows with the batch that fast.
+    max_chunk_rows: int | None = None
+
+    def count_trees(self, n_trees: int) -> None:
+        self.n_trees += n_trees
+
+    def limit_chunk_rows(self, rows: int) -> None:
+        """Bound the rows of one ``session.run`` (kept in the model's metadata, applied on every device)."""
+        rows = max(1, int(rows))
+        self.max_chunk_rows = rows if self.max_chunk_rows is None else min(self.max_chunk_rows, rows)
 
     def record_strategy(self, step: str, strategy: str) -> None:
         """Note the strategy a tree converter chose for ``step`` (saved in the model's metadata)."""

@@ -214,3 +214,19 @@ def test_string_labels_round_trip_through_metadata() -> None:
     compiled = sk2tensor.convert(model, pd.DataFrame(X, columns=list("wxyz")).to_numpy())
     assert compiled.predict_output == "class_index"
     np.testing.assert_array_equal(compiled.predict(X), model.predict(X.astype(np.float32)))
+
+
+def test_chunk_sizes_travel_in_the_metadata(iris) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from sk2tensor.model import cpu_chunk_rows
+
+    X, y, _ = iris
+    forest = sk2tensor.convert(RandomForestClassifier(64, max_depth=4, random_state=0).fit(X, y), X)
+    assert int(forest.metadata["chunk_rows"]) == cpu_chunk_rows(64)
+    assert "max_chunk_rows" not in forest.metadata
+    neighbours = sk2tensor.convert(KNeighborsClassifier().fit(X, y), X)
+    assert neighbours.max_chunk_rows == int(neighbours.metadata["max_chunk_rows"]) > 0
+    neighbours.max_chunk_rows = 7  # several runs, same answer
+    np.testing.assert_array_equal(neighbours.predict(X), KNeighborsClassifier().fit(X, y).predict(X.astype(np.float32)))

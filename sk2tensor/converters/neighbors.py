@@ -227,8 +227,13 @@ def _check_single_output(estimator: object) -> None:
         )
 
 
-def _setup(graph: GraphBuilder, estimator: object, x: Var) -> tuple[_Distances, np.ndarray]:
+#: Bytes of distance blocks one ``session.run`` may hold; the model's chunk size is bounded to fit.
+RUN_MEMORY_BYTES = 1 << 30
+
+
+def _setup(graph: GraphBuilder, estimator: object, x: Var, context: ConversionContext) -> tuple[_Distances, np.ndarray]:
     stored = _stored(estimator, estimator._fit_X)
+    context.limit_chunk_rows(RUN_MEMORY_BYTES // (3 * 8 * min(len(stored), BLOCK_ROWS)))
     metric = metric_of(
         estimator, estimator.effective_metric_, estimator.effective_metric_params_, estimator._fit_method
     )
@@ -249,7 +254,7 @@ def convert_kneighbors_classifier(
     the class with the most votes, the lowest class index on a tie, as sklearn's mode."""
     weights = _check_weights(estimator)
     _check_single_output(estimator)
-    distances, stored = _setup(graph, estimator, x)
+    distances, stored = _setup(graph, estimator, x, context)
     k = estimator.n_neighbors
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
@@ -278,7 +283,7 @@ def convert_kneighbors_regressor(
 ) -> dict[str, Var]:
     """Mean (or ``1 / d``-weighted mean) of the k nearest training targets; one or several targets."""
     weights = _check_weights(estimator)
-    distances, stored = _setup(graph, estimator, x)
+    distances, stored = _setup(graph, estimator, x, context)
     k = estimator.n_neighbors
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
@@ -294,14 +299,16 @@ def convert_kneighbors_regressor(
     return {"predict": graph.squeeze(pred, [1]) if single else pred}
 
 
-def _radius_sums(graph: GraphBuilder, estimator: object, x: Var, table: np.ndarray) -> tuple[Var, Var]:
+def _radius_sums(
+    graph: GraphBuilder, estimator: object, x: Var, table: np.ndarray, context: ConversionContext
+) -> tuple[Var, Var]:
     """Per input row, ``sum_j w_j * table[j]`` over the training rows within the radius, and ``sum_j w_j``.
 
     ``w`` is 1 (uniform) or sklearn's distance weights: ``1 / d``, or the exact-match indicator in rows that
     have a training row at distance zero. Returns ``([batch, table width], [batch, 1])`` float64.
     """
     weights = _check_weights(estimator)
-    distances, stored = _setup(graph, estimator, x)
+    distances, stored = _setup(graph, estimator, x, context)
     radius = graph.const(distances.metric.reduced(float(estimator.radius)), "radius", dtype=np.float64)
     zero = graph.const(0.0, "zero", dtype=np.float64)
     one = graph.const(1.0, "one", dtype=np.float64)
@@ -341,7 +348,7 @@ def convert_radius_neighbors_regressor(
     """(Weighted) mean of the training targets within the radius; NaN for a row with no training row within
     the radius, as sklearn predicts (sklearn also warns)."""
     y, single = _targets(estimator)
-    total, weight = _radius_sums(graph, estimator, x, y)
+    total, weight = _radius_sums(graph, estimator, x, y, context)
     pred = graph.div(total, weight)  # 0 / 0 = NaN without neighbours
     return {"predict": graph.squeeze(pred, [1]) if single else pred}
 
@@ -361,7 +368,7 @@ def convert_radius_neighbors_classifier(
     _check_single_output(estimator)
     classes = np.asarray(estimator.classes_)
     table = np.eye(len(classes))[np.asarray(estimator._y, dtype=np.int64)]
-    counts, weight = _radius_sums(graph, estimator, x, table)
+    counts, weight = _radius_sums(graph, estimator, x, table, context)
     zero = graph.const(0.0, "zero", dtype=np.float64)
     outlier = graph.logical_not(graph.greater(weight, zero))  # [batch, 1]
     outlier_label = None if estimator.outlier_label_ is None else estimator.outlier_label_[0]
