@@ -52,7 +52,15 @@ def _method(model: Any, task: str) -> str:
 def _sklearn(n_jobs: int) -> Callable[[Any, str, np.ndarray, str], Runner | Skip]:
     def prepare(model: Any, task: str, X: np.ndarray, device: str) -> Runner | Skip:
         method = getattr(model, _method(model, task))
-        if hasattr(model, "n_jobs"):  # forests: joblib threads over trees
+        if hasattr(model, "get_booster"):  # XGBoost: its own threads, set on the booster
+            threads = 0 if n_jobs == -1 else n_jobs  # 0: every core
+
+            def run_xgboost(rows: np.ndarray) -> np.ndarray:
+                model.get_booster().set_param("nthread", threads)
+                return method(rows)
+
+            return Runner(run_xgboost, note=f"nthread={threads}")
+        if hasattr(model, "n_jobs"):  # forests: joblib threads over trees; LightGBM: its own threads
 
             def run(rows: np.ndarray) -> np.ndarray:
                 model.n_jobs = n_jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,29 @@ MODELS = (
 )
 
 
+def _lightgbm() -> Any:
+    import lightgbm
+
+    return lightgbm.LGBMClassifier(n_estimators=100, num_leaves=31, random_state=SEED, verbose=-1)
+
+
+def _xgboost() -> Any:
+    import xgboost
+
+    return xgboost.XGBClassifier(n_estimators=100, max_depth=6, random_state=SEED)
+
+
+# LightGBM and XGBoost models, beside their own predict, when the library is installed ('bench' extra).
+MODELS += tuple(
+    spec
+    for library, spec in (
+        ("lightgbm", ModelSpec("LightGBM 100 trees, 31 leaves", _lightgbm, "classification")),
+        ("xgboost", ModelSpec("XGBoost 100x6", _xgboost, "classification")),
+    )
+    if importlib.util.find_spec(library) is not None
+)
+
+
 def make_data(task: str, test_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(X_train, y_train, X_test)``: float32, one draw split in two, so both share a distribution."""
     n = TRAIN_ROWS + test_rows
@@ -87,6 +111,8 @@ def node_count(model: Any) -> int:
 
 
 def _trees(model: Any) -> list[Any]:
+    if hasattr(model, "booster_") or hasattr(model, "get_booster"):  # LightGBM, XGBoost
+        return _library_trees(model)
     if hasattr(model, "_predictors"):  # HistGradientBoosting
         return [_HistTree(p) for iteration in model._predictors for p in iteration]
     estimators = np.asarray(model.estimators_, dtype=object).ravel()
@@ -98,3 +124,34 @@ class _HistTree:
         nodes = predictor.nodes
         self.node_count = len(nodes)
         self.max_depth = int(nodes["depth"].max())
+
+
+class _LibraryTree:
+    def __init__(self, node_count: int, max_depth: int) -> None:
+        self.node_count, self.max_depth = node_count, max_depth
+
+
+def _library_trees(model: Any) -> list[Any]:
+    """Node counts and depths of a LightGBM or XGBoost model, read from its JSON dump."""
+    if hasattr(model, "booster_"):
+
+        def walk(node: dict, depth: int) -> tuple[int, int]:
+            if "left_child" not in node:
+                return 1, depth
+            left, right = walk(node["left_child"], depth + 1), walk(node["right_child"], depth + 1)
+            return left[0] + right[0] + 1, max(left[1], right[1])
+
+        return [_LibraryTree(*walk(t["tree_structure"], 0)) for t in model.booster_.dump_model()["tree_info"]]
+    import json
+
+    trees = []
+    for dump in model.get_booster().get_dump(dump_format="json"):
+
+        def walk_xgb(node: dict, depth: int) -> tuple[int, int]:
+            if "children" not in node:
+                return 1, depth
+            parts = [walk_xgb(child, depth + 1) for child in node["children"]]
+            return sum(p[0] for p in parts) + 1, max(p[1] for p in parts)
+
+        trees.append(_LibraryTree(*walk_xgb(json.loads(dump), 0)))
+    return trees
