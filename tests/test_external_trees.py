@@ -209,3 +209,25 @@ def test_inside_sklearn_pipelines() -> None:
         compiled = sk2tensor.convert(model, X)
         assert compiled.validation.passed
         assert_matches_sklearn(model, compiled, X, "float32")
+
+
+@pytest.mark.parametrize("depth", [1, 3, 8, 12, None], ids=lambda d: f"depth{d}")
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_depth_sweep(library: str, task: str, depth: int | None) -> None:
+    X, binary, multiclass, regression = _data(6, n=800)
+    y = {"binary": binary, "multiclass": multiclass, "regression": regression}[task]
+    if library == "lightgbm":
+        kind = lightgbm.LGBMRegressor if task == "regression" else lightgbm.LGBMClassifier
+        estimator = kind(n_estimators=8, max_depth=depth or -1, num_leaves=2 ** min(depth or 10, 10), verbose=-1)
+    else:
+        kind = xgboost.XGBRegressor if task == "regression" else xgboost.XGBClassifier
+        estimator = kind(
+            n_estimators=8,
+            max_depth=depth or 0,
+            grow_policy="lossguide" if depth is None else "depthwise",
+            max_leaves=0 if depth else 256,
+        )
+    estimator.fit(X, y)
+    for strategy in ("tree_traversal", "perfect_tree_traversal"):
+        _check(estimator, _probe(X), strategy)
