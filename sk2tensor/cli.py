@@ -191,11 +191,16 @@ def export(
         opset=opset,
         validate=True,
     )
+    _save_and_report(compiled, output, validate)
+
+
+def _save_and_report(compiled: sk2tensor.CompiledModel, output: Path, data: Path | None) -> None:
+    """Save the export to ``output`` and print its summary (a write failure is one line)."""
     try:
         path = compiled.save(output)
     except OSError as error:
         raise ModelFileError(f"cannot write {output}: {error.strerror or error}") from None
-    for line in _export_summary(compiled, path, validate):
+    for line in _export_summary(compiled, path, data):
         typer.echo(line)
 
 
@@ -560,7 +565,7 @@ def train(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from sk2tensor.training import _chunks, fit_stream
+    from sk2tensor.training import fit_stream, read_chunks
 
     model = _incremental_estimator(estimator, seed)
     if scale:
@@ -587,22 +592,17 @@ def train(
     typer.echo(f"trained {type(model).__name__} on {data} in {seconds:.1f} s; saved to {output}")
     if export is not None:
         columns = _split_list(features)
-        sample = next(_chunks(data, None, 10_000))
+        sample = next(read_chunks(data, None, 10_000))
         columns = columns or [c for c in sample.columns if c != target]
         compiled = sk2tensor.convert(model, sample[columns].to_numpy(dtype=np.float64))
-        try:
-            path = compiled.save(export)
-        except OSError as error:
-            raise ModelFileError(f"cannot write {export}: {error.strerror or error}") from None
-        for line in _export_summary(compiled, path, data):
-            typer.echo(line)
+        _save_and_report(compiled, export, data)
 
 
 def _typed_labels(data: Path, target: str, labels: list[str]) -> list[Any]:
     """``--classes`` values with the target column's type (numbers stay numbers)."""
-    from sk2tensor.training import _chunks
+    from sk2tensor.training import read_chunks
 
-    sample = next(_chunks(data, [target], 1000), None)
+    sample = next(read_chunks(data, [target], 1000), None)
     if sample is None or sample[target].dtype.kind not in "iuf":
         return labels
     try:

@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+#: The prediction methods an exported graph can expose, in the order outputs are declared (output names).
+METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
+
 PRODUCER = "producer"
 PRODUCER_VERSION = "producer_version"
 SKLEARN_VERSION = "sklearn_version"

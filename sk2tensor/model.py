@@ -186,7 +186,7 @@ class CompiledModel:
     # ----------------------------------------------------------------- prediction methods
     def __getattr__(self, name: str) -> Any:
         # Only the methods the source estimator has exist, so hasattr() answers as it would on sklearn.
-        if name in ("predict", "predict_proba", "decision_function", "transform", "score_samples"):
+        if name in md.METHODS:
             outputs = self.__dict__.get("outputs", ())
             if name in outputs:
                 return partial(self.run, name)

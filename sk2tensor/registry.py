@@ -21,9 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from sk2tensor.errors import UnsupportedEstimatorError, UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.metadata import METHODS
 
-#: The prediction methods an exported graph can expose, in the order outputs are declared.
-METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
 #: Tree lowering strategies (used by tree converters; ``auto`` picks per model).
 STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
 

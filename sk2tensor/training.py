@@ -29,7 +29,7 @@ PARTIAL_FIT_EXAMPLES = (
 )
 
 
-def _chunks(path: Path, columns: list[str] | None, chunksize: int) -> Iterator[Any]:
+def read_chunks(path: Path, columns: list[str] | None, chunksize: int) -> Iterator[Any]:
     """DataFrames of at most ``chunksize`` rows, with ``columns`` only (all when None)."""
     try:
         import pandas as pd
@@ -64,7 +64,7 @@ def _chunks(path: Path, columns: list[str] | None, chunksize: int) -> Iterator[A
 
 
 def _column_names(path: Path) -> list[str]:
-    first = next(_chunks(path, None, 1), None)
+    first = next(read_chunks(path, None, 1), None)
     if first is None:
         raise InputError(f"{path} holds no rows")
     return [str(c) for c in first.columns]
@@ -105,7 +105,7 @@ def _xy(frame: Any, features: list[str], target: str, path: Path, offset: int) -
 def _classes(path: Path, target: str, chunksize: int, progress: bool | None) -> np.ndarray:
     bar = _Progress("collecting classes (one extra pass; pass classes= to skip it)", progress)
     seen: set = set()
-    for chunk in _chunks(path, [target], chunksize):
+    for chunk in read_chunks(path, [target], chunksize):
         values = chunk[target]
         if values.isna().any():
             raise InputError(f"{path}: the target column {target!r} has missing values")
@@ -180,7 +180,7 @@ def fit_stream(
         for epoch in range(epochs if is_last else 1):
             bar = _Progress(f"partial_fit {name}" + (f" (epoch {epoch + 1}/{epochs})" if epochs > 1 else ""), progress)
             offset = 0
-            for frame in _chunks(path, columns, chunksize):
+            for frame in read_chunks(path, columns, chunksize):
                 X, y = _xy(frame, features, target, path, offset)
                 for _, fitted in steps[:position]:
                     X = fitted.transform(X)
