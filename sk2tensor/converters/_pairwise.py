@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
-from sk2tensor.registry import unsupported
+from sk2tensor.registry import ConversionContext, unsupported
+
+#: Bytes of ``[batch, n_stored]`` intermediates one ``session.run`` may hold: converters whose graph compares
+#: each input row with a stored set bound the model's rows per run (metadata ``max_chunk_rows``) to fit.
+RUN_MEMORY_BYTES = 1 << 30
+#: Largest stored set (rows x features) a graph holds as float64 constants: 256 MiB.
+MAX_STORED_VALUES = 1 << 25
+#: Kernels computed on ``[batch, n_stored, n_features]`` differences rather than a matrix product.
+BROADCAST_KERNELS = frozenset({"laplacian", "chi2", "additive_chi2"})
 
 #: Kernels with a closed form, by sklearn name, and the parameters each one takes (sklearn's KERNEL_PARAMS).
 KERNELS = {
@@ -111,6 +120,36 @@ def _normalize_array(a: np.ndarray) -> np.ndarray:
     norms = np.sqrt(np.einsum("ij,ij->i", a, a))
     norms[norms < 10 * np.finfo(np.float64).eps] = 1.0
     return a / norms[:, None]
+
+
+def check_stored(estimator: object, stored: np.ndarray, what: str = "training rows") -> None:
+    """Refuse a stored set (dense or sparse) above :data:`MAX_STORED_VALUES` values, naming the class and the
+    size."""
+    rows, width = stored.shape
+    if rows * width > MAX_STORED_VALUES:
+        raise UnsupportedParameterError(
+            f"{type(estimator).__name__} stores {rows} {what} of {width} features; "
+            f"sk2tensor stores at most {MAX_STORED_VALUES} values in a graph (as float64 constants)"
+        )
+
+
+def bound_run_memory(context: ConversionContext, row_bytes: int) -> None:
+    """Bound the rows of one ``session.run`` so that ``row_bytes`` per input row stay within
+    :data:`RUN_MEMORY_BYTES`."""
+    context.limit_chunk_rows(RUN_MEMORY_BYTES // max(1, row_bytes))
+
+
+def bound_kernel_memory(
+    estimator: object, context: ConversionContext, stored: np.ndarray, kernel: str, what: str = "training rows"
+) -> None:
+    """The memory rule of the graphs that hold a stored set and compute a ``[batch, n_stored]`` kernel matrix
+    (the neighbour search's rule, without its blocks): the stored set is refused above
+    :data:`MAX_STORED_VALUES` values, and the rows of one run are bounded so that the float64 intermediates
+    (about four ``[batch, n_stored]`` matrices; ``[batch, n_stored, n_features]`` ones for the laplacian and
+    chi2 kernels) stay within :data:`RUN_MEMORY_BYTES`."""
+    check_stored(estimator, stored, what)
+    rows, features = stored.shape
+    bound_run_memory(context, 4 * 8 * rows * (features if kernel in BROADCAST_KERNELS else 1))
 
 
 def kernel_parameters(kernel: str, n_features: int, **given: float | None) -> dict[str, float]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA, FactorAnalysis, FastICA, IncrementalPCA, KernelPCA, TruncatedSVD
 
-from sk2tensor.converters._pairwise import as_f64, check_kernel, f64, kernel_parameters, pairwise_kernel
+from sk2tensor.converters._pairwise import (
+    as_f64,
+    bound_kernel_memory,
+    check_kernel,
+    f64,
+    kernel_parameters,
+    pairwise_kernel,
+)
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter
 
@@ -72,9 +79,15 @@ def convert_factor_analysis(
 @converter(KernelPCA)
 def convert_kernel_pca(graph: GraphBuilder, estimator: KernelPCA, x: Var, context: ConversionContext) -> dict[str, Var]:
     """The kernel against the stored training rows, centred as sklearn's KernelCenterer, times the scaled
-    eigenvectors. Memory: ``[batch, n_training_rows]`` float64 (times the features for laplacian and chi2)."""
+    eigenvectors.
+
+    The graph holds the training rows and computes ``[batch, n_training_rows]`` float64 matrices (times the
+    features for laplacian and chi2): the rows of one run are bounded as for the neighbour search
+    (:func:`~sk2tensor.converters._pairwise.bound_kernel_memory`, metadata ``max_chunk_rows``).
+    """
     kernel = check_kernel(estimator, estimator.kernel)
     stored = np.asarray(estimator.X_fit_, dtype=np.float64)
+    bound_kernel_memory(estimator, context, stored, kernel)
     params = kernel_parameters(
         kernel, stored.shape[1], gamma=estimator.gamma_, degree=estimator.degree, coef0=estimator.coef0
     )

@@ -5,16 +5,28 @@ from __future__ import annotations
 import numpy as np
 from sklearn.kernel_approximation import Nystroem, RBFSampler
 
-from sk2tensor.converters._pairwise import as_f64, check_kernel, f64, kernel_parameters, pairwise_kernel
+from sk2tensor.converters._pairwise import (
+    as_f64,
+    bound_kernel_memory,
+    check_kernel,
+    f64,
+    kernel_parameters,
+    pairwise_kernel,
+)
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter
 
 
 @converter(Nystroem)
 def convert_nystroem(graph: GraphBuilder, estimator: Nystroem, x: Var, context: ConversionContext) -> dict[str, Var]:
-    """The kernel against the stored components, times ``normalization_.T``."""
+    """The kernel against the stored components, times ``normalization_.T``.
+
+    The ``[batch, n_components]`` kernel matrix bounds the rows of one run as for the neighbour search
+    (:func:`~sk2tensor.converters._pairwise.bound_kernel_memory`, metadata ``max_chunk_rows``).
+    """
     kernel = check_kernel(estimator, estimator.kernel)
     components = np.asarray(estimator.components_, dtype=np.float64)
+    bound_kernel_memory(estimator, context, components, kernel, "components")
     # As sklearn: kernel_params, overridden by the estimator's own gamma/degree/coef0 where set, filtered to
     # the parameters the kernel takes.
     given = dict(estimator.kernel_params or {})

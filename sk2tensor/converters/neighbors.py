@@ -18,8 +18,10 @@ Memory is bounded by processing the stored set in blocks of :data:`BLOCK_ROWS` t
 graph: each block's ``[batch, BLOCK_ROWS]`` float64 distances are reduced to their k best (or, for radius
 models, to per-class or per-target sums) before the next block. Peak memory is therefore about
 ``3 * 8 * min(n_train, BLOCK_ROWS)`` bytes per input row of a run, whatever the training set size (bound the
-rows per run with ``CompiledModel.chunk_rows``). Training sets above :data:`MAX_STORED_ROWS` rows or
-:data:`MAX_STORED_VALUES` stored values are refused: the graph stores them as float64 constants.
+rows per run with ``CompiledModel.chunk_rows``); the model's rows per run (metadata ``max_chunk_rows``) are
+bounded so that one run holds at most ``_pairwise.RUN_MEMORY_BYTES`` of them, the rule KernelPCA, Nystroem and
+the kernel SVMs follow too. Training sets above :data:`MAX_STORED_ROWS` rows or ``_pairwise.MAX_STORED_VALUES``
+stored values are refused: the graph stores them as float64 constants.
 """
 
 from __future__ import annotations
@@ -35,17 +37,15 @@ from sklearn.neighbors import (
     RadiusNeighborsRegressor,
 )
 
-from sk2tensor.converters._pairwise import as_f64, f64, row_squared_norms
+from sk2tensor.converters._pairwise import MAX_STORED_VALUES, as_f64, bound_run_memory, f64, row_squared_norms
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, label_encoding, unsupported
 
 #: Training rows per block of the in-graph neighbour search.
 BLOCK_ROWS = 2048
-#: Largest training set (rows) a neighbours graph stores.
+#: Largest training set (rows) a neighbours graph stores (and at most ``_pairwise.MAX_STORED_VALUES`` values).
 MAX_STORED_ROWS = 1 << 18
-#: Largest training set (rows x features) a neighbours graph stores: 256 MiB of float64 constants.
-MAX_STORED_VALUES = 1 << 25
 
 _METRIC_NAMES = {
     "euclidean": "euclidean",
@@ -227,13 +227,9 @@ def _check_single_output(estimator: object) -> None:
         )
 
 
-#: Bytes of distance blocks one ``session.run`` may hold; the model's chunk size is bounded to fit.
-RUN_MEMORY_BYTES = 1 << 30
-
-
 def _setup(graph: GraphBuilder, estimator: object, x: Var, context: ConversionContext) -> tuple[_Distances, np.ndarray]:
     stored = _stored(estimator, estimator._fit_X)
-    context.limit_chunk_rows(RUN_MEMORY_BYTES // (3 * 8 * min(len(stored), BLOCK_ROWS)))
+    bound_run_memory(context, 3 * 8 * min(len(stored), BLOCK_ROWS))
     metric = metric_of(
         estimator, estimator.effective_metric_, estimator.effective_metric_params_, estimator._fit_method
     )

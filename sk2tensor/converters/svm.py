@@ -23,6 +23,10 @@ summation order differs from libsvm's, which moves them by about ``1e-16 * sum |
 the float32 validator (1e-6) and usually inside the float64 one (1e-12 on probabilities), but badly
 conditioned models (nu-SVC or linear/poly kernels on unscaled data, whose dual coefficients reach 1e3 and
 whose terms cancel) can land around 1e-11 in float64: tests/test_svm.py shows such a case.
+
+Memory: the graph holds the support vectors and computes ``[batch, n_SV]`` float64 kernel rows; the rows of
+one run are bounded as for the neighbour search (:func:`~sk2tensor.converters._pairwise.bound_kernel_memory`,
+metadata ``max_chunk_rows``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
 
+from sk2tensor.converters._pairwise import bound_kernel_memory
 from sk2tensor.converters.linear_model import as_float64, sigmoid
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, unsupported
@@ -92,6 +97,11 @@ def kernel_rows(graph: GraphBuilder, estimator, x: Var) -> Var:
     if kernel == "poly":
         return _powi(graph, inner, int(estimator.degree))
     return graph.unary("Tanh", inner)
+
+
+def _bound_memory(estimator, context: ConversionContext) -> None:
+    support = estimator.support_vectors_
+    bound_kernel_memory(estimator, context, support, estimator.kernel, "support vectors")
 
 
 def _pairs(k: int) -> list[tuple[int, int]]:
@@ -209,6 +219,7 @@ def coupled_probabilities(graph: GraphBuilder, ovo: Var, prob_a: np.ndarray, pro
 @converter(SVC, NuSVC)
 def convert_svc(graph: GraphBuilder, estimator: SVC | NuSVC, x: Var, context: ConversionContext) -> dict[str, Var]:
     """SVC and NuSVC: libsvm votes, one-vs-one or one-vs-rest decision values, pairwise-coupled probabilities."""
+    _bound_memory(estimator, context)
     classes = np.asarray(estimator.classes_)
     k = len(classes)
     ovo = ovo_decision(graph, estimator, x)
@@ -241,6 +252,7 @@ def _single_decision(graph: GraphBuilder, estimator, x: Var) -> Var:
 @converter(SVR, NuSVR)
 def convert_svr(graph: GraphBuilder, estimator: SVR | NuSVR, x: Var, context: ConversionContext) -> dict[str, Var]:
     """SVR and NuSVR: ``predict`` is the kernel expansion plus the intercept."""
+    _bound_memory(estimator, context)
     return {"predict": _single_decision(graph, estimator, x)}
 
 
@@ -249,6 +261,7 @@ def convert_one_class_svm(
     graph: GraphBuilder, estimator: OneClassSVM, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
     """OneClassSVM: decision values, ``score_samples = decision + offset_`` and ``predict`` in {-1, 1}."""
+    _bound_memory(estimator, context)
     decision = _single_decision(graph, estimator, x)
     inlier = graph.greater(decision, _const(graph, 0.0, "zero"))
     label = graph.where(
