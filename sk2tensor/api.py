@@ -1,4 +1,16 @@
-"""convert(): estimator -> graph -> validation -> CompiledModel."""
+"""convert(): estimator -> graph -> validation -> CompiledModel.
+
+String columns. When ``X`` is a DataFrame (or a 2-D object array) with string columns (``object``, ``str`` or
+``string`` dtype, or a ``category`` dtype with string categories), the graph gets one string input ``[batch, 1]``
+per string column, named after the column (a name that would clash with another input or an output gets a
+suffix), and the numeric input ``input`` ``[batch, n_numeric]`` holds the numeric columns only, in their order
+(it is left out when every column is a string). The converters receive a :class:`~sk2tensor.graph.Table`
+listing every column in the estimator's order. Such graphs are built at opset
+:data:`~sk2tensor.graph.STRING_OPSET` (19, the first whose ``Equal`` compares strings) or above; the metadata
+keys ``inputs`` and ``missing_strings`` describe the inputs (:mod:`sk2tensor.metadata`). Validation runs sklearn
+and the export on the same DataFrame, its numeric columns cast to the graph's dtype. Without string columns
+nothing of this applies: one numeric input, the default opset, the same metadata as ever.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +24,7 @@ import sklearn
 from sk2tensor import __version__
 from sk2tensor import metadata as md
 from sk2tensor.errors import InputError, UnsupportedParameterError, ValidationError
-from sk2tensor.graph import DEFAULT_OPSET, GraphBuilder
+from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table
 from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows
 from sk2tensor.registry import (
     METHODS,
@@ -23,6 +35,7 @@ from sk2tensor.registry import (
     label_encoding,
     lower,
     reference_input,
+    takes_strings,
 )
 from sk2tensor.validate import ValidationReport, compare_outputs
 
@@ -52,6 +65,26 @@ def _as_matrix(X: Any) -> tuple[np.ndarray, list[str] | None]:
     if X.dtype.kind not in "fiub":
         raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
     return X, names
+
+
+def is_string_dtype(dtype: Any) -> bool:
+    """Whether a DataFrame column of ``dtype`` holds strings (object, ``str``/``string``, or a categorical of
+    strings): such a column becomes a string input."""
+    categories = getattr(dtype, "categories", None)
+    if categories is not None:  # a pandas CategoricalDtype: what its categories hold
+        return is_string_dtype(categories.dtype)
+    if getattr(dtype, "kind", None) in ("O", "U", "S"):
+        return True
+    return str(dtype) in ("string", "str") or type(dtype).__name__ == "StringDtype"
+
+
+def _string_positions(X: Any) -> list[int]:
+    """Positions of the string columns of a DataFrame or 2-D object array (empty for anything else)."""
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        return [j for j, dtype in enumerate(X.dtypes) if is_string_dtype(dtype)]
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype == object:
+        return [j for j in range(X.shape[1]) if any(isinstance(v, str) for v in X[:, j])]
+    return []
 
 
 def _input_width(estimator: Any, X: np.ndarray | None, n_features: int | None) -> int:
@@ -86,8 +119,9 @@ def _dense(value: Any) -> np.ndarray:
     return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
 
 
-def _sklearn_outputs(estimator: Any, rows: np.ndarray, methods: list[str]) -> dict[str, np.ndarray]:
-    data = _reference_input(estimator, rows)
+def _sklearn_outputs(estimator: Any, rows: Any, methods: list[str]) -> dict[str, np.ndarray]:
+    framed = hasattr(rows, "columns") and hasattr(rows, "iloc")
+    data = rows if framed or rows.dtype == object else _reference_input(estimator, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
@@ -95,7 +129,7 @@ def _sklearn_outputs(estimator: Any, rows: np.ndarray, methods: list[str]) -> di
         except ValueError as error:
             # sklearn 1.9's KMeans family refuses float32 rows once fitted on float64 data ("Buffer dtype
             # mismatch"); the graph upcasts them, so the reference is sklearn on the same rows in float64.
-            if rows.dtype != np.float32 or "Buffer dtype mismatch" not in str(error):
+            if framed or rows.dtype != np.float32 or "Buffer dtype mismatch" not in str(error):
                 raise
     return _sklearn_outputs(estimator, rows.astype(np.float64), methods)
 
@@ -152,6 +186,17 @@ def convert(
         raise UnsupportedParameterError(f"opset must be an integer, got {opset!r}")
     find_converter(estimator)
     check_fitted(estimator)
+    if X is not None and takes_strings(estimator) and _string_positions(X):
+        return _convert_with_strings(
+            estimator,
+            X,
+            n_features=n_features,
+            strategy=strategy,
+            device=device,
+            dtype=dtype,
+            opset=opset,
+            validate=validate,
+        )
 
     rows, names = _as_matrix(X) if X is not None else (None, None)
     width = _input_width(estimator, rows, n_features)
@@ -165,6 +210,20 @@ def convert(
         raise UnsupportedParameterError(str(error)) from None
     context = ConversionContext(strategy=strategy, device=device)
     outputs = lower(graph, estimator, graph.input(INPUT_NAME, width), context)
+    methods = _declare_outputs(graph, estimator, outputs, strategy, context)
+
+    if rows is None:
+        rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
+    rows = np.ascontiguousarray(rows, dtype=dtype)
+    reference = _sklearn_outputs(estimator, rows if validate else rows[:2], methods)
+    props = _properties(estimator, width, dtype, methods, reference, context, names)
+    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate)
+
+
+def _declare_outputs(
+    graph: GraphBuilder, estimator: Any, outputs: dict[str, Any], strategy: str, context: ConversionContext
+) -> list[str]:
+    """Declare each prediction method the estimator has as a graph output; returns their names."""
     if strategy != "auto" and not context.strategies_used:
         raise UnsupportedParameterError(
             f"strategy={strategy!r} applies to tree models, and {type(estimator).__name__} holds none; "
@@ -173,15 +232,149 @@ def convert(
     methods = [m for m in METHODS if m in outputs and hasattr(estimator, m)]
     for method in methods:
         value = outputs[method]
+        if isinstance(value, Table):
+            raise UnsupportedParameterError(
+                f"the {method} output of {type(estimator).__name__} would hold string columns; an export outputs "
+                "numbers only: encode the string columns (OneHotEncoder, OrdinalEncoder, TargetEncoder)"
+            )
         if value.dtype.kind == "f":  # converters may compute in float64; outputs carry the graph's dtype
             value = graph.cast(value, graph.dtype)
         graph.output(value, method)
+    return methods
 
-    if rows is None:
-        rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
-    rows = np.ascontiguousarray(rows, dtype=dtype)
-    reference = _sklearn_outputs(estimator, rows if validate else rows[:2], methods)
 
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InputError("string columns need pandas: install the extra 'sk2tensor[data]'") from None
+    return pd
+
+
+def typed_frame(X: Any, dtype: Any, string_positions: list[int]) -> Any:
+    """``X`` (DataFrame or 2-D array) as a DataFrame whose numeric columns are cast to ``dtype`` (the graph's)
+    and whose string columns are left as they are: the rows sklearn and the export are compared on."""
+    pd = _pandas()
+    frame = X if hasattr(X, "columns") and hasattr(X, "iloc") else pd.DataFrame(np.asarray(X, dtype=object))
+    data = {}
+    for j, label in enumerate(frame.columns):
+        column = frame.iloc[:, j]
+        if j in string_positions:
+            data[label] = column.reset_index(drop=True)
+            continue
+        try:
+            data[label] = pd.Series(column.to_numpy(dtype=dtype, na_value=np.nan))
+        except (TypeError, ValueError) as error:
+            raise InputError(f"X: column {str(label)!r} must hold numbers ({error})") from None
+    return pd.DataFrame(data, columns=frame.columns)
+
+
+def _string_input_names(labels: list[str], positions: list[int]) -> dict[int, str]:
+    """The graph input name of each string column: its name, with a suffix when that clashes with the numeric
+    input, an output or another column."""
+    used = {INPUT_NAME, *METHODS}
+    names = {}
+    for j in positions:
+        base = labels[j] or f"column_{j}"
+        name, i = base, 1
+        while name in used:
+            i += 1
+            name = f"{base}_{i}"
+        used.add(name)
+        names[j] = name
+    return names
+
+
+def _convert_with_strings(
+    estimator: Any,
+    X: Any,
+    *,
+    n_features: int | None,
+    strategy: str,
+    device: str,
+    dtype: str,
+    opset: int | None,
+    validate: bool,
+) -> CompiledModel:
+    """:func:`convert` for data with string columns: see the module docstring."""
+    named = hasattr(X, "columns") and hasattr(X, "iloc")
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if named and fitted_names is not None:
+        labels = {str(c): c for c in X.columns}
+        missing = [str(n) for n in fitted_names if str(n) not in labels]
+        if missing:
+            raise InputError(f"X lacks the column(s) {missing} the estimator was fitted on")
+        X = X[[labels[str(n)] for n in fitted_names]]
+    positions = _string_positions(X)
+    width = _input_width(estimator, np.empty((0, X.shape[1])), n_features)
+    names = [str(c) for c in X.columns] if named else None
+    if opset is None:
+        opset = max(DEFAULT_OPSET, STRING_OPSET)
+    if opset < STRING_OPSET:
+        raise UnsupportedParameterError(
+            f"string columns need opset {STRING_OPSET} or above (the first whose Equal compares strings), "
+            f"got opset={opset}"
+        )
+    try:
+        graph = GraphBuilder(dtype=dtype, opset=opset)
+    except ValueError as error:
+        raise UnsupportedParameterError(str(error)) from None
+    labels_list = names if names is not None else [""] * width
+    input_names = _string_input_names(labels_list, positions)
+    numeric = [j for j in range(width) if j not in input_names]
+    matrix = graph.input(INPUT_NAME, len(numeric)) if numeric else None
+    columns = []
+    for j in range(width):
+        if j in input_names:
+            columns.append(Column(graph.string_input(input_names[j]), label=labels_list[j] or input_names[j]))
+        else:
+            columns.append(Column(matrix, numeric.index(j), len(numeric), labels_list[j] or f"column {j}"))
+    context = ConversionContext(strategy=strategy, device=device)
+    outputs = lower(graph, estimator, Table(tuple(columns)), context)
+    methods = _declare_outputs(graph, estimator, outputs, strategy, context)
+
+    frame = typed_frame(X, dtype, positions)
+    sample = frame if validate else frame.iloc[:2]
+    reference = _sklearn_outputs(estimator, sample if named else sample.to_numpy(dtype=object), methods)
+    props = _properties(estimator, width, dtype, methods, reference, context, names)
+    inputs: list[dict[str, Any]] = []
+    if numeric:
+        inputs.append(
+            {
+                "name": INPUT_NAME,
+                "kind": "numeric",
+                "dtype": dtype,
+                "shape": ["batch", len(numeric)],
+                "columns": [labels_list[j] or None for j in numeric],
+                "positions": numeric,
+            }
+        )
+    for j, name in input_names.items():
+        inputs.append(
+            {
+                "name": name,
+                "kind": "string",
+                "dtype": "string",
+                "shape": ["batch", 1],
+                "column": labels_list[j] or None,
+                "position": j,
+            }
+        )
+    props[md.INPUTS] = json.dumps(inputs)
+    props[md.MISSING_STRINGS] = json.dumps({"nan": md.MISSING_NAN, "none": md.MISSING_NONE})
+    rows = sample if named else sample.to_numpy(dtype=object)
+    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate)
+
+
+def _properties(
+    estimator: Any,
+    width: int,
+    dtype: str,
+    methods: list[str],
+    reference: dict[str, np.ndarray],
+    context: ConversionContext,
+    names: list[str] | None,
+) -> dict[str, str]:
     props = {
         md.PRODUCER: "sk2tensor",
         md.PRODUCER_VERSION: __version__,
@@ -199,6 +392,21 @@ def convert(
         props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)
     if names is not None:
         props[md.FEATURE_NAMES] = json.dumps(names)
+    return props
+
+
+def _finish(
+    estimator: Any,
+    graph: GraphBuilder,
+    props: dict[str, str],
+    methods: list[str],
+    reference: dict[str, np.ndarray],
+    rows: Any,
+    device: str,
+    dtype: str,
+    validate: bool,
+) -> CompiledModel:
+    """Class metadata, the model, and its validation on ``rows`` against sklearn's ``reference``."""
     classes = getattr(estimator, "classes_", None)
     if classes is not None and "predict" in methods:
         try:
@@ -207,7 +415,8 @@ def convert(
             classes = None  # its predict output holds the labels themselves
     if classes is not None and "predict" in methods:
         props[md.CLASSES], props[md.CLASSES_DTYPE] = md.encode_classes(classes)
-        props[md.PREDICT_OUTPUT] = label_encoding(classes)
+        # A multi-output classifier's predict holds each output's labels themselves (numeric labels only).
+        props[md.PREDICT_OUTPUT] = label_encoding(classes) if classes.ndim == 1 else "label"
     model = graph.build(metadata=props, producer_version=__version__)
 
     compiled = CompiledModel(model, device=device)
@@ -230,7 +439,7 @@ def convert(
 
 
 def validation_report(
-    compiled: CompiledModel, reference: dict[str, np.ndarray], rows: np.ndarray, *, is_classifier: bool
+    compiled: CompiledModel, reference: dict[str, np.ndarray], rows: Any, *, is_classifier: bool
 ) -> ValidationReport:
     """Run ``compiled`` on ``rows`` and compare each output with sklearn's ``reference``."""
     got = {name: compiled.run(name, rows) for name in compiled.outputs}
@@ -239,6 +448,14 @@ def validation_report(
 
 def compare(estimator: Any, compiled: CompiledModel, X: Any) -> ValidationReport:
     """Compare an already exported model with ``estimator`` on the rows of ``X`` (no exception raised)."""
+    if compiled.string_inputs:
+        named = hasattr(X, "columns") and hasattr(X, "iloc")
+        if named and compiled.feature_names is not None:
+            X = X[compiled.frame_columns(X)]
+        frame = typed_frame(X, compiled.input_dtype, [j for _, j in compiled.string_inputs])
+        rows = frame if named else frame.to_numpy(dtype=object)
+        reference = _sklearn_outputs(estimator, rows, list(compiled.outputs))
+        return validation_report(compiled, reference, rows, is_classifier=compiled.classes is not None)
     rows, _ = _as_matrix(X)
     rows = np.ascontiguousarray(rows, dtype=compiled.input_dtype)
     reference = _sklearn_outputs(estimator, rows, list(compiled.outputs))

@@ -3,6 +3,15 @@
 Converters emit nodes only through this class. It owns the opset, the floating dtype of the graph and the
 rule that every node belongs to the default ``ai.onnx`` domain, so an exported graph runs on any ONNX
 runtime and execution provider (no ``ai.onnx.ml`` operator can be emitted).
+
+String columns. A model fitted on a DataFrame with string (object, ``str`` or categorical) columns takes one
+string input ``[batch, 1]`` per such column next to the numeric input. Strings enter the graph only through
+``Equal`` against constant string vectors (legal on strings from opset 19 on, :data:`STRING_OPSET`) and move
+only through ``Where``, ``Gather`` and ``Concat``; everything after the comparison is numeric. ONNX Runtime
+has no CUDA kernels for strings and places those few nodes on its CPU provider by itself, the rest wherever the
+session runs. A :class:`Table` lists the columns a converter receives when some are strings: per column, a
+column of a numeric ``Var`` or a string ``Var``; converters that do not take tables get a plain numeric matrix
+(see :func:`sk2tensor.registry.lower`).
 """
 
 from __future__ import annotations
@@ -19,6 +28,10 @@ from onnx import TensorProto, helper, numpy_helper
 MIN_OPSET = 13
 #: Default opset of exported models; the lowest that holds every operator the builder emits.
 DEFAULT_OPSET = 13
+#: Lowest opset whose ``Equal`` compares strings: graphs with string inputs are built at it (or above).
+STRING_OPSET = 19
+#: The element type of string values (numpy holds Python strings in object arrays).
+STRING = np.dtype(object)
 #: Float unary operators :meth:`GraphBuilder.unary` emits (all in opset 13).
 UNARY_FLOAT_OPS = frozenset(
     {"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Tanh", "Asinh", "Acosh", "Atanh"}
@@ -33,12 +46,79 @@ class Var:
     dtype: np.dtype
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`Table`: ``var[:, index]`` of a numeric ``var`` of ``width`` columns, or a string
+    ``var`` of shape ``[batch, 1]`` (``index`` 0, ``width`` 1)."""
+
+    var: Var
+    index: int = 0
+    width: int = 1
+    #: The DataFrame column it comes from, for messages ("" when it is computed).
+    label: str = ""
+
+    @property
+    def is_string(self) -> bool:
+        return self.var.dtype == STRING
+
+
+@dataclass(frozen=True)
+class Table:
+    """The columns a converter receives when some of them are strings, in the estimator's column order.
+
+    Numeric columns stay columns of the matrices they come from (the graph's numeric input, or a converter's
+    output), so a run of them becomes one matrix again with a single Gather (:meth:`matrix`)."""
+
+    columns: tuple[Column, ...]
+
+    @classmethod
+    def of_matrix(cls, var: Var, width: int) -> Table:
+        """The ``width`` columns of a numeric matrix ``var``."""
+        return cls(tuple(Column(var, j, width) for j in range(width)))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Table]) -> Table:
+        """The columns of ``parts`` side by side."""
+        return cls(tuple(column for part in parts for column in part.columns))
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    @property
+    def has_strings(self) -> bool:
+        return any(column.is_string for column in self.columns)
+
+    def select(self, indices: Sequence[int]) -> Table:
+        """The columns at ``indices``, in that order."""
+        return Table(tuple(self.columns[int(i)] for i in indices))
+
+    def matrix(self, graph: GraphBuilder, dtype: Any = None) -> Var:
+        """The columns as one numeric ``[batch, len(self)]`` matrix of ``dtype`` (default the graph's): a Gather
+        per run of columns from the same source, then a Concat; :class:`ValueError` when a column is a string."""
+        if self.has_strings:
+            raise ValueError("a string column cannot be part of a numeric matrix")
+        runs: list[tuple[Var, int, list[int]]] = []
+        for column in self.columns:
+            if runs and runs[-1][0] == column.var:
+                runs[-1][2].append(column.index)
+            else:
+                runs.append((column.var, column.width, [column.index]))
+        parts = []
+        for var, width, indices in runs:
+            part = var if indices == list(range(width)) else graph.gather(var, graph.int64s(indices, "columns"), axis=1)
+            parts.append(graph.cast(part, graph.dtype if dtype is None else dtype))
+        if not parts:
+            raise ValueError("a table without columns has no matrix")
+        return parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)
+
+
 _ONNX_TYPE = {
     np.dtype(np.float32): TensorProto.FLOAT,
     np.dtype(np.float64): TensorProto.DOUBLE,
     np.dtype(np.int64): TensorProto.INT64,
     np.dtype(np.int32): TensorProto.INT32,
     np.dtype(np.bool_): TensorProto.BOOL,
+    STRING: TensorProto.STRING,
 }
 
 
@@ -88,18 +168,30 @@ class GraphBuilder:
         self._inputs.append(helper.make_tensor_value_info(name, onnx_type(self.dtype), ["batch", n_features]))
         return Var(name, self.dtype)
 
+    def string_input(self, name: str) -> Var:
+        """A string graph input of shape ``[batch, 1]`` (one DataFrame column)."""
+        if self.opset < STRING_OPSET:
+            raise ValueError(f"string inputs need opset {STRING_OPSET} or above (Equal on strings), not {self.opset}")
+        self._used_names.add(name)
+        self._inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["batch", 1]))
+        return Var(name, STRING)
+
     def const(self, value: Any, hint: str = "const", dtype: Any = None) -> Var:
-        """A named initializer; ``dtype`` defaults to the graph's float dtype for float data.
+        """A named initializer; ``dtype`` defaults to the graph's float dtype for float data, and strings are
+        string tensors.
 
         Identical small constants are shared rather than stored twice.
         """
         array = np.asarray(value)
         if dtype is None:
-            dtype = self.dtype if array.dtype.kind == "f" else array.dtype
+            dtype = self.dtype if array.dtype.kind == "f" else STRING if array.dtype.kind in "OUS" else array.dtype
         array = np.array(array, dtype=dtype, order="C")  # keeps 0-d scalars 0-d
+        if array.dtype == STRING and not all(isinstance(v, str) for v in array.flat):
+            raise TypeError("string constants hold str values only")
         key = None
         if array.size <= 16:
-            key = (array.dtype.str, array.shape, array.tobytes())
+            content = tuple(array.flat) if array.dtype == STRING else array.tobytes()
+            key = (array.dtype.str, array.shape, content)
             if key in self._constants:
                 return self._constants[key]
         onnx_type(array.dtype)
@@ -234,6 +326,8 @@ class GraphBuilder:
         return self._node("GreaterOrEqual", [a, b], np.bool_)
 
     def equal(self, a: Var, b: Var) -> Var:
+        if STRING in (a.dtype, b.dtype) and self.opset < STRING_OPSET:
+            raise ValueError(f"Equal on strings needs opset {STRING_OPSET} or above, not {self.opset}")
         return self._node("Equal", [a, b], np.bool_)
 
     def is_nan(self, a: Var) -> Var:

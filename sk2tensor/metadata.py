@@ -1,6 +1,16 @@
 """The ``metadata_props`` keys an exported model carries, and their JSON encodings.
 
 A consumer in any language reads these from the file: they are part of the artifact's contract.
+
+Models with string columns (fitted on a DataFrame whose categorical columns hold strings) carry two more keys.
+``inputs`` lists the graph inputs in order, each ``{"name", "kind", "dtype", "shape", ...}``: the numeric input
+(``kind`` ``"numeric"``, named ``input``, with the ``columns`` and ``positions`` of the original columns it
+holds, in that order) when there are numeric columns, then one ``kind`` ``"string"`` input per string column
+(``column``, ``position``), shape ``[batch, 1]``. ``missing_strings`` says what to feed for a missing value,
+which a string tensor cannot hold: ``{"nan": ..., "none": ...}``. A missing value (NaN, ``pd.NA``, a null in a
+file, the missing cells of a pandas ``str`` column) is fed as the ``"nan"`` string; a Python ``None`` in an
+object column as the ``"none"`` one, since sklearn treats ``None`` and NaN as two categories.
+:class:`~sk2tensor.model.CompiledModel` does this itself. Models without string columns have neither key.
 """
 
 from __future__ import annotations
@@ -30,6 +40,12 @@ STRATEGY = "strategy"
 VALIDATION = "validation"
 CHUNK_ROWS = "chunk_rows"
 MAX_CHUNK_ROWS = "max_chunk_rows"
+INPUTS = "inputs"
+MISSING_STRINGS = "missing_strings"
+
+#: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
+MISSING_NAN = "__sk2tensor_missing_nan__"
+MISSING_NONE = "__sk2tensor_missing_none__"
 
 #: Every key, with what it holds (the README's table is generated from this).
 DESCRIPTIONS = {
@@ -37,8 +53,8 @@ DESCRIPTIONS = {
     PRODUCER_VERSION: "sk2tensor version that wrote the file",
     SKLEARN_VERSION: "scikit-learn version the estimator was converted with",
     ESTIMATOR_CLASS: "full class path of the converted estimator",
-    N_FEATURES: "width of the input (decimal string)",
-    INPUT_NAME: 'name of the single graph input (`"input"`)',
+    N_FEATURES: "width of the input (decimal string); with string columns, the number of columns of all inputs",
+    INPUT_NAME: 'name of the (numeric) graph input (`"input"`)',
     INPUT_DTYPE: '`"float32"` or `"float64"`',
     FEATURE_NAMES: "JSON list of column names, present when the estimator was fitted on a DataFrame",
     OUTPUTS: "JSON list of output names, each a sklearn method name",
@@ -50,7 +66,23 @@ DESCRIPTIONS = {
     VALIDATION: "JSON summary of the comparison with sklearn made at export",
     CHUNK_ROWS: "rows per run that keep a CPU session's working set in cache (a hint for batch feeders)",
     MAX_CHUNK_ROWS: "most rows one run may take (present when memory grows fast with the batch)",
+    INPUTS: "JSON list of the graph inputs: name, kind (numeric or string), dtype, shape, original column(s) and "
+    "position(s) (models with string columns only)",
+    MISSING_STRINGS: 'JSON object: the strings fed for a missing value, `"nan"` (NaN, null) and `"none"` (Python None) '
+    "(models with string columns only)",
 }
+
+
+def string_value(value: Any) -> str | None:
+    """What a string input holds for ``value``: the value itself for a ``str``, :data:`MISSING_NONE` for
+    ``None``, :data:`MISSING_NAN` for a float NaN; None for anything else (a number, which no string equals)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return MISSING_NONE
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return MISSING_NAN
+    return None
 
 
 def _plain(value: Any) -> Any:

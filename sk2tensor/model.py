@@ -1,6 +1,14 @@
 """CompiledModel: an exported graph, its ONNX Runtime session, and sklearn-shaped prediction methods.
 
 This module runs files; it needs no converter and works from the model's metadata alone.
+
+Models with string columns (metadata ``inputs``) are fed a dict: the numeric columns as the ``input`` matrix and
+each string column as an object array ``[batch, 1]``, a missing value (None, NaN, ``pd.NA``) replaced by the
+string of metadata ``missing_strings`` that stands for it. A value that is neither a string nor missing is
+refused (sklearn would treat it as an unknown category, which is more likely a column read with the wrong type,
+such as ``pd.read_csv`` turning ``"1"``, ``"2"`` into integers). The string nodes run on ONNX Runtime's CPU
+provider (CUDA has no string kernels): a CUDA session of such a model names the CPU provider too, as every
+session here does.
 """
 
 from __future__ import annotations
@@ -148,6 +156,19 @@ class CompiledModel:
         self.output_dtypes = {k: np.dtype(v) for k, v in json.loads(props.get(md.OUTPUT_DTYPES, "{}")).items()}
         names = props.get(md.FEATURE_NAMES)
         self.feature_names: list[str] | None = json.loads(names) if names is not None else None
+        #: The graph inputs (metadata ``inputs``); None for a model with the single numeric input.
+        self.inputs: list[dict[str, Any]] | None = json.loads(props[md.INPUTS]) if md.INPUTS in props else None
+        #: ``(input name, column position)`` of each string column, in input order (empty without strings).
+        self.string_inputs: list[tuple[str, int]] = [
+            (entry["name"], int(entry["position"])) for entry in self.inputs or [] if entry["kind"] == "string"
+        ]
+        #: Positions of the columns the numeric input holds, in order.
+        self.numeric_positions: list[int] = next(
+            (list(entry["positions"]) for entry in self.inputs or [] if entry["kind"] == "numeric"),
+            [] if self.inputs is not None else list(range(self.n_features)),
+        )
+        missing = json.loads(props.get(md.MISSING_STRINGS, "{}"))
+        self.missing_strings = {"nan": missing.get("nan", md.MISSING_NAN), "none": missing.get("none", md.MISSING_NONE)}
         self.classes: np.ndarray | None = None
         if md.CLASSES in props:
             self.classes = md.decode_classes(props[md.CLASSES], props[md.CLASSES_DTYPE])
@@ -199,17 +220,37 @@ class CompiledModel:
         """The output named ``method`` for the rows of ``X``, shaped and typed as sklearn returns it."""
         if method not in self.outputs:
             raise AttributeError(f"this model has no {method!r} output; it has {list(self.outputs)}")
-        rows = self.prepare_input(X)
-        if len(rows) == 0:
+        prepared = self.prepare_input(X)
+        feeds = prepared if isinstance(prepared, dict) else {self.input_name: prepared}
+        if len(next(iter(feeds.values()))) == 0:
             # Some kernels reject empty tensors: run one row of zeros and keep none of its result.
-            result = self._run_chunks(method, np.zeros((1, self.n_features), self.input_dtype))[:0]
+            one = {
+                name: np.full((1, 1), self.missing_strings["nan"], dtype=object)
+                if value.dtype == object
+                else np.zeros((1, value.shape[1]), self.input_dtype)
+                for name, value in feeds.items()
+            }
+            result = self._run_feeds(method, one)[:0]
         else:
-            result = self._run_chunks(method, rows)
+            result = self._run_feeds(method, feeds)
         return self._as_sklearn(method, result)
 
-    def _run_chunks(self, method: str, rows: np.ndarray) -> np.ndarray:
+    def _run_feeds(self, method: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if len(feeds) == 1:
+            ((name, rows),) = feeds.items()
+            return self._run_chunks(method, rows, name)
+        # Several inputs (string columns): the same chunking over every input's rows.
         run = self.session.run
-        feed_name = self.input_name
+        n = len(next(iter(feeds.values())))
+
+        def run_rows(start: int, stop: int) -> np.ndarray:
+            return run([method], {name: value[start:stop] for name, value in feeds.items()})[0]
+
+        return self._chunked(n, run_rows)
+
+    def _run_chunks(self, method: str, rows: np.ndarray, feed_name: str | None = None) -> np.ndarray:
+        run = self.session.run
+        feed_name = feed_name or self.input_name
         n = len(rows)
         if self.device == "cuda":
             size = min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
@@ -234,6 +275,26 @@ class CompiledModel:
         parts = _thread_pool(threads).map(lambda chunk: run([method], {feed_name: chunk})[0], chunks)
         return np.concatenate(list(parts))
 
+    def _chunked(self, n: int, run_rows: Any) -> np.ndarray:
+        """``run_rows(start, stop)`` over ``n`` rows in the chunks :meth:`_run_chunks` would use."""
+        if self.device == "cuda":
+            size = min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
+            return np.concatenate([run_rows(i, min(i + size, n)) for i in range(0, n, size)])
+        size = self.chunk_rows or self._cpu_chunk_rows
+        if self.max_chunk_rows is not None:
+            size = min(size, self.max_chunk_rows)
+        threads = min(self.threads, n // MIN_PARALLEL_ROWS)
+        n_chunks = -(-n // size)
+        if threads > 1:
+            n_chunks = -(-n_chunks // threads) * threads
+        if n_chunks <= 1:
+            return run_rows(0, n)
+        bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
+        pairs = [(int(bounds[i]), int(bounds[i + 1])) for i in range(n_chunks)]
+        if threads <= 1:
+            return np.concatenate([run_rows(a, b) for a, b in pairs])
+        return np.concatenate(list(_thread_pool(threads).map(lambda pair: run_rows(*pair), pairs)))
+
     def _as_sklearn(self, method: str, result: np.ndarray) -> np.ndarray:
         if method == "predict" and self.classes is not None and self.predict_output == "class_index":
             return self.classes[result]
@@ -242,8 +303,11 @@ class CompiledModel:
             return result.astype(dtype)
         return result
 
-    def prepare_input(self, X: Any) -> np.ndarray:
-        """Check ``X`` and return it as a C-contiguous 2-D array of the graph's input dtype."""
+    def prepare_input(self, X: Any) -> np.ndarray | dict[str, np.ndarray]:
+        """Check ``X`` and return it as a C-contiguous 2-D array of the graph's input dtype; for a model with
+        string columns, as the dict of feeds (input name -> array) its session takes (module docstring)."""
+        if self.string_inputs:
+            return self._string_feeds(X)
         if hasattr(X, "columns") and hasattr(X, "iloc"):
             X = self._frame_to_array(X)
         elif self.feature_names is None or not isinstance(X, np.ndarray):
@@ -256,6 +320,48 @@ class CompiledModel:
         if X.dtype.kind not in "fiub":
             raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
         return np.ascontiguousarray(X, dtype=self.input_dtype)
+
+    def frame_columns(self, frame: Any) -> list[Any]:
+        """The labels of ``frame``'s columns in the model's column order (matched by feature name)."""
+        labels = {str(c): c for c in frame.columns}
+        missing = [name for name in self.feature_names or [] if name not in labels]
+        if missing:
+            raise InputError(f"X lacks the column(s) {missing} the model was fitted on")
+        return [labels[name] for name in self.feature_names or []]
+
+    def _string_feeds(self, X: Any) -> dict[str, np.ndarray]:
+        """The feeds of a model with string columns, from a DataFrame (columns matched by name, in any order) or
+        a 2-D array (columns by position)."""
+        framed = hasattr(X, "columns") and hasattr(X, "iloc")
+        if framed and self.feature_names is not None:
+            X = X[self.frame_columns(X)]
+        if not framed:
+            X = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
+            if X.ndim != 2:
+                hint = " (use X.reshape(1, -1) for a single row)" if X.ndim == 1 else ""
+                raise InputError(f"expected a 2-D array of shape (rows, {self.n_features}), got {X.ndim}-D{hint}")
+        if X.shape[1] != self.n_features:
+            raise InputError(f"X has {X.shape[1]} features, but this model expects {self.n_features}")
+
+        def column(j: int) -> Any:
+            return X.iloc[:, j] if framed else X[:, j]
+
+        def label(j: int) -> str:
+            return repr(str(X.columns[j])) if framed else str(j + 1)
+
+        feeds: dict[str, np.ndarray] = {}
+        if self.numeric_positions:
+            numeric = np.empty((X.shape[0], len(self.numeric_positions)), dtype=self.input_dtype)
+            for k, j in enumerate(self.numeric_positions):
+                values = column(j)
+                try:
+                    numeric[:, k] = values.to_numpy(dtype=np.float64, na_value=np.nan) if framed else values
+                except (TypeError, ValueError) as error:
+                    raise InputError(f"X: column {label(j)} must hold numbers ({error})") from None
+            feeds[self.input_name] = numeric
+        for name, j in self.string_inputs:
+            feeds[name] = string_feed(column(j), label(j), self.missing_strings)
+        return feeds
 
     def _frame_to_array(self, frame: Any) -> np.ndarray:
         if self.feature_names is not None:
@@ -287,6 +393,45 @@ class CompiledModel:
     def __repr__(self) -> str:
         name = self.estimator_class.rsplit(".", 1)[-1]
         return f"<CompiledModel {name}: {self.n_features} features -> {', '.join(self.outputs)}>"
+
+
+def string_feed(values: Any, label: str, missing: dict[str, str] | None = None) -> np.ndarray:
+    """One string column (a pandas Series or 1-D array) as the ``[rows, 1]`` object array of ``str`` its string
+    input takes: ``None`` becomes ``missing["none"]``, every other missing value (NaN, ``pd.NA``, ``NaT``)
+    ``missing["nan"]``; any other non-string value is an :class:`InputError` naming the column and row."""
+    missing = missing or {"nan": md.MISSING_NAN, "none": md.MISSING_NONE}
+    kind = getattr(getattr(values, "dtype", None), "kind", "O")
+    array = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else np.asarray(values, dtype=object)
+    array = np.array(array, dtype=object).reshape(-1)  # a copy: the caller's data is never written
+    all_nan = kind == "f" and bool(np.isnan(array.astype(np.float64)).all())  # a column of missing values only
+    if kind in "biufcmM" and len(array) and not all_nan:
+        raise InputError(
+            f"X: column {label} holds {values.dtype} values, but the model was fitted on strings in it (read the "
+            "column as strings, e.g. dtype=str)"
+        )
+    try:
+        import pandas as pd
+    except ImportError:
+        is_missing = np.fromiter(
+            (v is None or (isinstance(v, float) and v != v) for v in array), dtype=bool, count=len(array)
+        )
+        strings = all(isinstance(v, str) for v in array[~is_missing])
+    else:
+        is_missing = np.asarray(pd.isna(array), dtype=bool)
+        strings = pd.api.types.infer_dtype(array[~is_missing], skipna=False) in ("string", "empty")
+    if is_missing.any():
+        where = np.flatnonzero(is_missing)
+        none = np.fromiter((array[i] is None for i in where), dtype=bool, count=len(where))
+        array[where[none]] = missing["none"]
+        array[where[~none]] = missing["nan"]
+    if not strings:
+        row = next(i for i, v in enumerate(array) if not isinstance(v, str))
+        value = array[row]
+        raise InputError(
+            f"X: column {label} holds {value!r} ({type(value).__name__}) at row {row + 1}: a string column takes "
+            "str values, or None/NaN for a missing value"
+        )
+    return array.reshape(-1, 1)
 
 
 def _serialized_size(model: onnx.ModelProto) -> int:

@@ -3,6 +3,12 @@
 A converter is a pure function ``(graph, estimator, x, context) -> {method name: Var}`` that emits nodes
 through the :class:`~sk2tensor.graph.GraphBuilder` and never writes to the estimator or the context's
 options. Matching is on the exact class: a subclass may change behaviour the converter does not know.
+
+``x`` is a numeric matrix ``Var`` ``[batch, n_features]``, except for converters registered with
+``tables=True``: those may get a :class:`~sk2tensor.graph.Table` whose columns include strings (a model
+fitted on a DataFrame with string columns), and their ``transform`` may be a Table too (SimpleImputer on a
+string column gives strings). :func:`lower` hands every other converter a numeric matrix, and refuses, naming
+the column and the transformers that accept strings, when a string column would reach it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from sk2tensor.errors import UnsupportedEstimatorError, UnsupportedParameterError
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.metadata import METHODS
 
 #: Tree lowering strategies (used by tree converters; ``auto`` picks per model).
@@ -33,9 +39,11 @@ OPTIONAL_CONVERTERS = {
     "xgboost": "sk2tensor.converters.external.xgboost",
 }
 
-Converter = Callable[[GraphBuilder, Any, Var, "ConversionContext"], dict[str, Var]]
+Converter = Callable[[GraphBuilder, Any, Any, "ConversionContext"], dict[str, Any]]
 _PARAMETERS = ("graph", "estimator", "x", "context")
 _REGISTRY: dict[type, Converter] = {}
+#: Classes whose converter takes a :class:`Table` holding string columns.
+_TABLE_CLASSES: set[type] = set()
 #: How to hand rows to a class whose prediction methods do not take arrays (xgboost.Booster wants a DMatrix).
 _REFERENCE_INPUT: dict[type, Callable[[Any], Any]] = {}
 
@@ -83,8 +91,9 @@ class ConversionContext:
         return name
 
 
-def converter(*classes: type) -> Callable[[Converter], Converter]:
-    """Register the decorated function as the converter of each of ``classes`` (exact class match)."""
+def converter(*classes: type, tables: bool = False) -> Callable[[Converter], Converter]:
+    """Register the decorated function as the converter of each of ``classes`` (exact class match);
+    ``tables=True``: it takes a :class:`Table` with string columns (see the module docstring)."""
 
     def register(function: Converter) -> Converter:
         names = tuple(inspect.signature(function).parameters)
@@ -94,6 +103,8 @@ def converter(*classes: type) -> Callable[[Converter], Converter]:
             if cls in _REGISTRY:
                 raise TypeError(f"{cls.__name__} already has a converter: {_REGISTRY[cls].__qualname__}")
             _REGISTRY[cls] = function
+            if tables:
+                _TABLE_CLASSES.add(cls)
         return function
 
     if not classes:
@@ -158,15 +169,44 @@ def check_fitted(estimator: Any) -> None:
         ) from None
 
 
-def lower(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionContext) -> dict[str, Var]:
-    """Convert one (possibly nested) estimator: find its converter, check it is fitted, call it."""
+def takes_strings(estimator: Any) -> bool:
+    """Whether ``estimator``'s converter takes string columns."""
+    _load_converters()
+    return type(estimator) in _TABLE_CLASSES
+
+
+def string_classes() -> list[str]:
+    """Names of the classes whose converter takes string columns, sorted."""
+    _load_converters()
+    return sorted(cls.__name__ for cls in _TABLE_CLASSES)
+
+
+def lower(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> dict[str, Any]:
+    """Convert one (possibly nested) estimator: find its converter, check it is fitted, call it.
+
+    A :class:`Table` reaches only converters registered with ``tables=True``; any other converter gets it as a
+    numeric matrix, or a clear refusal when it holds a string column. Outputs that are tables without strings
+    come back as matrices, so only tables holding strings travel between converters."""
     function = find_converter(estimator)
     check_fitted(estimator)
+    if isinstance(x, Table) and type(estimator) not in _TABLE_CLASSES:
+        if x.has_strings:
+            labels = [c.label or c.var.name for c in x.columns if c.is_string]
+            shown = ", ".join(repr(label) for label in labels[:5]) + (" ..." if len(labels) > 5 else "")
+            raise UnsupportedParameterError(
+                f"{type(estimator).__name__} would receive the string column(s) {shown}: string columns are taken "
+                f"by {', '.join(string_classes())}; encode them (OneHotEncoder, OrdinalEncoder, TargetEncoder) "
+                "before any other step"
+            )
+        x = x.matrix(graph)
     outputs = function(graph, estimator, x, context)
     unknown = set(outputs) - set(METHODS)
     if unknown:
         raise RuntimeError(f"{function.__qualname__} returned unknown outputs {sorted(unknown)}")
-    return outputs
+    return {
+        name: value.matrix(graph) if isinstance(value, Table) and not value.has_strings else value
+        for name, value in outputs.items()
+    }
 
 
 def unsupported(estimator: Any, attribute: str, value: Any, accepted: str) -> UnsupportedParameterError:

@@ -1,4 +1,10 @@
-"""``sklearn.compose``: ColumnTransformer and TransformedTargetRegressor."""
+"""``sklearn.compose``: ColumnTransformer and TransformedTargetRegressor.
+
+With string columns the ColumnTransformer gets a :class:`~sk2tensor.graph.Table` and hands each transformer its
+columns as a table: the numeric branch (imputer, scaler...) sees a numeric matrix, the categorical branch
+(imputer, encoder) the string inputs. When some output would still hold strings (``"passthrough"`` of a string
+column, or an imputer alone) the result is a table, and the step after it must take strings.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,14 @@ from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sk2tensor.converters._numeric import as_columns, as_vector, columns
 from sk2tensor.converters.pipeline import transformed
 from sk2tensor.converters.preprocessing import INVERSE_TRANSFORMS
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
 
 
-@converter(ColumnTransformer)
+@converter(ColumnTransformer, tables=True)
 def convert_column_transformer(
-    graph: GraphBuilder, estimator: ColumnTransformer, x: Var, context: ConversionContext
-) -> dict[str, Var]:
+    graph: GraphBuilder, estimator: ColumnTransformer, x: Var | Table, context: ConversionContext
+) -> dict[str, Var | Table]:
     """Each fitted transformer on its columns (chosen by index, name, mask or ``make_column_selector``: the
     fitted ``_transformer_to_input_indices`` holds them as input positions), outputs concatenated in
     sklearn's order, the remainder last. ``"drop"`` and empty selections contribute nothing,
@@ -23,29 +29,50 @@ def convert_column_transformer(
     width = int(estimator.n_features_in_)
     indices_of = estimator._transformer_to_input_indices
     weights = estimator.transformer_weights or {}
-    parts = []
+    parts: list[tuple[str, Var | Table]] = []
     for name, transformer, _ in estimator.transformers_:
         if transformer == "drop":
             continue
         indices = [int(i) for i in indices_of.get(name, [])]
         if not indices:
             continue
-        selected = x if indices == list(range(width)) else columns(graph, x, indices)
+        selected: Var | Table
+        if isinstance(x, Table):
+            selected = x.select(indices)
+            if not selected.has_strings:
+                selected = selected.matrix(graph)
+        else:
+            selected = x if indices == list(range(width)) else columns(graph, x, indices)
         if transformer == "passthrough":
             part = selected
         else:
             part = transformed(graph, estimator, f"transformers[{name!r}]", transformer, selected, context)
         if weights.get(name) is not None:
+            if isinstance(part, Table):
+                raise unsupported(
+                    estimator, "transformer_weights", {name: weights[name]}, "string columns cannot be weighted"
+                )
             part = graph.mul(part, graph.const(float(weights[name]), "weight"))
-        parts.append(part)
+        parts.append((name, part))
     if not parts:
         raise unsupported(estimator, "transformers", "nothing selected", "at least one transformer must output")
-    return {"transform": parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)}
+    if any(isinstance(part, Table) for _, part in parts):
+        return {"transform": Table.concat([_as_table(estimator, name, part) for name, part in parts])}
+    values = [part for _, part in parts]
+    return {"transform": values[0] if len(values) == 1 else graph.concat(values, axis=1)}
 
 
-@converter(TransformedTargetRegressor)
+def _as_table(estimator: ColumnTransformer, name: str, part: Var | Table) -> Table:
+    """A transformer's output as table columns (its width from the fitted ``output_indices_``)."""
+    if isinstance(part, Table):
+        return part
+    block = estimator.output_indices_[name]
+    return Table.of_matrix(part, block.stop - block.start)
+
+
+@converter(TransformedTargetRegressor, tables=True)
 def convert_transformed_target_regressor(
-    graph: GraphBuilder, estimator: TransformedTargetRegressor, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: TransformedTargetRegressor, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """``transformer_.inverse_transform(regressor_.predict(x))``: the inverse of a FunctionTransformer
     (``func``/``inverse_func`` numpy ufuncs), StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler or

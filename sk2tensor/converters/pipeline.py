@@ -1,31 +1,39 @@
 """``sklearn.pipeline``: Pipeline (each step's ``transform`` feeds the next; the last step's methods are
-exported) and FeatureUnion (its transformers' outputs side by side)."""
+exported) and FeatureUnion (its transformers' outputs side by side).
+
+A Pipeline passes string columns (a :class:`~sk2tensor.graph.Table`) from step to step: SimpleImputer keeps
+them strings, an encoder turns them into numbers, and any other step that would get one is refused
+(:func:`sk2tensor.registry.lower`)."""
 
 from __future__ import annotations
 
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
 
 
 def transformed(
-    graph: GraphBuilder, owner: object, label: str, step: object, x: Var, context: ConversionContext
-) -> Var:
+    graph: GraphBuilder, owner: object, label: str, step: object, x: Var | Table, context: ConversionContext
+) -> Var | Table:
     """``step.transform(x)`` in the graph's dtype (boolean masks and float64 intermediates are cast, as the
-    next sklearn step converts its input)."""
+    next sklearn step converts its input); a table that still holds strings comes back as it is."""
     outputs = lower(graph, step, x, context)
     if "transform" not in outputs:
         raise unsupported(owner, label, type(step).__name__, "this step must be a transformer")
+    if isinstance(outputs["transform"], Table):
+        return outputs["transform"]
     return graph.cast(outputs["transform"], graph.dtype)
 
 
-@converter(Pipeline)
-def convert_pipeline(graph: GraphBuilder, estimator: Pipeline, x: Var, context: ConversionContext) -> dict[str, Var]:
+@converter(Pipeline, tables=True)
+def convert_pipeline(
+    graph: GraphBuilder, estimator: Pipeline, x: Var | Table, context: ConversionContext
+) -> dict[str, Var | Table]:
     """Chain every step; ``"passthrough"`` and ``None`` steps are skipped."""
     steps = [(name, step) for name, step in estimator.steps if step is not None and step != "passthrough"]
     if not steps:
-        return {"transform": graph.identity(x)}
+        return {"transform": x if isinstance(x, Table) else graph.identity(x)}
     for name, step in steps[:-1]:
         x = transformed(graph, estimator, f"steps[{name!r}]", step, x, context)
     return lower(graph, steps[-1][1], x, context)

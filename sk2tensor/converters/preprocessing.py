@@ -6,6 +6,13 @@ float64 attributes it computes in float64 and stores in float32 after each in-pl
 same (:func:`~sk2tensor.converters._numeric.stored`), so float32 exports match sklearn to the last bit or
 close to it rather than to float32 round-off of the attributes. See :mod:`sk2tensor.converters._numeric`.
 
+The categorical encoders (OneHotEncoder, OrdinalEncoder, TargetEncoder) also take string columns (a
+:class:`~sk2tensor.graph.Table`): each string column is compared with its fitted categories in one ``Equal``
+against a constant ``[1, n_categories]`` string row, which gives the same integer codes as numeric columns get
+from :func:`~sk2tensor.converters._numeric.category_codes`; the rest of each encoder does not know the
+difference. ``None`` and NaN categories are the strings of :data:`sk2tensor.metadata.MISSING_NONE` and
+:data:`~sk2tensor.metadata.MISSING_NAN`, which is what the model is fed for those values.
+
 Things a graph cannot do are documented per converter: it cannot raise, so values sklearn refuses at
 transform time (unknown categories with ``handle_unknown="error"``, out-of-range values with
 ``extrapolation="error"``) come out as documented there instead of as an exception.
@@ -53,7 +60,8 @@ from sk2tensor.converters._numeric import (
     stored,
     threshold,
 )
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import STRING, GraphBuilder, Table, Var
+from sk2tensor.metadata import MISSING_NAN, MISSING_NONE, string_value
 from sk2tensor.registry import ConversionContext, converter, unsupported
 
 #: Inverse transforms (for TransformedTargetRegressor): class -> ``(graph, transformer, y) -> Var``.
@@ -575,18 +583,77 @@ def _code_table(x_int: np.ndarray, x_mask: np.ndarray, f: int, n: int) -> list[t
     return [(int(x_int[r, f]), bool(x_mask[r, f])) for r in rows]
 
 
-@converter(OneHotEncoder)
+def string_categories(estimator: Any, attribute: str, categories: Any) -> np.ndarray:
+    """A string column's fitted categories as the strings its input holds (None and NaN as the missing-value
+    strings); refused when one is not a string, or is one of those reserved strings itself."""
+    values = [string_value(c) for c in np.asarray(categories, dtype=object).reshape(-1)]
+    plain = [c for c in np.asarray(categories, dtype=object).reshape(-1) if isinstance(c, str)]
+    if any(v is None for v in values) or any(c in (MISSING_NAN, MISSING_NONE) for c in plain):
+        raise unsupported(
+            estimator,
+            attribute,
+            list(categories)[:10],
+            f"a string column's categories must be strings, None or NaN (and neither {MISSING_NAN!r} nor "
+            f"{MISSING_NONE!r}, which stand for the missing values)",
+        )
+    return np.asarray(values, dtype=object)
+
+
+def string_codes(graph: GraphBuilder, x: Var, categories: np.ndarray) -> Var:
+    """For a string column ``x [batch, 1]``, the index of the category of ``categories`` (strings) it equals,
+    or ``len(categories)`` when none: int64 ``[batch, 1]`` (one Equal against a ``[1, n]`` constant, then the
+    same weighted sum as :func:`~sk2tensor.converters._numeric.category_codes`)."""
+    n = len(categories)
+    matches = graph.equal(x, graph.const(categories.reshape(1, -1), "string_categories", dtype=STRING))
+    weights = (np.arange(n, dtype=np.float64) - n).reshape(n, 1)
+    offsets = graph.matmul(graph.cast(matches, graph.dtype), graph.const(weights, "category_weights"))
+    return graph.cast(graph.add(offsets, graph.const(float(n), "category_count")), np.int64)
+
+
+def _codes(graph: GraphBuilder, estimator: Any, x: Var | Table) -> Var:
+    """int64 ``[batch, F]``: per column, the index of its category in ``categories_`` (``n_f`` when unknown);
+    numeric columns through ``category_codes``, string columns through :func:`string_codes`."""
+    categories = estimator.categories_
+    if isinstance(x, Var):
+        _check_numeric_categories(estimator)
+        return category_codes(graph, x, categories)
+    numeric = [f for f, column in enumerate(x.columns) if not column.is_string]
+    parts: list[Var] = []
+    order: list[int] = []
+    if numeric:
+        for f in numeric:
+            if np.asarray(categories[f]).dtype.kind not in "fiub":
+                raise unsupported(
+                    estimator,
+                    f"categories_[{f}]",
+                    list(categories[f])[:10],
+                    "a numeric column's categories must be numbers (the column was numeric in the data given "
+                    "to convert, and the encoder was fitted on strings: convert with the DataFrame it was fitted on)",
+                )
+        parts.append(category_codes(graph, x.select(numeric).matrix(graph), [categories[f] for f in numeric]))
+        order.extend(numeric)
+    for f, column in enumerate(x.columns):
+        if column.is_string:
+            strings = string_categories(estimator, f"categories_[{f}]", categories[f])
+            parts.append(string_codes(graph, column.var, strings))
+            order.append(f)
+    codes = parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)
+    if order == list(range(len(order))):
+        return codes
+    return columns(graph, codes, np.argsort(order).tolist())
+
+
+@converter(OneHotEncoder, tables=True)
 def convert_one_hot_encoder(
-    graph: GraphBuilder, estimator: OneHotEncoder, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: OneHotEncoder, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """One column per (kept) category of each feature, with sklearn's infrequent grouping, ``drop`` and
     unknown handling (worked out by running sklearn's own mapping on every category at conversion).
 
-    Numeric categories only (NaN included). An unknown value gives all zeros for its feature
+    Numeric and string categories (NaN and None included). An unknown value gives all zeros for its feature
     (``handle_unknown="ignore"``), or the infrequent column (``"infrequent_if_exist"``, ``"warn"``);
     with ``handle_unknown="error"`` sklearn raises and the graph gives zeros. ``sparse_output=True``:
     the graph's output is dense (same values)."""
-    _check_numeric_categories(estimator)
     x_int, x_mask = _encoder_codes(estimator, None)
     drop = estimator._drop_idx_after_grouping
     outs = estimator._n_features_outs
@@ -605,7 +672,7 @@ def convert_one_hot_encoder(
         tables.append(np.asarray(table, dtype=np.int64))
         hot_feature.extend([f] * outs[f])
         hot_code.extend(range(outs[f]))
-    codes = category_codes(graph, x, estimator.categories_)
+    codes = _codes(graph, estimator, x)
     final = lookup(graph, codes, tables, np.int64)
     hot = graph.equal(
         columns(graph, final, hot_feature), graph.const(np.asarray(hot_code, dtype=np.int64)[None, :], "codes")
@@ -613,14 +680,14 @@ def convert_one_hot_encoder(
     return {"transform": graph.cast(hot, graph.dtype)}
 
 
-@converter(OrdinalEncoder)
+@converter(OrdinalEncoder, tables=True)
 def convert_ordinal_encoder(
-    graph: GraphBuilder, estimator: OrdinalEncoder, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: OrdinalEncoder, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """The category's index (after infrequent grouping), ``encoded_missing_value`` for NaN and
-    ``unknown_value`` for unknown values (``handle_unknown="use_encoded_value"``). Numeric categories only.
-    With ``handle_unknown="error"`` sklearn raises on an unknown value; the graph gives NaN."""
-    _check_numeric_categories(estimator)
+    ``unknown_value`` for unknown values (``handle_unknown="use_encoded_value"``); numeric or string columns
+    (``None`` in a string column is a category of its own, as in sklearn). With ``handle_unknown="error"``
+    sklearn raises on an unknown value; the graph gives NaN."""
     missing = dict(estimator._missing_indices)
     x_int, x_mask = _encoder_codes(estimator, missing)
     unknown_value = estimator.unknown_value if estimator.handle_unknown == "use_encoded_value" else np.nan
@@ -635,7 +702,7 @@ def convert_ordinal_encoder(
                 value = float(unknown_value) if unknown_value is not None else np.nan
             table.append(value)
         tables.append(np.asarray(table, dtype=np.float64))
-    codes = category_codes(graph, x, estimator.categories_)
+    codes = _codes(graph, estimator, x)
     return {"transform": lookup(graph, codes, tables, graph.dtype)}
 
 
@@ -646,19 +713,20 @@ def _check_numeric_categories(estimator: Any) -> None:
                 estimator,
                 f"categories_[{f}].dtype",
                 str(np.asarray(cats).dtype),
-                "sk2tensor encodes numeric categories only (string columns are not supported yet: "
-                "encode them as integers before the pipeline)",
+                "sk2tensor encodes numeric categories only unless it knows the string columns: convert with "
+                "the DataFrame (or object array) the model was fitted on as X, and each string column becomes "
+                "a string input",
             )
 
 
-@converter(TargetEncoder)
+@converter(TargetEncoder, tables=True)
 def convert_target_encoder(
-    graph: GraphBuilder, estimator: TargetEncoder, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: TargetEncoder, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """``transform`` (not ``fit_transform``'s cross fitting): each value's ``encodings_`` entry, the
-    ``target_mean_`` for unknown values; one column per class and feature for a multiclass target."""
-    _check_numeric_categories(estimator)
-    codes = category_codes(graph, x, estimator.categories_)
+    ``target_mean_`` for unknown values; one column per class and feature for a multiclass target. Numeric or
+    string columns."""
+    codes = _codes(graph, estimator, x)
     n_features = len(estimator.categories_)
     encodings = [np.asarray(e, dtype=np.float64) for e in estimator.encodings_]
     means = np.atleast_1d(np.asarray(estimator.target_mean_, dtype=np.float64))
