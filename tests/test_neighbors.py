@@ -180,3 +180,47 @@ def test_nearest_centroid_ties_go_to_the_first_class() -> None:
     compiled = sk2tensor.convert(model, rows, dtype="float64")
     np.testing.assert_array_equal(compiled.predict(rows), model.predict(rows))
     assert compiled.predict(rows)[0] == 5
+
+
+MULTI_TARGETS = {
+    "integer_labels": np.c_[LABELS, np.where(TARGETS > 0, 40, -7)],
+    "class_counts_differ": np.c_[LABELS, (TARGETS > 0).astype(int)],
+    "float_labels": np.c_[LABELS * 2.0, np.where(TARGETS > 0, 0.0, 1.0)],
+    "bool_labels": np.c_[LABELS > 0, TARGETS > 0],
+}
+
+
+@pytest.mark.parametrize("target", MULTI_TARGETS)
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_multi_output_classifiers(target: str, weights: str) -> None:
+    """A 2-D target: predict is [batch, n_outputs] labels, sklearn's dtype, per-output votes and outlier labels;
+    predict_proba (sklearn: a list of arrays) is not exported, as for MultiOutputClassifier."""
+    Y = MULTI_TARGETS[target]
+    labels = [np.unique(Y[:, 0])[-1].item(), np.unique(Y[:, 1])[0].item()]  # one outlier label per output
+    rows = np.concatenate([QUERIES, BASE[:10] + 3.0])  # the last rows are outliers at radius 0.6
+    tree = {"algorithm": "kd_tree"} if weights == "distance" else {}  # exact matches: see the residue test
+    for model in (
+        KNeighborsClassifier(4, weights=weights, **tree).fit(BASE, Y),
+        KNeighborsClassifier(7, weights=weights, algorithm="brute").fit(BASE, Y),
+        RadiusNeighborsClassifier(0.6, weights=weights, outlier_label="most_frequent").fit(BASE, Y),
+        RadiusNeighborsClassifier(0.6, weights=weights, outlier_label=labels).fit(BASE, Y),
+    ):
+        for dtype in ("float32", "float64"):
+            compiled = _check(model, np.concatenate([rows, BASE]), dtype)
+            assert compiled.outputs == ("predict",)
+            assert compiled.predict(rows.astype(dtype)).shape == (len(rows), 2)
+
+
+def test_multi_output_outlier_labels_outside_the_classes() -> None:
+    Y = np.c_[LABELS, (TARGETS > 0).astype(int)]
+    model = RadiusNeighborsClassifier(0.6, outlier_label=[-1, 99], weights="distance").fit(BASE, Y)
+    rows = np.concatenate([QUERIES, BASE[:10] + 3.0])
+    compiled = _check(model, rows)
+    np.testing.assert_array_equal(compiled.predict(rows)[-10:], np.tile([-1, 99], (10, 1)))
+
+
+def test_multi_output_string_labels_are_refused() -> None:
+    names = np.array(["a", "b", "c"], dtype=object)
+    Y = np.c_[names[LABELS], names[(TARGETS > 0).astype(int)]]
+    with pytest.raises(UnsupportedParameterError, match=r"classes_\[0\]\.dtype='object'.*numeric labels"):
+        sk2tensor.convert(KNeighborsClassifier().fit(BASE, Y), BASE)

@@ -220,11 +220,47 @@ def _check_weights(estimator: object) -> str:
     return estimator.weights
 
 
-def _check_single_output(estimator: object) -> None:
-    if getattr(estimator, "outputs_2d_", False):
-        raise unsupported(
-            estimator, "y", "a 2-D target", "multi-output neighbour classifiers are not supported (one target)"
-        )
+def _output_classes(estimator: object) -> list[np.ndarray]:
+    """The classes of each output: one array for a 1-D target, one per column of a 2-D one.
+
+    A multi-output ``predict`` is one ``[batch, n_outputs]`` tensor of the labels themselves, so every output
+    needs numeric (integer, float or boolean) labels.
+    """
+    if not getattr(estimator, "outputs_2d_", False):
+        return [np.asarray(estimator.classes_)]
+    classes = [np.asarray(c) for c in estimator.classes_]
+    for i, c in enumerate(classes):
+        if c.dtype.kind not in "iubf":
+            raise unsupported(
+                estimator,
+                f"classes_[{i}].dtype",
+                str(c.dtype),
+                "a multi-output target needs numeric labels in every output (its predict is one tensor of labels)",
+            )
+    return classes
+
+
+def _train_codes(estimator: object) -> np.ndarray:
+    """``[n_train, n_outputs]`` int64 class indices of the training rows."""
+    y = np.asarray(estimator._y, dtype=np.int64)
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def _label_columns(graph: GraphBuilder, all_classes: list[np.ndarray], labels: list[Var]) -> Var:
+    """A multi-output ``predict``: ``[batch, n_outputs]`` labels, int64 when every output's labels are
+    integers, float64 otherwise (the model casts it to the dtype sklearn returns)."""
+    integer = all(c.dtype.kind in "iu" for c in all_classes)
+    dtype = np.int64 if integer else np.float64
+    return graph.concat([graph.unsqueeze(graph.cast(label, dtype), [1]) for label in labels], axis=1)
+
+
+def _labels_of(graph: GraphBuilder, classes: np.ndarray, index: Var, dtype: type) -> Var:
+    """The labels at ``index`` into ``classes``, as ``dtype`` values."""
+    return graph.gather(graph.const(classes.astype(dtype), "classes", dtype=dtype), index)
+
+
+def _multi_output_dtype(all_classes: list[np.ndarray]) -> type:
+    return np.int64 if all(c.dtype.kind in "iu" for c in all_classes) else np.float64
 
 
 def _setup(graph: GraphBuilder, estimator: object, x: Var, context: ConversionContext) -> tuple[_Distances, np.ndarray]:
@@ -247,25 +283,38 @@ def convert_kneighbors_classifier(
     graph: GraphBuilder, estimator: KNeighborsClassifier, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
     """Votes of the k nearest training rows (weighted by ``1 / d`` for ``weights="distance"``); the label is
-    the class with the most votes, the lowest class index on a tie, as sklearn's mode."""
+    the class with the most votes, the lowest class index on a tie, as sklearn's mode.
+
+    A 2-D target (multi-output) votes per output: ``predict`` is ``[batch, n_outputs]`` labels (numeric
+    labels only). sklearn's ``predict_proba`` is then a list of arrays, one per output, which is not one
+    tensor: as for MultiOutputClassifier, it is not exported.
+    """
     weights = _check_weights(estimator)
-    _check_single_output(estimator)
+    all_classes = _output_classes(estimator)
     distances, stored = _setup(graph, estimator, x, context)
     k = estimator.n_neighbors
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
-    classes = np.asarray(estimator.classes_)
     dist, index = kneighbors(graph, distances, stored, k)
-    labels = graph.gather(graph.const(np.asarray(estimator._y, dtype=np.int64), "train_labels"), index)
-    votes = _one_hot(graph, labels, len(classes))  # [batch, k, classes]
-    if weights == "uniform":
-        counts = graph.reduce_sum(votes, [1])
-        proba = graph.div(counts, graph.const(float(k), "k", dtype=np.float64))
-    else:
-        w = _distance_weights(graph, dist)
-        counts = graph.reduce_sum(graph.mul(votes, graph.unsqueeze(w, [2])), [1])
-        proba = graph.div(counts, graph.reduce_sum(counts, [1], keepdims=True))
-    return {"predict": class_output(graph, classes, graph.argmax(counts, axis=1)), "predict_proba": proba}
+    w = None if weights == "uniform" else graph.unsqueeze(_distance_weights(graph, dist), [2])
+    codes = _train_codes(estimator)
+    probas, picks = [], []
+    for output, classes in enumerate(all_classes):
+        labels = graph.gather(graph.const(np.ascontiguousarray(codes[:, output]), "train_labels"), index)
+        votes = _one_hot(graph, labels, len(classes))  # [batch, k, classes]
+        if w is None:
+            counts = graph.reduce_sum(votes, [1])
+            proba = graph.div(counts, graph.const(float(k), "k", dtype=np.float64))
+        else:
+            counts = graph.reduce_sum(graph.mul(votes, w), [1])
+            proba = graph.div(counts, graph.reduce_sum(counts, [1], keepdims=True))
+        probas.append(proba)
+        picks.append(graph.argmax(counts, axis=1))
+    if len(all_classes) == 1:
+        return {"predict": class_output(graph, all_classes[0], picks[0]), "predict_proba": probas[0]}
+    dtype = _multi_output_dtype(all_classes)
+    labels = [_labels_of(graph, classes, pick, dtype) for classes, pick in zip(all_classes, picks, strict=True)]
+    return {"predict": _label_columns(graph, all_classes, labels)}
 
 
 def _targets(estimator: object) -> tuple[np.ndarray, bool]:
@@ -360,33 +409,53 @@ def convert_radius_neighbors_classifier(
     ``predict`` gives the outlier label. With ``outlier_label=None`` sklearn raises; a graph cannot, so such a
     row gets an all-zero ``predict_proba`` row (test ``predict_proba.sum(axis=1) == 0`` to find them) and the
     first class as ``predict``.
+
+    A 2-D target (multi-output) votes per output, each with its own outlier label: ``predict`` is
+    ``[batch, n_outputs]`` labels (numeric labels only); sklearn's ``predict_proba`` is then a list of arrays,
+    which is not one tensor, and is not exported (as for MultiOutputClassifier).
     """
-    _check_single_output(estimator)
-    classes = np.asarray(estimator.classes_)
-    table = np.eye(len(classes))[np.asarray(estimator._y, dtype=np.int64)]
-    counts, weight = _radius_sums(graph, estimator, x, table, context)
+    all_classes = _output_classes(estimator)
+    codes = _train_codes(estimator)
+    widths = [len(c) for c in all_classes]
+    table = np.concatenate([np.eye(n)[codes[:, o]] for o, n in enumerate(widths)], axis=1)
+    all_counts, weight = _radius_sums(graph, estimator, x, table, context)
     zero = graph.const(0.0, "zero", dtype=np.float64)
     outlier = graph.logical_not(graph.greater(weight, zero))  # [batch, 1]
-    outlier_label = None if estimator.outlier_label_ is None else estimator.outlier_label_[0]
-    in_classes = outlier_label is not None and np.flatnonzero(classes == outlier_label).size == 1
-    if in_classes:
-        one_hot = (classes == outlier_label).astype(np.float64)
-        counts = graph.where(outlier, graph.const(one_hot, "outlier_proba", dtype=np.float64), counts)
-    normalizer = graph.reduce_sum(counts, [1], keepdims=True)
-    normalizer = graph.where(graph.equal(normalizer, zero), graph.const(1.0, "one", dtype=np.float64), normalizer)
-    proba = graph.div(counts, normalizer)
-    predict = class_output(graph, classes, graph.argmax(proba, axis=1))
-    if outlier_label is not None and not in_classes:
-        if label_encoding(classes) != "label" or not isinstance(outlier_label, (int, np.integer)):
-            raise unsupported(
-                estimator,
-                "outlier_label",
-                outlier_label,
-                "an outlier label outside classes_ converts for integer class labels only",
-            )
-        all_zero = graph.squeeze(graph.equal(graph.reduce_max(proba, [1], keepdims=True), zero), [1])
-        predict = graph.where(all_zero, graph.const(np.int64(outlier_label), "outlier_label"), predict)
-    return {"predict": predict, "predict_proba": proba}
+    multi = len(all_classes) > 1
+    dtype = _multi_output_dtype(all_classes)
+    starts = np.cumsum([0, *widths])
+    probas, labels = [], []
+    for output, classes in enumerate(all_classes):
+        counts = all_counts
+        if multi:
+            counts = graph.gather(all_counts, graph.int64s(list(range(starts[output], starts[output + 1]))), axis=1)
+        outlier_label = None if estimator.outlier_label_ is None else estimator.outlier_label_[output]
+        in_classes = outlier_label is not None and np.flatnonzero(classes == outlier_label).size == 1
+        if in_classes:
+            one_hot = (classes == outlier_label).astype(np.float64)
+            counts = graph.where(outlier, graph.const(one_hot, "outlier_proba", dtype=np.float64), counts)
+        normalizer = graph.reduce_sum(counts, [1], keepdims=True)
+        normalizer = graph.where(graph.equal(normalizer, zero), graph.const(1.0, "one", dtype=np.float64), normalizer)
+        proba = graph.div(counts, normalizer)
+        index = graph.argmax(proba, axis=1)
+        label = _labels_of(graph, classes, index, dtype) if multi else class_output(graph, classes, index)
+        if outlier_label is not None and not in_classes:
+            if not multi and (label_encoding(classes) != "label" or not isinstance(outlier_label, (int, np.integer))):
+                raise unsupported(
+                    estimator,
+                    "outlier_label",
+                    outlier_label,
+                    "an outlier label outside classes_ converts for integer class labels only",
+                )
+            all_zero = graph.squeeze(graph.equal(graph.reduce_max(proba, [1], keepdims=True), zero), [1])
+            value_dtype = dtype if multi else np.int64
+            value = graph.const(np.asarray(outlier_label).astype(value_dtype), "outlier_label", dtype=value_dtype)
+            label = graph.where(all_zero, value, label)
+        probas.append(proba)
+        labels.append(label)
+    if not multi:
+        return {"predict": labels[0], "predict_proba": probas[0]}
+    return {"predict": _label_columns(graph, all_classes, labels)}
 
 
 @converter(NearestCentroid)
