@@ -26,7 +26,15 @@ from typer.core import TyperGroup
 import sk2tensor
 from sk2tensor import metadata as md
 from sk2tensor.errors import InputError, ModelFileError, NotFittedError, Sk2TensorError
-from sk2tensor.loading import DEFAULT_BATCH_ROWS, load_compiled, load_data, load_estimator, match_columns
+from sk2tensor.loading import (
+    DEFAULT_BATCH_ROWS,
+    load_compiled,
+    load_data,
+    load_estimator,
+    load_frame,
+    load_rows_for,
+    match_columns,
+)
 from sk2tensor.model import DEVICES
 from sk2tensor.registry import STRATEGIES
 
@@ -180,8 +188,7 @@ def export(
     estimator = load_estimator(model, trust=trust)
     rows = None
     if validate is not None:
-        rows, columns = load_data(validate)
-        rows = match_columns(rows, columns, getattr(estimator, "feature_names_in_", None))
+        rows = _validation_rows(validate, estimator)
     compiled = sk2tensor.convert(
         estimator,
         rows,
@@ -192,6 +199,30 @@ def export(
         validate=True,
     )
     _save_and_report(compiled, output, validate)
+
+
+def _validation_rows(path: Path, estimator: Any) -> Any:
+    """The rows of ``path`` to validate an export on: a numeric table, or a DataFrame when the file holds
+    string columns that the estimator takes."""
+    try:
+        rows, columns = load_data(path)
+    except InputError:
+        from sk2tensor.api import is_string_dtype
+        from sk2tensor.registry import takes_strings
+
+        if not takes_strings(estimator) or path.suffix.lower() not in (".csv", ".parquet"):
+            raise
+        frame = load_frame(path)
+        if not any(is_string_dtype(dtype) for dtype in frame.dtypes):
+            raise
+        wanted = getattr(estimator, "feature_names_in_", None)
+        if wanted is None:
+            return frame
+        missing = [str(name) for name in wanted if str(name) not in frame.columns]
+        if missing:
+            raise InputError(f"{path} lacks the column(s) {_shown(missing)} the estimator was fitted on") from None
+        return frame[[str(name) for name in wanted]]
+    return match_columns(rows, columns, getattr(estimator, "feature_names_in_", None))
 
 
 def _save_and_report(compiled: sk2tensor.CompiledModel, output: Path, data: Path | None) -> None:
@@ -207,7 +238,10 @@ def _save_and_report(compiled: sk2tensor.CompiledModel, output: Path, data: Path
 def _export_summary(compiled: sk2tensor.CompiledModel, path: Path, data: Path | None) -> Iterator[str]:
     name = compiled.estimator_class.rsplit(".", 1)[-1]
     yield f"exported {name} to {path} ({_size(path.stat().st_size)})"
-    yield f"  input: {compiled.input_name} {compiled.input_dtype.name} [batch, {compiled.n_features}]"
+    if compiled.inputs is None:
+        yield f"  input: {compiled.input_name} {compiled.input_dtype.name} [batch, {compiled.n_features}]"
+    else:
+        yield "  inputs: " + ", ".join(f"{i['name']} {i['dtype']} {_shape(i['shape'])}" for i in compiled.inputs)
     yield f"  outputs: {', '.join(compiled.outputs)}"
     if compiled.classes is not None:
         yield f"  classes: {', '.join(str(c) for c in compiled.classes.tolist())}"
@@ -360,6 +394,8 @@ def _check_pair(estimator: Any, compiled: sk2tensor.CompiledModel, model: Path, 
 
 
 def _rows_for(path: Path, estimator: Any, compiled: sk2tensor.CompiledModel | None) -> Any:
+    if compiled is not None and compiled.string_inputs:
+        return load_rows_for(path, compiled)
     rows, names = load_data(path)
     wanted = getattr(estimator, "feature_names_in_", None)
     if wanted is None and compiled is not None:
@@ -629,7 +665,7 @@ def inspect(
     info = describe_onnx(model)
     if providers:
         info["providers"] = check_providers(model)
-    info["portability"] = portability_notes(info["op_counts"])
+    info["portability"] = portability_notes(info["op_counts"], info["inputs"])
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -694,8 +730,8 @@ def check_providers(path: Path) -> dict[str, Any]:
     return {"runtime": f"onnxruntime {ort.__version__}", "providers": results}
 
 
-def portability_notes(op_counts: dict[str, int]) -> list[str]:
-    """What the operator list alone says about where the graph runs (no runtime needed)."""
+def portability_notes(op_counts: dict[str, int], inputs: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """What the operator list (and the inputs' types) alone say about where the graph runs (no runtime needed)."""
     nodes = sum(op_counts.values())
     foreign = {op: n for op, n in op_counts.items() if "." in op}
     notes = []
@@ -719,6 +755,13 @@ def portability_notes(op_counts: dict[str, int]) -> list[str]:
         notes.append(
             f"the graph computes shapes at run time ({listed}): ONNX Runtime keeps those on the CPU, so a strict "
             "CUDA session (no CPU fallback) refuses it"
+        )
+    strings = [value["name"] for value in inputs if value.get("dtype") == "string"]
+    if strings:
+        notes.append(
+            f"string inputs ({_shown(strings)}): the string comparisons run on ONNX Runtime's CPU provider (CUDA "
+            "has no string kernels) and the rest wherever the session runs; a CUDA session must list the CPU "
+            "provider too, so a strict CUDA session (no CPU fallback) refuses it"
         )
     notes.append(
         "whether a GPU provider has a kernel for every operator and type is settled only by loading the file "
@@ -748,6 +791,8 @@ def _value_info(value: Any) -> dict[str, Any]:
 
     tensor = value.type.tensor_type
     try:
+        if tensor.elem_type == onnx.TensorProto.STRING:
+            raise ValueError("string tensors have no numpy dtype of their own")
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
     except (KeyError, ValueError, TypeError):
         dtype = onnx.TensorProto.DataType.Name(tensor.elem_type).lower()

@@ -295,6 +295,46 @@ def match_columns(rows: np.ndarray, columns: Sequence[str] | None, feature_names
     return rows[:, [position[name] for name in wanted]]
 
 
+def load_rows_for(path: str | os.PathLike[str], compiled: CompiledModel) -> Any:
+    """The rows of a data file a model with string columns reads: a DataFrame of its columns (named after its
+    feature names, or numbered) in its order, string columns as text, numeric columns as float64."""
+    source = open_data(path)
+    strings = [j for _, j in compiled.string_inputs]
+    chosen = choose_columns(source, compiled.n_features, feature_names=compiled.feature_names)
+    blocks = list(source.batches(chosen, DEFAULT_BATCH_ROWS, strings=strings))
+    if not blocks:
+        raise InputError(f"{source.name} holds no rows")
+    rows = np.concatenate(blocks)
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    names = compiled.feature_names or list(range(compiled.n_features))
+    frame = pd.DataFrame(rows, columns=names)
+    for k, name in enumerate(names):
+        if k not in strings:
+            frame[name] = frame[name].astype(np.float64)
+    return frame
+
+
+def load_frame(path: str | os.PathLike[str]) -> Any:
+    """A ``.csv`` or ``.parquet`` file as a pandas DataFrame with the types pandas gives its columns (strings
+    included): what ``sk2tensor export --validate`` reads when the data holds string columns."""
+    path = _existing_file(path, "data")
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ModelFileError(f"reading string columns of {path} needs pandas: {_DATA_EXTRA_HINT}") from None
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+    except Exception as error:  # ParserError, ArrowInvalid, OSError, ...
+        raise ModelFileError(f"{path} is not a readable data file ({_cause(error)})") from None
+    raise ModelFileError(f"{path}: string columns are read from .csv or .parquet files")
+
+
 # ----------------------------------------------------------------------------------------- exported models
 def load_compiled(path: str | os.PathLike[str], device: str = "auto") -> CompiledModel:
     """Load an exported ``.onnx`` file and create its ONNX Runtime session now, so that a damaged file or a
@@ -343,8 +383,13 @@ class DataSource:
     width: int
     rows: int | None
 
-    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+    def batches(
+        self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS, *, strings: Sequence[int] = ()
+    ) -> Iterator[np.ndarray]:
         """2-D numeric arrays of at most ``batch_size`` rows, holding ``columns`` (positions) in that order.
+
+        ``strings``: the indices into ``columns`` of string columns (a model's string inputs). They are read as
+        text, a missing cell as NaN, and the batches are then 2-D object arrays (numbers as floats).
 
         Raises :class:`InputError` for a value that is not a number or a row of the wrong width (naming the
         line and column) and :class:`ModelFileError` for a file that turns out to be damaged part-way.
@@ -461,8 +506,13 @@ class _ArraySource(DataSource):
         self._array = data
         self.rows, self.width = int(shape[0]), int(shape[1])
 
-    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+    def batches(
+        self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS, *, strings: Sequence[int] = ()
+    ) -> Iterator[np.ndarray]:
         columns = list(columns)
+        if strings:
+            yield from self._mixed_batches(columns, batch_size, set(strings))
+            return
         if self._frame is not None:
             for j in columns:
                 if self._frame.dtypes.iloc[j].kind not in "fiub":
@@ -476,6 +526,26 @@ class _ArraySource(DataSource):
             else:
                 block = self._array[start : start + batch_size]
                 yield block if columns == list(range(self.width)) else block[:, columns]
+
+    def _mixed_batches(self, columns: list[int], batch_size: int, strings: set[int]) -> Iterator[np.ndarray]:
+        for start in range(0, self.rows, batch_size):
+            stop = min(start + batch_size, self.rows)
+            block = np.empty((stop - start, len(columns)), dtype=object)
+            for k, j in enumerate(columns):
+                if self._frame is not None:
+                    values = self._frame.iloc[start:stop, j]
+                    if k in strings:
+                        block[:, k] = values.to_numpy(dtype=object)
+                        continue
+                    try:
+                        block[:, k] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                    except (TypeError, ValueError):
+                        raise InputError(
+                            f"X: {self.column_label(j)} has dtype {values.dtype}; expected numbers"
+                        ) from None
+                else:
+                    block[:, k] = self._array[start:stop, j]
+            yield block
 
 
 class _NpySource(DataSource):
@@ -512,7 +582,11 @@ class _NpySource(DataSource):
         if self.width == 0:
             raise InputError(f"{path} holds no columns")
 
-    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+    def batches(
+        self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS, *, strings: Sequence[int] = ()
+    ) -> Iterator[np.ndarray]:
+        if strings:
+            raise InputError(f"{self.path} holds numbers only, and the model has string columns: use .csv or .parquet")
         columns = list(columns)
         everything = columns == list(range(self.width))
         if self._fortran:
@@ -554,20 +628,30 @@ class _ParquetSource(DataSource):
         if self.rows == 0:
             raise InputError(f"{path} holds no rows")
 
-    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+    def batches(
+        self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS, *, strings: Sequence[int] = ()
+    ) -> Iterator[np.ndarray]:
         import pyarrow as pa
 
-        for j in columns:
+        strings = set(strings)
+        for k, j in enumerate(columns):
             kind = self._types[j]
-            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+            if k in strings:
+                if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind)):
+                    raise InputError(f"{self.path}: column {self.names[j]!r} has type {kind}; expected strings")
+            elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
                 raise InputError(f"{self.path}: column {self.names[j]!r} has type {kind}; expected numbers")
         wanted = [self.names[j] for j in columns]
         unique = list(dict.fromkeys(wanted))
         try:
             for batch in self._file.iter_batches(batch_size=batch_size, columns=unique):
-                rows = np.empty((batch.num_rows, len(wanted)), dtype=np.float64)
+                rows = np.empty((batch.num_rows, len(wanted)), dtype=object if strings else np.float64)
                 for k, name in enumerate(wanted):
-                    rows[:, k] = batch.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+                    column = batch.column(name)
+                    if k in strings:
+                        rows[:, k] = _text_cells(column.cast(pa.string()).to_pylist())
+                    else:
+                        rows[:, k] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
                 yield rows
         except (pa.ArrowException, OSError) as error:
             raise ModelFileError(f"{self.path} is not a readable Parquet file ({_cause(error)})") from None
@@ -590,8 +674,11 @@ class _CsvSource(DataSource):
         self.width = len(first)
         self.rows = None
 
-    def batches(self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS) -> Iterator[np.ndarray]:
+    def batches(
+        self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS, *, strings: Sequence[int] = ()
+    ) -> Iterator[np.ndarray]:
         columns = list(columns)
+        self._strings = set(strings)
         read = self._arrow_blocks if _has_pyarrow() else self._plain_blocks
         blocks = read(columns, batch_size)
         seen = 0
@@ -608,19 +695,27 @@ class _CsvSource(DataSource):
         internal = [f"c{j}" for j in range(self.width)]
         wanted = [internal[j] for j in columns]
         unique = list(dict.fromkeys(wanted))
+        strings = getattr(self, "_strings", set())
+        text = {wanted[k] for k in strings}
         # pyarrow's streaming reader reads about 32 blocks ahead of the consumer: small blocks bound memory.
         block_size = _CSV_BLOCK_BYTES
         read = pv.ReadOptions(column_names=internal, skip_rows=1 if self._has_header else 0, block_size=block_size)
         convert = pv.ConvertOptions(
-            column_types={name: pa.float64() for name in unique}, include_columns=unique, null_values=_ARROW_NULLS
+            column_types={name: pa.string() if name in text else pa.float64() for name in unique},
+            include_columns=unique,
+            null_values=_ARROW_NULLS,
+            strings_can_be_null=True,
         )
         read_so_far = 0
         try:
             reader = pv.open_csv(self.path, read_options=read, convert_options=convert)
             for batch in reader:
-                rows = np.empty((batch.num_rows, len(wanted)), dtype=np.float64)
+                rows = np.empty((batch.num_rows, len(wanted)), dtype=object if strings else np.float64)
                 for k, name in enumerate(wanted):
-                    rows[:, k] = batch.column(name).to_numpy(zero_copy_only=False)
+                    if k in strings:
+                        rows[:, k] = _text_cells(batch.column(name).to_pylist())
+                    else:
+                        rows[:, k] = batch.column(name).to_numpy(zero_copy_only=False)
                 read_so_far += batch.num_rows
                 yield rows
         except (pa.ArrowException, OSError) as error:
@@ -631,7 +726,10 @@ class _CsvSource(DataSource):
 
     def _plain_blocks(self, columns: list[int], batch_size: int, skip: int = 0) -> Iterator[np.ndarray]:
         labels = [self.column_label(j) for j in columns]
-        block: list[list[float]] = []
+        strings = getattr(self, "_strings", set())
+        parsers = [_text_cell if k in strings else _parse_cell for k in range(len(columns))]
+        kind = object if strings else np.float64
+        block: list[list[Any]] = []
         line = 1 if self._has_header else 0
         try:
             with self.path.open(newline="", encoding="utf-8-sig") as handle:
@@ -649,14 +747,34 @@ class _CsvSource(DataSource):
                     if len(row) != self.width:
                         raise InputError(f"{self.path}: line {line} has {len(row)} fields, expected {self.width}")
                     block.append(
-                        [_parse_cell(row[j], self.path, label, line) for j, label in zip(columns, labels, strict=True)]
+                        [
+                            parse(row[j], self.path, label, line)
+                            for j, label, parse in zip(columns, labels, parsers, strict=True)
+                        ]
                     )
                     if len(block) == batch_size:
-                        yield np.array(block, dtype=np.float64)
+                        yield _block(block, kind, len(columns))
                         block = []
         except (UnicodeDecodeError, csv.Error) as error:
             raise ModelFileError(
                 f"{self.path} is not a readable CSV file (after line {line}: {_cause(error)})"
             ) from None
         if block:
-            yield np.array(block, dtype=np.float64)
+            yield _block(block, kind, len(columns))
+
+
+def _block(rows: list[list[Any]], kind: Any, width: int) -> np.ndarray:
+    """Rows of cells as a 2-D array (an object array keeps each cell as it is)."""
+    block = np.empty((len(rows), width), dtype=kind)
+    block[:] = rows
+    return block
+
+
+def _text_cell(cell: str, path: Path, column: str, line: int) -> Any:
+    """A cell of a string column: the text itself, NaN for a missing value (as pandas reads it)."""
+    return math.nan if cell.strip().lower() in _MISSING_CELLS else cell
+
+
+def _text_cells(values: list[Any]) -> list[Any]:
+    """The cells of a string column read by pyarrow: a null (missing value) is NaN."""
+    return [math.nan if v is None else v for v in values]

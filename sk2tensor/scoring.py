@@ -84,7 +84,8 @@ def iter_scores(
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     source = data if isinstance(data, DataSource) else open_data(data)
     chosen = choose_columns(source, model.n_features, feature_names=model.feature_names, columns=columns)
-    for batch in source.batches(chosen, batch_size):
+    strings = [position for _, position in model.string_inputs]  # a model's string columns are read as text
+    for batch in source.batches(chosen, batch_size, strings=strings) if strings else source.batches(chosen, batch_size):
         yield len(batch), {method: model.run(method, batch) for method in methods}
 
 

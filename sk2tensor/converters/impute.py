@@ -87,8 +87,14 @@ def _impute_table(graph: GraphBuilder, estimator: SimpleImputer, table: Table) -
         try:
             values = np.asarray(statistics[numeric], dtype=np.float64)
         except (TypeError, ValueError):
+            labels = [table.columns[j].label for j in numeric if isinstance(statistics[j], str)]
             raise unsupported(
-                estimator, "statistics_", list(statistics[numeric]), "numbers for the numeric columns"
+                estimator,
+                "statistics_",
+                list(statistics[numeric]),
+                f"column(s) {labels} are numeric in the data given to convert, but the imputer was fitted on "
+                "strings in them: convert with the DataFrame it was fitted on (pd.read_csv turns digits into "
+                "numbers: read such columns with dtype=str, or use Parquet)",
             ) from None
         matrix = table.select(numeric).matrix(graph)
         filled_numeric = graph.where(numeric_mask, graph.const(values, "statistics", dtype=matrix.dtype), matrix)

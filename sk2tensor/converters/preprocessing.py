@@ -627,8 +627,9 @@ def _codes(graph: GraphBuilder, estimator: Any, x: Var | Table) -> Var:
                     estimator,
                     f"categories_[{f}]",
                     list(categories[f])[:10],
-                    "a numeric column's categories must be numbers (the column was numeric in the data given "
-                    "to convert, and the encoder was fitted on strings: convert with the DataFrame it was fitted on)",
+                    f"column {x.columns[f].label!r} is numeric in the data given to convert, but the encoder was "
+                    "fitted on strings in it: convert with the DataFrame it was fitted on (pd.read_csv turns digits "
+                    "into numbers: read such columns with dtype=str, or use Parquet)",
                 )
         parts.append(category_codes(graph, x.select(numeric).matrix(graph), [categories[f] for f in numeric]))
         order.extend(numeric)
