@@ -210,7 +210,10 @@ def _validation_rows(path: Path, estimator: Any) -> Any:
         from sk2tensor.api import is_string_dtype
         from sk2tensor.registry import takes_strings
 
-        if not takes_strings(estimator) or path.suffix.lower() not in (".csv", ".parquet"):
+        if not (takes_strings(estimator) and _fitted_on_strings(estimator)) or path.suffix.lower() not in (
+            ".csv",
+            ".parquet",
+        ):
             raise
         frame = load_frame(path)
         if not any(is_string_dtype(dtype) for dtype in frame.dtypes):
@@ -223,6 +226,20 @@ def _validation_rows(path: Path, estimator: Any) -> Any:
             raise InputError(f"{path} lacks the column(s) {_shown(missing)} the estimator was fitted on") from None
         return frame[[str(name) for name in wanted]]
     return match_columns(rows, columns, getattr(estimator, "feature_names_in_", None))
+
+
+def _fitted_on_strings(estimator: Any) -> bool:
+    """Whether a pipeline, column transformer, encoder or imputer was fitted on string values somewhere."""
+    for attribute in ("categories_", "statistics_"):
+        values = getattr(estimator, attribute, None)
+        if values is not None:
+            arrays = values if isinstance(values, list) else [values]
+            if any(isinstance(v, str) for array in arrays for v in np.asarray(array, dtype=object).reshape(-1)):
+                return True
+    children = [step for _, step in getattr(estimator, "steps", [])]
+    children += [t for _, t, _ in getattr(estimator, "transformers_", [])]
+    children += [getattr(estimator, "regressor_", None)]
+    return any(_fitted_on_strings(child) for child in children if hasattr(child, "get_params"))
 
 
 def _save_and_report(compiled: sk2tensor.CompiledModel, output: Path, data: Path | None) -> None:
