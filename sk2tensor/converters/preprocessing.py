@@ -621,17 +621,23 @@ def _codes(graph: GraphBuilder, estimator: Any, x: Var | Table) -> Var:
     parts: list[Var] = []
     order: list[int] = []
     if numeric:
+        numeric_categories = []
         for f in numeric:
-            if np.asarray(categories[f]).dtype.kind not in "fiub":
+            try:  # booleans and numbers held in an object array (an imputer's indicator columns) are numbers
+                values = np.asarray(categories[f], dtype=np.float64)
+            except (TypeError, ValueError):
+                values = None
+            if values is None or any(isinstance(c, str) for c in np.asarray(categories[f], dtype=object)):
                 raise unsupported(
                     estimator,
                     f"categories_[{f}]",
                     list(categories[f])[:10],
-                    f"column {x.columns[f].label!r} is numeric in the data given to convert, but the encoder was "
+                    f"column {x.columns[f].label or f} is numeric in the data given to convert, but the encoder was "
                     "fitted on strings in it: convert with the DataFrame it was fitted on (pd.read_csv turns digits "
                     "into numbers: read such columns with dtype=str, or use Parquet)",
                 )
-        parts.append(category_codes(graph, x.select(numeric).matrix(graph), [categories[f] for f in numeric]))
+            numeric_categories.append(values)
+        parts.append(category_codes(graph, x.select(numeric).matrix(graph), numeric_categories))
         order.extend(numeric)
     for f, column in enumerate(x.columns):
         if column.is_string:
@@ -803,14 +809,26 @@ def function_graph(graph: GraphBuilder, owner: Any, attribute: str, function: An
     return build(graph, x)
 
 
-@converter(FunctionTransformer)
+@converter(FunctionTransformer, tables=True)
 def convert_function_transformer(
-    graph: GraphBuilder, estimator: FunctionTransformer, x: Var, context: ConversionContext
-) -> dict[str, Var]:
+    graph: GraphBuilder, estimator: FunctionTransformer, x: Var | Table, context: ConversionContext
+) -> dict[str, Var | Table]:
     """``func(x)`` for ``func=None`` (identity) and the numpy ufuncs of :data:`UFUNCS`; any other function,
-    or ``kw_args``, is refused with the list of supported functions."""
+    or ``kw_args``, is refused with the list of supported functions. The identity passes string columns on
+    (a ColumnTransformer's ``"passthrough"`` is one)."""
     if estimator.kw_args:
         raise unsupported(estimator, "kw_args", estimator.kw_args, "functions are converted without arguments")
+    if isinstance(x, Table):
+        if estimator.func is None:
+            return {"transform": x}
+        if x.has_strings:
+            raise unsupported(
+                estimator,
+                "func",
+                getattr(estimator.func, "__name__", estimator.func),
+                "the identity (func=None) on string columns",
+            )
+        x = x.matrix(graph)
     return {"transform": function_graph(graph, estimator, "func", estimator.func, x)}
 
 
