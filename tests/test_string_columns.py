@@ -402,3 +402,24 @@ def test_cli_inspect_and_predict_with_string_columns(fitted, tmp_path: Path) -> 
     out = tmp_path / "scores.parquet"
     assert runner.invoke(app, ["predict", str(path), str(parquet), "-o", str(out)]).exit_code == 0
     np.testing.assert_array_equal(pd.read_parquet(out)["predict"], model.predict(rows))
+
+
+def test_cli_export_and_validate_and_compare_with_string_columns(fitted, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    skops_io = pytest.importorskip("skops.io")
+    model, data, _ = fitted
+    saved = tmp_path / "model.skops"
+    skops_io.dump(model, saved)
+    parquet = tmp_path / "rows.parquet"
+    data.to_parquet(parquet)
+    exported = tmp_path / "model.onnx"
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(saved), "-o", str(exported), "--validate", str(parquet), "--trust"])
+    assert result.exit_code == 0, result.output
+    assert "inputs: input float32 [batch, 2], city string [batch, 1], plan string [batch, 1]" in result.output
+    result = runner.invoke(app, ["validate", str(saved), str(exported), "--data", str(parquet), "--trust"])
+    assert result.exit_code == 0, result.output
+    assert "passed" in result.output
+    report = sk2tensor.compare(model, sk2tensor.load(exported, device="cpu"), unseen(data))
+    assert report.passed and report.rows == 6
