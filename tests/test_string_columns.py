@@ -423,3 +423,19 @@ def test_cli_export_and_validate_and_compare_with_string_columns(fitted, tmp_pat
     assert "passed" in result.output
     report = sk2tensor.compare(model, sk2tensor.load(exported, device="cpu"), unseen(data))
     assert report.passed and report.rows == 6
+
+
+def test_object_array_fitted_pipeline_converts_with_positional_inputs() -> None:
+    data = frame()
+    rows = data.to_numpy(dtype=object)  # no column names: columns by position
+    encoder = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+    columns = ColumnTransformer([("num", _numeric(), [0, 2]), ("cat", encoder, [1, 3])])
+    model = make_pipeline(columns, LogisticRegression(max_iter=1000)).fit(rows, target(data))
+    compiled = sk2tensor.convert(model, rows)
+    assert compiled.validation.passed and compiled.feature_names is None
+    assert [(i["name"], i["kind"]) for i in compiled.inputs] == [
+        ("input", "numeric"),
+        ("column_1", "string"),
+        ("column_3", "string"),
+    ]
+    np.testing.assert_array_equal(compiled.predict(rows), model.predict(rows))
