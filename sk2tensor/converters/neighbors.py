@@ -8,12 +8,44 @@ Distances are computed in float64, the way sklearn computes them for the fitted 
   sum (or max) over the features of the per-feature terms, as sklearn's DistanceMetric loops do;
 * cosine: ``1 - normalize(x) . normalize(y)``, clipped to ``[0, 2]``.
 
-Neighbours are ranked by sklearn's "reduced" distance (squared euclidean, ``sum |d|^p`` for minkowski), and
-equal distances are resolved towards the lower training index (ONNX TopK returns equal values lowest index
-first, and the blocks below are merged in index order). sklearn's own choice among points tied at the k-th
-distance depends on its heap, tree or partition internals, so it may keep a different one of the tied points;
-predictions then differ only when those tied points carry different targets.
+Neighbours are ranked by sklearn's "reduced" distance (squared euclidean, ``sum |d|^p`` for minkowski).
 
+Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and what the graph keeps.
+
+* Brute force with an ArgKmin metric (euclidean, manhattan, chebyshev, minkowski) on rows of the fitted dtype
+  (float64 rows for a model fitted on float64 data): sklearn pushes the training rows, in index order, into a
+  max-heap of k entries per query (``sklearn/utils/_heap.pyx``: a value ``>=`` the root is rejected, a smaller
+  one replaces the root and sifts down). The rows kept among equal distances depend on the whole sequence,
+  larger distances included: neither the lowest nor the highest indices in general. With at most
+  :data:`HEAP_MAX_ROWS` (256) training rows, ArgKmin's chunk, that is sklearn's answer on any machine and
+  batch, and the graph reproduces it exactly: the rows of a batch whose k-th and (k+1)-th distances are
+  equal take the same heap, run by an ONNX ``Loop`` over the stored rows (:func:`sklearn_heap`); the other
+  rows keep TopK. A batch without such a tie runs the loop once, idle; a batch with one pays a trip per
+  stored row over ``[batch, k]`` tensors (tie-heavy data, 250 stored rows: about 9,000 rows/s against 425,000
+  for TopK on this project's CPU machine; continuous data does not slow down).
+* Brute force above 256 training rows: sklearn splits them in chunks. With ``parallel_on_X`` (more queries
+  than training rows, or more than ``4 * 256 * threads``, and always for the uniform votes of
+  KNeighborsClassifier with a metric other than euclidean) it is the same heap; with ``parallel_on_Y`` each
+  thread keeps a heap over its chunks and they are merged, so the answer depends on the thread count. The
+  graph keeps the lowest index there (TopK returns equal values lowest index first, and the blocks below are
+  merged in index order).
+* kd_tree and ball_tree: the same heap, fed in the order the query walks the tree (built by partitioning,
+  nearest child first): the answer depends on the tree. The graph keeps the lowest index.
+* Rows of another dtype than the fitted data (float32 rows on a float64 model: what a float32 graph is
+  validated against) and the cosine metric: sklearn takes ``np.argpartition`` then ``np.argsort`` of the
+  distance matrix (numpy's introselect, CPU-dependent). The graph keeps its rule above.
+* Equal distances are equal in both only when both round them alike. Brute euclidean computes
+  ``(|x|^2 + (-2 x.y)) + |y|^2`` in float64 in both, but the dot products' summation order (BLAS against ONNX
+  Runtime's MatMul and ReduceSum) may differ in the last bit on data whose products and sums are not exact;
+  the other metrics are summed feature by feature in both. On data where they are exact (integers, halves…)
+  ties are ties in both, and tests/test_neighbor_ties.py checks every rule above on such data.
+* Predictions differ only when the tied rows carry different targets. With ``weights="distance"`` a query at
+  distance zero from training rows gives those weight 1 and the others 0, as sklearn; votes equal in exact
+  arithmetic are decided by the summation order (sklearn's is its neighbour order), so labels may differ
+  there, which validation counts as near ties.
+* Radius models keep the training rows with ``reduced distance <= reduced radius`` (``r^2``, ``r^p``) on every
+  sklearn path, and so does the graph; ball_tree prunes whole nodes with bounds taken from their centroid,
+  whose rounding can leave out a row exactly at the radius.
 Memory is bounded by processing the stored set in blocks of :data:`BLOCK_ROWS` training rows inside the
 graph: each block's ``[batch, BLOCK_ROWS]`` float64 distances are reduced to their k best (or, for radius
 models, to per-class or per-target sums) before the next block. Peak memory is therefore about
@@ -44,6 +76,10 @@ from sk2tensor.registry import ConversionContext, class_output, converter, label
 
 #: Training rows per block of the in-graph neighbour search.
 BLOCK_ROWS = 2048
+#: Most stored rows for which a brute-force graph reproduces sklearn's heap on ties at the k-th neighbour:
+#: sklearn's ArgKmin chunk (``pairwise_dist_chunk_size``, 256), below which its answer is one heap on any
+#: machine.
+HEAP_MAX_ROWS = 256
 #: Largest training set (rows) a neighbours graph stores (and at most ``_pairwise.MAX_STORED_VALUES`` values).
 MAX_STORED_ROWS = 1 << 18
 
@@ -184,12 +220,83 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS)]
 
 
-def kneighbors(graph: GraphBuilder, distances: _Distances, stored: np.ndarray, k: int) -> tuple[Var, Var]:
-    """Distances ``[batch, k]`` (ascending) and training indices ``[batch, k]`` of the k nearest stored rows."""
-    values, indices = [], []
+def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int, run: Var | None = None) -> tuple[Var, Var]:
+    """sklearn's ``heap_push`` of columns ``0 .. n-1`` of ``reduced`` ``[batch, n]``, in that order, into a
+    fixed-size max-heap of ``k`` entries (``sklearn/utils/_heap.pyx``, the heap of its ArgKmin reduction): an
+    ONNX ``Loop`` over the stored rows, each row of the batch with its own heap. Returns the heap's reduced
+    distances and training indices ``[batch, k]``, in heap order (not sorted). With ``run`` (a bool scalar),
+    the loop stops after its first trip when ``run`` is false (the result is then meaningless).
+
+    A value is pushed only when it is below the heap's root (``val >= root`` is rejected), replaces the root
+    and sifts down (to the larger child, the left one when both are equal, while that child is larger than
+    the value). Which of several points at the k-th distance stay therefore depends on the whole sequence,
+    larger distances included: neither the lowest nor the highest index in general.
+    """
+    g = graph
+    f64_zero = g.const(0.0, "zero", dtype=np.float64)
+    first = g.gather(reduced, g.int64s([0] * k, "heap_width"), axis=1)  # [batch, k]
+    zeros = g.mul(first, f64_zero)
+    start_values = g.add(zeros, g.const(np.finfo(np.float64).max, "dbl_max", dtype=np.float64))  # as sklearn
+    start_indices = g.cast(zeros, np.int64)
+    positions = g.const(np.arange(k, dtype=np.int64)[None, :], "heap_positions", dtype=np.int64)
+    levels = k.bit_length() - 1  # sift-down steps from the root to the deepest position < k
+
+    def push(sub: GraphBuilder, values: Var, indices: Var, j: Var) -> tuple[Var, list[Var]]:
+        v = sub.gather(reduced, j, axis=1)  # [batch, 1]
+        accepted = sub.less(v, sub.gather(values, sub.int64s([0], "root"), axis=1))
+        done = sub.logical_not(accepted)
+        current = sub.cast(sub.mul(v, f64_zero), np.int64)  # the root, [batch, 1]
+        for _ in range(levels):
+            one, two = sub.const(np.int64(1), "one_i", np.int64), sub.const(np.int64(2), "two_i", np.int64)
+            size, last = sub.const(np.int64(k), "heap_size", np.int64), sub.const(np.int64(k - 1), "last", np.int64)
+            left = sub.add(sub.mul(current, two), one)
+            right = sub.add(left, one)
+            v_left = sub.gather_elements(values, sub.min(left, last), axis=1)
+            v_right = sub.gather_elements(values, sub.min(right, last), axis=1)
+            to_right = sub.logical_and(sub.less(right, size), sub.less(v_left, v_right))
+            child = sub.where(to_right, right, left)
+            v_child = sub.where(to_right, v_right, v_left)
+            move = sub.logical_and(sub.logical_and(sub.logical_not(done), sub.less(left, size)), sub.less(v, v_child))
+            at = sub.logical_and(sub.equal(positions, current), move)  # [batch, k]
+            values = sub.where(at, v_child, values)
+            indices = sub.where(at, sub.gather_elements(indices, sub.min(child, last), axis=1), indices)
+            current = sub.where(move, child, current)
+            done = sub.logical_not(move)
+        at = sub.logical_and(sub.equal(positions, current), accepted)
+        values = sub.where(at, v, values)
+        indices = sub.where(at, sub.reshape(j, [1, 1]), indices)
+        keep_going = run if run is not None else sub.const(np.bool_(True), "true", dtype=np.bool_)
+        return keep_going, [values, indices, sub.add(j, sub.int64s([1]))]
+
+    values, indices, _ = graph.loop(
+        n, [start_values, start_indices, graph.int64s([0], "first_row")], [2, 2, 1], push, hint="heap"
+    )
+    return values, indices
+
+
+def _heap_applies(estimator: object, metric: Metric, n_stored: int) -> bool:
+    """Whether sklearn's brute force answers ``kneighbors`` with its ArgKmin heap, scanning the stored rows in
+    index order on every machine: brute force, an ArgKmin metric (not cosine) and at most
+    :data:`HEAP_MAX_ROWS` stored rows (one chunk of ArgKmin, so one heap whatever the threads)."""
+    return getattr(estimator, "_fit_method", None) == "brute" and metric.name != "cosine" and n_stored <= HEAP_MAX_ROWS
+
+
+def kneighbors(
+    graph: GraphBuilder, distances: _Distances, stored: np.ndarray, k: int, heap: bool = False
+) -> tuple[Var, Var]:
+    """Distances ``[batch, k]`` and training indices ``[batch, k]`` of the k nearest stored rows.
+
+    Without ``heap``, ascending, and equal distances go to the lower training index. With ``heap`` (see
+    :func:`_heap_applies`), the rows of the batch where the k-th and (k+1)-th distances are equal (a tie at
+    the k-th neighbour) take the neighbours sklearn's heap keeps (:func:`sklearn_heap`); the loop runs once,
+    idle, when no row of the batch has such a tie.
+    """
+    values, indices, blocks = [], [], []
+    heap = heap and len(stored) > k
     for start, stop in _blocks(len(stored)):
         reduced = distances.reduced(stored[start:stop])
-        v, i = graph.topk(reduced, min(k, stop - start), largest=False)
+        blocks.append(reduced)
+        v, i = graph.topk(reduced, min(k + heap, stop - start), largest=False)
         if start:
             i = graph.add(i, graph.const(np.int64(start), "block_start", dtype=np.int64))
         values.append(v)
@@ -199,8 +306,19 @@ def kneighbors(graph: GraphBuilder, distances: _Distances, stored: np.ndarray, k
     else:
         # Blocks are concatenated in index order and TopK keeps equal values in position order, so equal
         # distances still go to the lower training index.
-        v, position = graph.topk(graph.concat(values, axis=1), k, largest=False)
+        v, position = graph.topk(graph.concat(values, axis=1), k + heap, largest=False)
         i = graph.gather_elements(graph.concat(indices, axis=1), position, axis=1)
+    if heap:
+        reduced = blocks[0] if len(blocks) == 1 else graph.concat(blocks, axis=1)
+        kth, next_one = (graph.gather(v, graph.int64s([c]), axis=1) for c in (k - 1, k))
+        tied = graph.equal(kth, next_one)  # [batch, 1]
+        first_k = graph.int64s(list(range(k)), "first_k")
+        v, i = graph.gather(v, first_k, axis=1), graph.gather(i, first_k, axis=1)
+        any_tie = graph.greater(
+            graph.reduce_max(graph.cast(tied, np.int64), [0, 1]), graph.const(np.int64(0), "zero_i", dtype=np.int64)
+        )
+        heap_values, heap_indices = sklearn_heap(graph, reduced, len(stored), k, any_tie)
+        v, i = graph.where(tied, heap_values, v), graph.where(tied, heap_indices, i)
     return distances.distance(v), i
 
 
@@ -295,7 +413,7 @@ def convert_kneighbors_classifier(
     k = estimator.n_neighbors
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
-    dist, index = kneighbors(graph, distances, stored, k)
+    dist, index = kneighbors(graph, distances, stored, k, _heap_applies(estimator, distances.metric, len(stored)))
     w = None if weights == "uniform" else graph.unsqueeze(_distance_weights(graph, dist), [2])
     codes = _train_codes(estimator)
     probas, picks = [], []
@@ -333,7 +451,7 @@ def convert_kneighbors_regressor(
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
     y, single = _targets(estimator)
-    dist, index = kneighbors(graph, distances, stored, k)
+    dist, index = kneighbors(graph, distances, stored, k, _heap_applies(estimator, distances.metric, len(stored)))
     values = graph.gather(graph.const(y, "train_targets", dtype=np.float64), index)  # [batch, k, targets]
     if weights == "uniform":
         pred = graph.div(graph.reduce_sum(values, [1]), graph.const(float(k), "k", dtype=np.float64))
@@ -398,6 +516,33 @@ def convert_radius_neighbors_regressor(
     return {"predict": graph.squeeze(pred, [1]) if single else pred}
 
 
+def _class_index(classes: np.ndarray, label: object) -> int | None:
+    """The position of ``label`` in ``classes`` (``classes == label``, as sklearn compares), or None."""
+    if label is None or (isinstance(label, str) and classes.dtype.kind not in "OUS"):
+        return None
+    found = np.flatnonzero(classes == label)
+    return int(found[0]) if found.size == 1 else None
+
+
+def _radius_class_mode(estimator: RadiusNeighborsClassifier, graph: GraphBuilder) -> bool:
+    """Whether sklearn's ``predict_proba`` takes its RadiusNeighborsClassMode reduction on rows of the graph's
+    dtype: uniform weights, brute force, one output, a metric other than euclidean and cosine, numpy rows of
+    the fitted dtype. That path looks ``outlier_label`` (the parameter) up among the class *indices*: an
+    outlier row gets probability 1 for the class whose index equals it, all zeros otherwise (for
+    ``"most_frequent"`` too); ``predict`` is unchanged."""
+    metric = estimator.metric
+    if metric == "minkowski" and estimator.p == 2:
+        metric = "euclidean"
+    return (
+        estimator.weights == "uniform"
+        and estimator._fit_method == "brute"
+        and not estimator.outputs_2d_
+        and isinstance(metric, str)
+        and metric not in ("euclidean", "sqeuclidean", "cosine")
+        and np.dtype(graph.dtype) == np.asarray(estimator._fit_X).dtype
+    )
+
+
 @converter(RadiusNeighborsClassifier)
 def convert_radius_neighbors_classifier(
     graph: GraphBuilder, estimator: RadiusNeighborsClassifier, x: Var, context: ConversionContext
@@ -408,7 +553,9 @@ def convert_radius_neighbors_classifier(
     ``outlier_label`` is set: probability 1 for that label when it is a class (all zeros otherwise) and
     ``predict`` gives the outlier label. With ``outlier_label=None`` sklearn raises; a graph cannot, so such a
     row gets an all-zero ``predict_proba`` row (test ``predict_proba.sum(axis=1) == 0`` to find them) and the
-    first class as ``predict``.
+    first class as ``predict``. sklearn's RadiusNeighborsClassMode path (uniform weights, brute force, a metric
+    other than euclidean, numpy rows of the fitted dtype) looks ``outlier_label`` up among the class indices
+    instead: the graph of that dtype does the same (:func:`_radius_class_mode`).
 
     A 2-D target (multi-output) votes per output, each with its own outlier label: ``predict`` is
     ``[batch, n_outputs]`` labels (numeric labels only); sklearn's ``predict_proba`` is then a list of arrays,
@@ -424,23 +571,32 @@ def convert_radius_neighbors_classifier(
     multi = len(all_classes) > 1
     dtype = _multi_output_dtype(all_classes)
     starts = np.cumsum([0, *widths])
+    class_mode = _radius_class_mode(estimator, graph)
     probas, labels = [], []
     for output, classes in enumerate(all_classes):
         counts = all_counts
         if multi:
             counts = graph.gather(all_counts, graph.int64s(list(range(starts[output], starts[output + 1]))), axis=1)
         outlier_label = None if estimator.outlier_label_ is None else estimator.outlier_label_[output]
-        in_classes = outlier_label is not None and np.flatnonzero(classes == outlier_label).size == 1
-        if in_classes:
-            one_hot = (classes == outlier_label).astype(np.float64)
+        label_index = _class_index(classes, outlier_label)
+        proba_index = _class_index(np.arange(len(classes)), estimator.outlier_label) if class_mode else label_index
+        if proba_index is not None:
+            one_hot = (np.arange(len(classes)) == proba_index).astype(np.float64)
             counts = graph.where(outlier, graph.const(one_hot, "outlier_proba", dtype=np.float64), counts)
         normalizer = graph.reduce_sum(counts, [1], keepdims=True)
         normalizer = graph.where(graph.equal(normalizer, zero), graph.const(1.0, "one", dtype=np.float64), normalizer)
         proba = graph.div(counts, normalizer)
         index = graph.argmax(proba, axis=1)
         label = _labels_of(graph, classes, index, dtype) if multi else class_output(graph, classes, index)
-        if outlier_label is not None and not in_classes:
-            if not multi and (label_encoding(classes) != "label" or not isinstance(outlier_label, (int, np.integer))):
+        if outlier_label is not None and (proba_index is None or proba_index != label_index):
+            # sklearn's predict gives the outlier label to the rows whose probabilities are all zero.
+            if multi:
+                value = graph.const(np.asarray(outlier_label).astype(dtype), "outlier_label", dtype=dtype)
+            elif label_encoding(classes) == "label" and isinstance(outlier_label, (int, np.integer)):
+                value = graph.const(np.int64(outlier_label), "outlier_label", dtype=np.int64)
+            elif label_index is not None:
+                value = graph.const(np.int64(label_index), "outlier_class", dtype=np.int64)
+            else:
                 raise unsupported(
                     estimator,
                     "outlier_label",
@@ -448,8 +604,6 @@ def convert_radius_neighbors_classifier(
                     "an outlier label outside classes_ converts for integer class labels only",
                 )
             all_zero = graph.squeeze(graph.equal(graph.reduce_max(proba, [1], keepdims=True), zero), [1])
-            value_dtype = dtype if multi else np.int64
-            value = graph.const(np.asarray(outlier_label).astype(value_dtype), "outlier_label", dtype=value_dtype)
             label = graph.where(all_zero, value, label)
         probas.append(proba)
         labels.append(label)
