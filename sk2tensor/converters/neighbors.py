@@ -233,9 +233,8 @@ def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int, run: Var | N
     larger distances included: neither the lowest nor the highest index in general.
     """
     g = graph
-    f64_zero = g.const(0.0, "zero", dtype=np.float64)
     first = g.gather(reduced, g.int64s([0] * k, "heap_width"), axis=1)  # [batch, k]
-    zeros = g.mul(first, f64_zero)
+    zeros = g.cast(g.less(first, first), np.float64)  # [batch, k] zeros, also for NaN rows
     start_values = g.add(zeros, g.const(np.finfo(np.float64).max, "dbl_max", dtype=np.float64))  # as sklearn
     start_indices = g.cast(zeros, np.int64)
     positions = g.const(np.arange(k, dtype=np.int64)[None, :], "heap_positions", dtype=np.int64)
@@ -245,7 +244,7 @@ def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int, run: Var | N
         v = sub.gather(reduced, j, axis=1)  # [batch, 1]
         accepted = sub.less(v, sub.gather(values, sub.int64s([0], "root"), axis=1))
         done = sub.logical_not(accepted)
-        current = sub.cast(sub.mul(v, f64_zero), np.int64)  # the root, [batch, 1]
+        current = sub.cast(sub.less(v, v), np.int64)  # the root: [batch, 1] zeros
         for _ in range(levels):
             one, two = sub.const(np.int64(1), "one_i", np.int64), sub.const(np.int64(2), "two_i", np.int64)
             size, last = sub.const(np.int64(k), "heap_size", np.int64), sub.const(np.int64(k - 1), "last", np.int64)
