@@ -19,8 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import sk2tensor
 from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError
@@ -178,6 +181,23 @@ def test_predict_of_a_regressor_with_output_cols(df: object, rows: pd.DataFrame,
     assert "predict" not in scored.columns
     got = by_id(scored.toPandas())
     np.testing.assert_array_equal(got["score"].to_numpy(), sk2tensor.load(models["regressor"]).predict(by_id(rows)))
+
+
+def test_string_input_columns(spark: SparkSession, models: dict[str, Path]) -> None:
+    """A model with a string column gets the Spark string column (nulls included) as CompiledModel takes it."""
+    rng = np.random.default_rng(3)
+    cities = np.array(["paris", "lyon", "nice"])
+    train = pd.DataFrame({"age": rng.normal(40, 10, 300), "city": rng.choice(cities, 300)})
+    encode = ColumnTransformer([("age", StandardScaler(), ["age"]), ("city", OneHotEncoder(), ["city"])])
+    estimator = make_pipeline(encode, LogisticRegression()).fit(train, (train["city"] == "lyon") ^ (train["age"] > 40))
+    path = models["regressor"].with_name("cities.onnx")
+    sk2tensor.convert(estimator, train).save(path)
+    rows = pd.DataFrame(
+        {"id": np.arange(400), "city": rng.choice([*cities, None], 400), "age": rng.normal(40, 10, 400)}
+    )
+    scored = sk_spark.predict(spark.createDataFrame(rows), path, method=["predict", "predict_proba"])
+    assert scored.schema["predict"].dataType == T.BooleanType()
+    assert_same(by_id(scored.toPandas()), expected_columns(path, rows, ["predict", "predict_proba"]))
 
 
 def test_columns_named_otherwise_picked_with_columns(df: object, rows: pd.DataFrame, models: dict[str, Path]) -> None:
