@@ -1,7 +1,7 @@
 """Scoring Spark DataFrames with an exported model: ``mapInPandas`` over Arrow batches.
 
 :func:`predict` adds prediction columns to a DataFrame; :func:`predict_parquet` scores a Parquet directory into
-another (what ``sk2tensor predict --engine spark`` runs). The model file is read once on the driver and shipped
+another (for ``sk2tensor predict --engine spark``). The model file is read once on the driver and shipped
 to the executors as a broadcast variable (no shared filesystem needed); each Python worker builds one ONNX
 Runtime session from it and keeps it for every later task (:data:`_MODELS`, keyed by the file's SHA-256).
 
@@ -103,8 +103,14 @@ def _output_width(model: CompiledModel, method: str) -> int | None:
             if len(dims) == 2 and dims[1].HasField("dim_value"):
                 return int(dims[1].dim_value)
             break
-    # Not declared: run one row of zeros on the driver (needs onnxruntime here).
-    result = model.run(method, np.zeros((1, model.n_features), model.input_dtype))
+    # Not declared: run one row of zeros on the driver (needs onnxruntime here, and a model of numbers only).
+    try:
+        result = model.run(method, np.zeros((1, model.n_features), model.input_dtype))
+    except Exception as error:
+        raise ModelFileError(
+            f"the graph does not declare the width of its {method!r} output, and it could not be measured on the "
+            f"driver ({type(error).__name__}: {error})"
+        ) from None
     return None if result.ndim == 1 else int(result.shape[1])
 
 
@@ -200,14 +206,14 @@ def _feature_columns(model: CompiledModel, df: DataFrame, columns: Sequence[str]
 
 
 def _check_types(df: DataFrame, features: Sequence[str]) -> None:
-    # Numbers and booleans go in as they are; strings are left to the model (categorical inputs).
+    # Numbers and booleans go in as they are; strings are left to the model (string columns), as in-process.
     accepted = (T.NumericType, T.BooleanType, T.StringType, T.NullType)
     fields = {f.name: f for f in df.schema.fields}
     wrong = [
         f"{n} ({fields[n].dataType.simpleString()})" for n in features if not isinstance(fields[n].dataType, accepted)
     ]
     if wrong:
-        raise InputError(f"the model's input columns must hold numbers; these do not: {', '.join(wrong)}")
+        raise InputError(f"the model's input columns must hold numbers or strings; these do not: {', '.join(wrong)}")
 
 
 def _load_on_driver(model_path: str | os.PathLike[str]) -> tuple[CompiledModel, bytes, str]:
@@ -335,8 +341,8 @@ def _probe_workers(session: SparkSession, plan: _Plan, model_name: str) -> None:
     except Exception as error:  # the task could not even start: sk2tensor (or its imports) missing there
         cause = _last_error_line(str(error))
         raise RuntimeUnavailableError(
-            f"the Spark workers cannot run sk2tensor ({cause}): {WORKER_HINT}; the driver runs "
-            f"{sys.executable}, Python {sys.version.split()[0]}"
+            f"the Spark workers cannot run sk2tensor ({cause}): {WORKER_HINT}; they were asked to run "
+            f"{sc.pythonExec}, the driver runs {sys.executable} (Python {sys.version.split()[0]})"
         ) from None
     report = report.asDict()
     if report["error"] is not None:

@@ -289,6 +289,22 @@ def test_worker_without_onnxruntime(
     assert "Traceback" not in message and len(message) < 600
 
 
+def test_worker_python_without_sk2tensor(
+    spark: SparkSession, df: object, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers running a Python without sk2tensor's dependencies (a PYSPARK_PYTHON that names the wrong one):
+    here this interpreter without its site-packages."""
+    bare = tmp_path / "bare-python"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
+    monkeypatch.setattr(spark.sparkContext, "pythonExec", str(bare))
+    with pytest.raises(RuntimeUnavailableError, match="the Spark workers cannot run sk2tensor") as caught:
+        sk_spark.predict(df, models["int_labels"])
+    message = str(caught.value)
+    assert "No module named" in message and str(bare) in message and "sk2tensor[spark,cpu]" in message
+    assert "Traceback" not in message and len(message) < 800
+
+
 def test_missing_java(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     class NoSession:
         @staticmethod
