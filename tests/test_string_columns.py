@@ -439,3 +439,12 @@ def test_object_array_fitted_pipeline_converts_with_positional_inputs() -> None:
         ("column_3", "string"),
     ]
     np.testing.assert_array_equal(compiled.predict(rows), model.predict(rows))
+
+
+def test_fitted_search_over_a_string_pipeline() -> None:
+    from sklearn.model_selection import GridSearchCV
+
+    data = frame()
+    pipeline = make_pipeline(preprocessor(_categorical(), _numeric()), LogisticRegression(max_iter=1000))
+    search = GridSearchCV(pipeline, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(data, target(data))
+    convert_and_check(search, data)

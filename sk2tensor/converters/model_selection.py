@@ -1,4 +1,5 @@
-"""``sklearn.model_selection``: a fitted hyper-parameter search predicts with its ``best_estimator_``."""
+"""``sklearn.model_selection``: a fitted hyper-parameter search predicts with its ``best_estimator_`` (string
+columns included: they are handed on to it as they come)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 # not need (or cause) `sklearn.experimental.enable_halving_search_cv`.
 from sklearn.model_selection._search_successive_halving import HalvingGridSearchCV, HalvingRandomSearchCV
 
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
 
 
-@converter(GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV)
-def convert_search(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionContext) -> dict[str, Var]:
+@converter(GridSearchCV, RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV, tables=True)
+def convert_search(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> dict[str, Var]:
     """The outputs of ``best_estimator_`` (the search must have been fitted with ``refit``)."""
     best = getattr(estimator, "best_estimator_", None)
     if best is None:
