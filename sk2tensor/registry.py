@@ -181,6 +181,17 @@ def string_classes() -> list[str]:
     return sorted(cls.__name__ for cls in _TABLE_CLASSES)
 
 
+def refuse_strings(estimator: Any, x: Table) -> UnsupportedParameterError:
+    """The error for string columns of ``x`` reaching ``estimator``, which cannot take them."""
+    labels = [c.label or c.var.name for c in x.columns if c.is_string]
+    shown = ", ".join(repr(label) for label in labels[:5]) + (" ..." if len(labels) > 5 else "")
+    return UnsupportedParameterError(
+        f"{type(estimator).__name__} would receive the string column(s) {shown}: string columns are taken by "
+        f"{', '.join(string_classes())} (HistGradientBoosting as native categorical features); encode them "
+        "(OneHotEncoder, OrdinalEncoder, TargetEncoder) before any other step"
+    )
+
+
 def lower(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> dict[str, Any]:
     """Convert one (possibly nested) estimator: find its converter, check it is fitted, call it.
 
@@ -191,13 +202,7 @@ def lower(graph: GraphBuilder, estimator: Any, x: Var | Table, context: Conversi
     check_fitted(estimator)
     if isinstance(x, Table) and type(estimator) not in _TABLE_CLASSES:
         if x.has_strings:
-            labels = [c.label or c.var.name for c in x.columns if c.is_string]
-            shown = ", ".join(repr(label) for label in labels[:5]) + (" ..." if len(labels) > 5 else "")
-            raise UnsupportedParameterError(
-                f"{type(estimator).__name__} would receive the string column(s) {shown}: string columns are taken "
-                f"by {', '.join(string_classes())}; encode them (OneHotEncoder, OrdinalEncoder, TargetEncoder) "
-                "before any other step"
-            )
+            raise refuse_strings(estimator, x)
         x = x.matrix(graph)
     outputs = function(graph, estimator, x, context)
     unknown = set(outputs) - set(METHODS)

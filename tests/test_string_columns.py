@@ -448,3 +448,21 @@ def test_fitted_search_over_a_string_pipeline() -> None:
     pipeline = make_pipeline(preprocessor(_categorical(), _numeric()), LogisticRegression(max_iter=1000))
     search = GridSearchCV(pipeline, {"logisticregression__C": [0.1, 1.0]}, cv=2).fit(data, target(data))
     convert_and_check(search, data)
+
+
+@pytest.mark.parametrize("dtype", ["category", "object"])
+def test_hist_gradient_boosting_native_categorical_string_columns(dtype: str) -> None:
+    data = frame(500).astype({"city": dtype, "plan": dtype})
+    if dtype == "category":  # categorical_features="from_dtype" (the default)
+        model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(data, target(data, "multiclass"))
+    else:
+        model = HistGradientBoostingRegressor(max_iter=30, categorical_features=["city", "plan"])
+        model.fit(data, target(data, "regression"))
+    assert list(model.is_categorical_) == [False, True, False, True]
+    compiled = sk2tensor.convert(model, data)
+    assert compiled.validation.passed
+    test = frame(200, seed=5)
+    test["city"] = test["city"].where(test.index % 7 != 0, "atlantis")  # unknown categories
+    test = test.astype({"city": dtype, "plan": dtype})
+    assert_matches(compiled, model, test)
+    assert_matches(compiled, model, test.iloc[:1])

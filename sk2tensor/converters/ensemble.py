@@ -27,8 +27,8 @@ from sk2tensor.converters.tree import (
     regressor_leaf_values,
 )
 from sk2tensor.converters.trees import TreeArrays, sklearn_tree_arrays, stack_trees
-from sk2tensor.graph import GraphBuilder, Var
-from sk2tensor.registry import ConversionContext, converter, unsupported
+from sk2tensor.graph import GraphBuilder, Table, Var
+from sk2tensor.registry import ConversionContext, converter, refuse_strings, unsupported
 
 
 @converter(RandomForestClassifier, ExtraTreesClassifier)
@@ -123,7 +123,7 @@ def _in_bitset(bitset: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _hist_gradient_boosting_input(
-    graph: GraphBuilder, estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor, x: Var
+    graph: GraphBuilder, estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor, x: Var | Table
 ) -> tuple[Var, Var | None]:
     """The columns HistGradientBoosting's trees read, and the categorical codes (float64) when there are some.
 
@@ -132,9 +132,15 @@ def _hist_gradient_boosting_input(
     known categories, in float64 as sklearn compares.
     """
     preprocessor = getattr(estimator, "_preprocessor", None)
+    if isinstance(x, Table) and (preprocessor is None or not x.has_strings):
+        if x.has_strings:
+            raise refuse_strings(estimator, x)
+        x = x.matrix(graph)
     if preprocessor is None:
         return x, None
     categories = preprocessor.named_transformers_["encoder"].categories_
+    if isinstance(x, Table):
+        return _hist_gradient_boosting_table_input(graph, estimator, x, categories)
     if any(np.asarray(c).dtype.kind not in "fiub" for c in categories):
         raise unsupported(
             estimator,
@@ -161,10 +167,47 @@ def _hist_gradient_boosting_input(
     return graph.concat([graph.cast(codes, graph.dtype), numeric], axis=1), codes
 
 
+def _hist_gradient_boosting_table_input(
+    graph: GraphBuilder,
+    estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
+    x: Table,
+    categories: list[np.ndarray],
+) -> tuple[Var, Var]:
+    """:func:`_hist_gradient_boosting_input` for columns that include strings (native categorical features on
+    string columns, such as a pandas ``category`` column of strings): each categorical column's category code
+    (its index in the fitted categories; NaN for a missing or unknown value, as sklearn's ordinal encoding gives)
+    through the encoders' string or numeric matching, then the numeric columns."""
+    from sk2tensor.converters._numeric import category_codes
+    from sk2tensor.converters.preprocessing import string_categories, string_codes
+
+    is_categorical = np.asarray(estimator.is_categorical_, dtype=bool)
+    numeric = np.flatnonzero(~is_categorical).tolist()
+    if any(x.columns[j].is_string for j in numeric):
+        raise refuse_strings(estimator, x.select([j for j in numeric if x.columns[j].is_string]))
+    parts = []
+    for i, j in enumerate(np.flatnonzero(is_categorical).tolist()):
+        column = x.columns[j]
+        values = np.asarray(categories[i], dtype=object)
+        if column.is_string:
+            code = string_codes(
+                graph, column.var, string_categories(estimator, f"categories of {column.label}", values)
+            )
+        else:
+            code = category_codes(graph, x.select([j]).matrix(graph), [np.asarray(values, dtype=np.float64)])
+        # Index -> code: NaN for a NaN category (sklearn's encoded_missing_value) and for an unknown value.
+        table = [np.nan if isinstance(v, float) and np.isnan(v) else float(k) for k, v in enumerate(values)]
+        parts.append(graph.gather(graph.const(np.array([*table, np.nan]), "category_code", np.float64), code))
+    codes = parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)
+    columns = [graph.cast(codes, graph.dtype)]
+    if numeric:
+        columns.append(x.select(numeric).matrix(graph))
+    return graph.concat(columns, axis=1) if len(columns) > 1 else columns[0], codes
+
+
 def _hist_gradient_boosting_raw(
     graph: GraphBuilder,
     estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor,
-    x: Var,
+    x: Var | Table,
     context: ConversionContext,
 ) -> Var:
     """Baseline plus the sum of every predictor's leaves, shape ``[batch, trees per iteration]``.
@@ -230,11 +273,12 @@ def _categorical_split_columns(
     return graph.gather(table, position)
 
 
-@converter(HistGradientBoostingClassifier)
+@converter(HistGradientBoostingClassifier, tables=True)
 def convert_hist_gradient_boosting_classifier(
-    graph: GraphBuilder, estimator: HistGradientBoostingClassifier, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: HistGradientBoostingClassifier, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
-    """Binary (sigmoid) or multiclass (softmax) log-loss boosting."""
+    """Binary (sigmoid) or multiclass (softmax) log-loss boosting; native categorical features may be string
+    columns."""
     raw = _hist_gradient_boosting_raw(graph, estimator, x, context)
     classes = np.asarray(estimator.classes_)
     if len(classes) == 2:
@@ -242,11 +286,12 @@ def convert_hist_gradient_boosting_classifier(
     return multiclass_from_raw(graph, raw, classes)
 
 
-@converter(HistGradientBoostingRegressor)
+@converter(HistGradientBoostingRegressor, tables=True)
 def convert_hist_gradient_boosting_regressor(
-    graph: GraphBuilder, estimator: HistGradientBoostingRegressor, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: HistGradientBoostingRegressor, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
-    """The raw score through the loss's inverse link (identity, or exp for poisson and gamma)."""
+    """The raw score through the loss's inverse link (identity, or exp for poisson and gamma); native
+    categorical features may be string columns."""
     raw = graph.squeeze(_hist_gradient_boosting_raw(graph, estimator, x, context), [1])
     link = type(estimator._loss.link).__name__
     if link == "IdentityLink":
