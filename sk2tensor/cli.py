@@ -493,7 +493,9 @@ def bench(
 
     estimator = load_estimator(model, trust=trust)
     if data is not None:
-        X = _rows_for(data, estimator, None)
+        # A model with string columns reads them as text from its export's metadata, else as pandas does.
+        loaded = load_compiled(exported, device=device.value) if exported is not None else None
+        X = _rows_for(data, estimator, loaded) if loaded is not None else _validation_rows(data, estimator)
         source = str(data)
     else:
         width = getattr(estimator, "n_features_in_", None)
@@ -515,8 +517,9 @@ def bench(
     (name,) = check_methods(compiled, [method] if method else None)
     if not hasattr(estimator, name):
         raise InputError(f"{type(estimator).__name__} has no method {name!r}")
-    reference_input = _reference_input(estimator, X)
-    rows_in = np.ascontiguousarray(X, dtype=compiled.input_dtype)
+    framed = hasattr(X, "columns") and hasattr(X, "iloc")  # string columns: both read the DataFrame
+    reference_input = X if framed else _reference_input(estimator, X)
+    rows_in = X if framed else np.ascontiguousarray(X, dtype=compiled.input_dtype)
     sklearn_method = getattr(estimator, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -423,6 +423,10 @@ def test_cli_export_and_validate_and_compare_with_string_columns(fitted, tmp_pat
     assert "passed" in result.output
     report = sk2tensor.compare(model, sk2tensor.load(exported, device="cpu"), unseen(data))
     assert report.passed and report.rows == 6
+    for extra in ([], ["--onnx", str(exported), "--device", "cpu"]):
+        result = runner.invoke(app, ["bench", str(saved), "--data", str(parquet), "--trust", "--repeats", "1", *extra])
+        assert result.exit_code == 0, result.output
+        assert "ratio" in result.output
 
 
 def test_object_array_fitted_pipeline_converts_with_positional_inputs() -> None:
