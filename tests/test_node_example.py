@@ -193,3 +193,35 @@ def test_errors_are_one_line(example: Path, tmp_path: Path) -> None:
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and fragment in done.stderr, (
             done.stderr
         )
+
+
+def test_model_with_string_columns(example: Path, tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "city": rng.choice(["paris", "lyon", "10", "東京"], 200),
+            "age": rng.normal(40, 10, 200),
+            "plan": rng.choice(["basic", "pro", "max"], 200),
+        }
+    )
+    frame.loc[::9, "city"] = np.nan
+    y = (frame["age"] > 40).to_numpy() ^ (frame["city"] == "paris").to_numpy()
+    categorical = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+    columns = ColumnTransformer([("num", StandardScaler(), ["age"]), ("cat", categorical, ["city", "plan"])])
+    estimator = make_pipeline(columns, LogisticRegression(max_iter=1000)).fit(frame, y)
+    model = tmp_path / "strings.onnx"
+    sk2tensor.convert(estimator, frame).save(model)
+    rows = frame.iloc[:30].copy()
+    rows.loc[rows.index[1], "plan"] = "unknown"
+    as_objects = tmp_path / "rows.json"
+    as_objects.write_text(rows[["plan", "age", "city"]].to_json(orient="records", force_ascii=False))
+    as_csv = tmp_path / "rows.csv"
+    rows.to_csv(as_csv, index=False)
+    for source in (as_objects, as_csv):
+        got = predictions(example, model, source)
+        assert got["outputs"]["predict"] == estimator.predict(rows).tolist()
+        np.testing.assert_allclose(got["outputs"]["predict_proba"], estimator.predict_proba(rows), atol=1e-6)

@@ -34,7 +34,24 @@ export function modelInfo(path) {
     classes: meta.classes ? JSON.parse(meta.classes) : null,
     predictOutput: meta.predict_output ?? 'label', // "label" or "class_index"
     estimatorClass: meta.estimator_class,
+    // Models with string columns: every graph input (numeric `input`, one string input per string column) and
+    // the strings that stand for a missing value, which a string tensor cannot hold.
+    inputs: meta.inputs ? JSON.parse(meta.inputs) : null,
+    missingString: meta.missing_strings ? JSON.parse(meta.missing_strings).nan : null,
   };
+}
+
+/** Positions of the model's string columns (empty for a model with the numeric input alone). */
+function stringPositions(info) {
+  return new Set((info.inputs ?? []).filter((entry) => entry.kind === 'string').map((entry) => entry.position));
+}
+
+// A cell of a string column: its text, or the model's missing-value string for a missing cell (JSON null; in a
+// CSV file also an empty cell or NA/NaN/null, as pandas reads them).
+function text(cell, where, info, csv) {
+  if (cell === null || cell === undefined) return info.missingString;
+  if (typeof cell !== 'string') throw new UsageError(`${where} holds ${JSON.stringify(cell)}, which is not a string`);
+  return csv && MISSING.has(cell.trim().toLowerCase()) ? info.missingString : cell;
 }
 
 function number(cell, where) {
@@ -58,26 +75,30 @@ function byName(names, info, file) {
   return info.featureNames.map((name) => position.get(name));
 }
 
-/** Rows of numbers in the model's column order, from a JSON file (arrays or objects) or a CSV file. */
+/** Rows in the model's column order (numbers, and text for its string columns), from a JSON file (arrays or
+ *  objects) or a CSV file. */
 export function readRows(file, info) {
-  const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
-  if (extname(file).toLowerCase() === '.json') {
-    const data = JSON.parse(text);
+  const content = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+  const strings = stringPositions(info);
+  const csv = extname(file).toLowerCase() !== '.json';
+  const parse = (cell, j, where) => (strings.has(j) ? text(cell, where, info, csv) : number(cell, where));
+  if (!csv) {
+    const data = JSON.parse(content);
     if (!Array.isArray(data)) throw new UsageError(`${file} must hold a JSON array of rows`);
     return data.map((row, i) => {
       if (Array.isArray(row)) {
         if (row.length !== info.nFeatures) throw new UsageError(`${file}: row ${i + 1} has ${row.length} values, the model expects ${info.nFeatures}`);
-        return row.map((cell, j) => number(cell, `${file}: row ${i + 1}, column ${j + 1}`));
+        return row.map((cell, j) => parse(cell, j, `${file}: row ${i + 1}, column ${j + 1}`));
       }
       if (!info.featureNames) throw new UsageError(`${file}: rows are objects, but the model has no feature names; give arrays`);
-      return info.featureNames.map((name) => {
+      return info.featureNames.map((name, j) => {
         if (!(name in row)) throw new UsageError(`${file}: row ${i + 1} lacks ${JSON.stringify(name)}`);
-        return number(row[name], `${file}: row ${i + 1}, ${JSON.stringify(name)}`);
+        return parse(row[name], j, `${file}: row ${i + 1}, ${JSON.stringify(name)}`);
       });
     });
   }
   // CSV without quoted fields: the first line is a header unless every cell of it is a number.
-  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  const lines = content.split(/\r?\n/).filter((line) => line.trim() !== '');
   if (!lines.length) throw new UsageError(`${file} is empty`);
   const first = lines[0].split(',');
   const isNumeric = (cell) => MISSING.has(cell.trim().toLowerCase()) || !Number.isNaN(Number(cell.trim()));
@@ -89,7 +110,7 @@ export function readRows(file, info) {
     const lineNumber = i + (header ? 2 : 1);
     if (cells.length !== width) throw new UsageError(`${file}: line ${lineNumber} has ${cells.length} fields, expected ${width}`);
     if (!header && width !== info.nFeatures) throw new UsageError(`${file} has ${width} columns, the model expects ${info.nFeatures}`);
-    return order.map((j) => number(cells[j], `${file}: line ${lineNumber}, column ${header ? JSON.stringify(header[j]) : j + 1}`));
+    return order.map((j, k) => parse(cells[j], k, `${file}: line ${lineNumber}, column ${header ? JSON.stringify(header[j]) : j + 1}`));
   });
 }
 
@@ -118,12 +139,22 @@ export async function predict(modelPath, rows, methods = null) {
     if (!info.outputs.includes(method)) throw new UsageError(`this model has no ${JSON.stringify(method)} output; it has ${info.outputs.join(', ')}`);
   }
   const Typed = info.inputDtype === 'float64' ? Float64Array : Float32Array;
-  const flat = new Typed(rows.length * info.nFeatures);
-  rows.forEach((row, i) => flat.set(row, i * info.nFeatures));
-  const input = new ort.Tensor(info.inputDtype, flat, [rows.length, info.nFeatures]);
+  const feeds = {};
+  // Without string columns: one input of every column. With them, metadata `inputs` says what to feed: the
+  // numeric columns (`positions`) as `input`, each string column as a string tensor [rows, 1].
+  for (const entry of info.inputs ?? [{ name: info.inputName, kind: 'numeric', positions: [...Array(info.nFeatures).keys()] }]) {
+    if (entry.kind === 'string') {
+      feeds[entry.name] = new ort.Tensor('string', rows.map((row) => row[entry.position]), [rows.length, 1]);
+      continue;
+    }
+    const width = entry.positions.length;
+    const flat = new Typed(rows.length * width);
+    rows.forEach((row, i) => entry.positions.forEach((j, k) => { flat[i * width + k] = row[j]; }));
+    feeds[entry.name] = new ort.Tensor(info.inputDtype, flat, [rows.length, width]);
+  }
   const session = await ort.InferenceSession.create(modelPath, { executionProviders: ['cpu'] });
   try {
-    const results = await session.run({ [info.inputName]: input }, wanted);
+    const results = await session.run(feeds, wanted);
     return { info, outputs: Object.fromEntries(wanted.map((name) => [name, asArrays(name, results[name], info)])) };
   } finally {
     await session.release();
