@@ -470,3 +470,33 @@ def test_hist_gradient_boosting_native_categorical_string_columns(dtype: str) ->
     test = test.astype({"city": dtype, "plan": dtype})
     assert_matches(compiled, model, test)
     assert_matches(compiled, model, test.iloc[:1])
+
+
+def test_feature_union_of_column_transformers() -> None:
+    from sklearn.pipeline import FeatureUnion
+
+    data = frame()
+    union = FeatureUnion(
+        [
+            ("onehot", preprocessor(_categorical(), _numeric())),
+            (
+                "ordinal",
+                ColumnTransformer(
+                    [
+                        (
+                            "o",
+                            OrdinalEncoder(
+                                handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2
+                            ),
+                            ["plan"],
+                        )
+                    ]
+                ),
+            ),
+        ]
+    )
+    model = make_pipeline(union, LogisticRegression(max_iter=1000)).fit(data, target(data))
+    convert_and_check(model, data)
+    strings_out = FeatureUnion([("keep", "passthrough")]).fit(data[["city"]])
+    with pytest.raises(UnsupportedParameterError, match=r"FeatureUnion would receive the string column\(s\) 'city'"):
+        sk2tensor.convert(make_pipeline(strings_out, OrdinalEncoder()).fit(data[["city"]]), data[["city"]])

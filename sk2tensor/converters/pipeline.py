@@ -10,7 +10,7 @@ from __future__ import annotations
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sk2tensor.graph import GraphBuilder, Table, Var
-from sk2tensor.registry import ConversionContext, converter, lower, unsupported
+from sk2tensor.registry import ConversionContext, converter, lower, refuse_strings, unsupported
 
 
 def transformed(
@@ -39,12 +39,13 @@ def convert_pipeline(
     return lower(graph, steps[-1][1], x, context)
 
 
-@converter(FeatureUnion)
+@converter(FeatureUnion, tables=True)
 def convert_feature_union(
-    graph: GraphBuilder, estimator: FeatureUnion, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: FeatureUnion, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """Each transformer's output (times its ``transformer_weights`` entry), concatenated in order;
-    ``"passthrough"`` contributes ``x`` itself and ``"drop"`` nothing."""
+    ``"passthrough"`` contributes ``x`` itself and ``"drop"`` nothing. With string columns every transformer
+    gets them (a ColumnTransformer routes them on), and each output must be numeric."""
     weights = estimator.transformer_weights or {}
     parts = []
     for name, transformer in estimator.transformer_list:
@@ -54,6 +55,10 @@ def convert_feature_union(
             part = x
         else:
             part = transformed(graph, estimator, f"transformer_list[{name!r}]", transformer, x, context)
+        if isinstance(part, Table):
+            if part.has_strings:
+                raise refuse_strings(estimator, part)
+            part = part.matrix(graph)
         if weights.get(name) is not None:
             part = graph.mul(part, graph.const(float(weights[name]), "weight"))
         parts.append(part)
