@@ -161,7 +161,8 @@ def convert(
     X:
         Sample input (array or DataFrame): it fixes the input width and feature names, and validation runs
         on its rows. Without it, ``n_features`` (or the estimator's ``n_features_in_``) gives the width and
-        validation runs on generated rows.
+        validation runs on generated rows. A DataFrame (or object array) with string columns gives the model
+        one string input per such column (module docstring); it is needed to export such a model.
     strategy:
         Tree lowering: ``"auto"``, ``"gemm"``, ``"tree_traversal"`` or ``"perfect_tree_traversal"``.
     device:
