@@ -44,6 +44,8 @@ DTYPES = ("float32", "float64")
 Strategy = Enum("Strategy", {name: name for name in STRATEGIES}, type=str)
 Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)
 Device = Enum("Device", {name: name for name in DEVICES}, type=str)
+#: Who runs ``sk2tensor predict``: this process, or an existing Ray / Spark installation.
+Engine = Enum("Engine", {name: name for name in ("local", "ray", "spark")}, type=str)
 _DEBUG_ENV = "SK2TENSOR_DEBUG"
 
 
@@ -358,12 +360,49 @@ def predict(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal, not in CI)."),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Who scores: local (this process), or ray / spark (a Parquet file or directory in, a Parquet "
+            "directory out; a running cluster is used when configured: RAY_ADDRESS, the active Spark session)."
+        ),
+    ] = Engine.local,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            metavar="COLS",
+            help="With --engine ray or spark: the input columns copied beside the predictions (default: every "
+            "input column; rows come out in no fixed order, so keep an id). '--keep ' keeps none.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            metavar="N",
+            help="With --engine ray: scoring workers, each with one ONNX Runtime session (default: Ray's "
+            "autoscaling). Spark's are its executors.",
+        ),
+    ] = None,
 ) -> None:
-    """Score a data file of any size in batches (bounded memory) and write the results to a file."""
+    """Score a data file of any size in batches (bounded memory) and write the results to a file.
+
+    With --engine ray or spark, DATA is a Parquet file or directory and OUT a new Parquet directory.
+    """
     from sk2tensor.scoring import score_file
 
     if output.resolve() == model.resolve():
         raise ModelFileError(f"refusing to overwrite {model} with the scores: choose another --output")
+    if engine is not Engine.local:
+        if workers is not None and engine is not Engine.ray:
+            raise typer.BadParameter("--workers applies to --engine ray only", param_hint="--workers")
+        _predict_on_engine(engine, model, data, output, method, device, batch_size, columns, keep, workers)
+        return
+    for name, value in (("--keep", keep), ("--workers", workers)):
+        if value is not None:
+            raise typer.BadParameter(f"{name} applies to --engine ray or spark only", param_hint=name)
     compiled = load_compiled(model, device=device.value)
     show = progress if progress is not None else (sys.stderr.isatty() and not _in_ci())
     bar = _ProgressBar(f"scoring {data.name}") if show else None
@@ -383,6 +422,53 @@ def predict(
     typer.echo(
         f"scored {result.rows:,} rows of {data} in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s, "
         f"{compiled.device})"
+    )
+    typer.echo(f"wrote {_shown(result.columns)} to {output}")
+
+
+def _predict_on_engine(
+    engine: Engine,
+    model: Path,
+    data: Path,
+    output: Path,
+    method: list[str] | None,
+    device: Device,
+    batch_size: int,
+    columns: list[str] | None,
+    keep: list[str] | None,
+    workers: int | None,
+) -> None:
+    """``sk2tensor predict --engine ray|spark``: a Parquet file or directory scored into a Parquet directory."""
+    if data.suffix.lower() != ".parquet" and not data.is_dir():
+        raise ModelFileError(f"--engine {engine.value} reads Parquet: {data} is not a .parquet file or a directory")
+    if output.suffix.lower() in (".csv", ".npy"):
+        raise ModelFileError(f"--engine {engine.value} writes a directory of Parquet files, not {output.suffix}")
+    kept = None if keep is None else [name for name in _split_list(keep) or [] if name]
+    methods, chosen_columns = _split_list(method), _split_list(columns)
+    load_compiled(model, device="cpu")  # a missing or damaged file fails here, before an engine starts
+    if engine is Engine.ray:
+        from sk2tensor.ray import predict_parquet as ray_predict_parquet
+
+        result = ray_predict_parquet(
+            data,
+            model,
+            output,
+            methods=methods,
+            batch_size=batch_size,
+            num_gpus_per_worker=1 if device is Device.cuda else 0,
+            concurrency=workers,
+            columns=chosen_columns,
+            keep_columns=kept,
+        )
+    else:
+        from sk2tensor.spark import predict_parquet as spark_predict_parquet
+
+        result = spark_predict_parquet(
+            data, model, output, methods=methods, columns=chosen_columns, keep_columns=kept, device=device.value
+        )
+    typer.echo(
+        f"scored {result.rows:,} rows of {data} in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s, "
+        f"{engine.value})"
     )
     typer.echo(f"wrote {_shown(result.columns)} to {output}")
 

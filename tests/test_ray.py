@@ -222,3 +222,24 @@ def test_missing_ray_names_the_extra(monkeypatch):
 def test_importing_sk2tensor_does_not_import_ray():
     code = "import sys, sk2tensor, sk2tensor.scoring, sk2tensor.cli; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------- the command line
+def test_cli_predict_engine_ray(ray_local, data, models, tmp_path):
+    from typer.testing import CliRunner
+
+    from sk2tensor import cli
+
+    frame, folder = data
+    output = tmp_path / "scores"
+    args = ["predict", models["forest"], folder, "-o", output, "--engine", "ray", "-m", "predict_proba"]
+    result = CliRunner().invoke(cli.app, [str(a) for a in [*args, "--keep", "id", "--workers", "1"]])
+    assert result.exit_code == 0, result.output
+    assert f"scored {ROWS:,} rows" in result.output and "ray)" in result.output
+    scored = by_id(pd.read_parquet(output))
+    names = [f"predict_proba_{label}" for label in range(3)]
+    assert list(scored.columns) == ["id", *names]
+    np.testing.assert_array_equal(scored[names], in_process(models["forest"], "predict_proba", frame))
+
+    bad = CliRunner().invoke(cli.app, [str(a) for a in [*args[:4], tmp_path / "out.csv", "--engine", "ray"]])
+    assert bad.exit_code == 1 and "writes a directory of Parquet files" in bad.output

@@ -333,3 +333,27 @@ def test_sk2tensor_never_imports_pyspark_and_names_the_extra() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "pip install 'sk2tensor[spark]'" in done.stdout
+
+
+def test_cli_predict_engine_spark(
+    spark: SparkSession, parquet_dir: Path, rows: pd.DataFrame, models: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from sk2tensor import cli
+
+    output = tmp_path / "scores"
+    args = ["predict", models["str_labels"], parquet_dir, "-o", output, "--engine", "spark", "-m", "predict"]
+    result = CliRunner().invoke(cli.app, [str(a) for a in [*args, "--keep", "id"]])
+    assert result.exit_code == 0, result.output
+    assert f"scored {len(rows):,} rows" in result.output and "spark)" in result.output
+    got = by_id(pd.read_parquet(output))
+    assert list(got.columns) == ["id", "predict"]
+    assert_same(got, expected_columns(models["str_labels"], by_id(rows), ["predict"]))
+
+    workers = CliRunner().invoke(
+        cli.app, [str(a) for a in [*args[:4], tmp_path / "o", "--engine", "spark", "--workers", "2"]]
+    )
+    assert workers.exit_code == 2 and "--workers applies to --engine ray only" in workers.output
+    local = CliRunner().invoke(cli.app, [str(a) for a in [*args[:4], tmp_path / "o.csv", "--keep", "id"]])
+    assert local.exit_code == 2 and "--keep applies to --engine ray or spark only" in local.output
