@@ -98,9 +98,10 @@ def start_engine(engine: str, cpus: int) -> str:
         return f"ray {ray.__version__}"
     if engine == "spark":
         import pyspark
-        from pyspark.sql import SparkSession
 
-        SparkSession.builder.master(f"local[{cpus}]").config("spark.ui.enabled", "false").getOrCreate()
+        import sk2tensor.spark
+
+        sk2tensor.spark.local_session(f"local[{cpus}]")  # its workers run this Python
         return f"pyspark {pyspark.__version__}"
     return ""
 
