@@ -236,49 +236,22 @@ class CompiledModel:
         return self._as_sklearn(method, result)
 
     def _run_feeds(self, method: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        if len(feeds) == 1:
-            ((name, rows),) = feeds.items()
-            return self._run_chunks(method, rows, name)
-        # Several inputs (string columns): the same chunking over every input's rows.
         run = self.session.run
         n = len(next(iter(feeds.values())))
 
         def run_rows(start: int, stop: int) -> np.ndarray:
+            # Row slices are views: no input is copied.
             return run([method], {name: value[start:stop] for name, value in feeds.items()})[0]
 
         return self._chunked(n, run_rows)
 
-    def _run_chunks(self, method: str, rows: np.ndarray, feed_name: str | None = None) -> np.ndarray:
-        run = self.session.run
-        feed_name = feed_name or self.input_name
-        n = len(rows)
+    def _chunked(self, n: int, run_rows: Any) -> np.ndarray:
+        """``run_rows(start, stop)`` over ``n`` rows, in chunks: sequential on CUDA; on the CPU, equal chunks
+        (a whole number per thread, so that no thread waits for another's last chunk) run concurrently."""
         if self.device == "cuda":
             size = min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
             if n <= size:
-                return run([method], {feed_name: rows})[0]
-            return np.concatenate([run([method], {feed_name: rows[i : i + size]})[0] for i in range(0, n, size)])
-        size = self.chunk_rows or self._cpu_chunk_rows
-        if self.max_chunk_rows is not None:
-            size = min(size, self.max_chunk_rows)
-        threads = min(self.threads, n // MIN_PARALLEL_ROWS)
-        # A whole number of chunks per thread, so that no thread waits for another's last chunk.
-        n_chunks = -(-n // size)
-        if threads > 1:
-            n_chunks = -(-n_chunks // threads) * threads
-        if n_chunks <= 1:
-            return run([method], {feed_name: rows})[0]
-        # Equal chunks (views, no copy), so that every thread gets the same work.
-        bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
-        chunks = [rows[bounds[i] : bounds[i + 1]] for i in range(n_chunks)]
-        if threads <= 1:
-            return np.concatenate([run([method], {feed_name: chunk})[0] for chunk in chunks])
-        parts = _thread_pool(threads).map(lambda chunk: run([method], {feed_name: chunk})[0], chunks)
-        return np.concatenate(list(parts))
-
-    def _chunked(self, n: int, run_rows: Any) -> np.ndarray:
-        """``run_rows(start, stop)`` over ``n`` rows in the chunks :meth:`_run_chunks` would use."""
-        if self.device == "cuda":
-            size = min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
+                return run_rows(0, n)
             return np.concatenate([run_rows(i, min(i + size, n)) for i in range(0, n, size)])
         size = self.chunk_rows or self._cpu_chunk_rows
         if self.max_chunk_rows is not None:

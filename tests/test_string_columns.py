@@ -500,3 +500,36 @@ def test_feature_union_of_column_transformers() -> None:
     strings_out = FeatureUnion([("keep", "passthrough")]).fit(data[["city"]])
     with pytest.raises(UnsupportedParameterError, match=r"FeatureUnion would receive the string column\(s\) 'city'"):
         sk2tensor.convert(make_pipeline(strings_out, OrdinalEncoder()).fit(data[["city"]]), data[["city"]])
+
+
+# --------------------------------------------------------------------------------- combiners of pipelines
+def _string_pipeline(final: object) -> Pipeline:
+    return make_pipeline(preprocessor(_categorical(), _numeric()), final)
+
+
+def test_voting_and_stacking_of_string_pipelines() -> None:
+    from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
+
+    data = frame()
+    members = [
+        ("lr", _string_pipeline(LogisticRegression(max_iter=1000))),
+        ("rf", _string_pipeline(RandomForestClassifier(20, max_depth=4, random_state=0))),
+    ]
+    convert_and_check(VotingClassifier(members, voting="soft").fit(data, target(data, "multiclass")), data)
+    convert_and_check(VotingClassifier(members, voting="hard").fit(data, target(data)), data)
+    convert_and_check(StackingClassifier(members, cv=2).fit(data, target(data)), data)
+    forest = RandomForestRegressor(10, max_depth=4, random_state=0)
+    regressors = [("ridge", _string_pipeline(Ridge())), ("rf", _string_pipeline(forest))]
+    convert_and_check(VotingRegressor(regressors).fit(data, target(data, "regression")), data)
+    convert_and_check(StackingRegressor(regressors, cv=2).fit(data, target(data, "regression")), data)
+
+
+def test_multi_output_of_a_string_pipeline() -> None:
+    from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
+
+    data = frame()
+    labels = np.stack([target(data), target(data, "multiclass")], axis=1)
+    model = MultiOutputClassifier(_string_pipeline(LogisticRegression(max_iter=1000))).fit(data, labels)
+    convert_and_check(model, data)
+    values = np.stack([target(data, "regression"), -target(data, "regression")], axis=1)
+    convert_and_check(MultiOutputRegressor(_string_pipeline(Ridge())).fit(data, values), data)

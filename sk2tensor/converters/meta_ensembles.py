@@ -1,7 +1,8 @@
 """Ensembles of other estimators from ``sklearn.ensemble``: VotingClassifier/Regressor,
 StackingClassifier/Regressor and BaggingClassifier/Regressor. Each lowers its fitted members with
 :func:`~sk2tensor.registry.lower` (any converted estimator can be a member) and combines their outputs as
-sklearn does, in float64 and in sklearn's order of summation."""
+sklearn does, in float64 and in sklearn's order of summation. Voting and stacking hand string columns on to
+their members (pipelines that encode them); bagging draws columns of a numeric matrix, as sklearn does."""
 
 from __future__ import annotations
 
@@ -18,11 +19,21 @@ from sklearn.ensemble import (
 )
 
 from sk2tensor.converters._numeric import F64, as_columns, as_vector, columns
-from sk2tensor.graph import GraphBuilder, Var
-from sk2tensor.registry import ConversionContext, class_output, converter, label_encoding, lower, unsupported
+from sk2tensor.graph import GraphBuilder, Table, Var
+from sk2tensor.registry import (
+    ConversionContext,
+    class_output,
+    converter,
+    label_encoding,
+    lower,
+    refuse_strings,
+    unsupported,
+)
 
 
-def member_output(graph: GraphBuilder, owner: Any, member: Any, method: str, x: Var, context: ConversionContext) -> Var:
+def member_output(
+    graph: GraphBuilder, owner: Any, member: Any, method: str, x: Var | Table, context: ConversionContext
+) -> Var:
     """``member.method(x)`` in the graph, or a clear error naming the member when it has no such output."""
     outputs = lower(graph, member, x, context)
     if method not in outputs:
@@ -65,9 +76,9 @@ def _weighted_average(graph: GraphBuilder, values: list[Var], weights: Any) -> V
 
 
 # --------------------------------------------------------------------------- voting
-@converter(VotingClassifier)
+@converter(VotingClassifier, tables=True)
 def convert_voting_classifier(
-    graph: GraphBuilder, estimator: VotingClassifier, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: VotingClassifier, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """``voting="soft"``: the weighted mean of the members' probabilities, its argmax for the label.
     ``voting="hard"``: the label with the largest (weighted) vote count, the first class on ties as
@@ -101,9 +112,9 @@ def convert_voting_classifier(
     }
 
 
-@converter(VotingRegressor)
+@converter(VotingRegressor, tables=True)
 def convert_voting_regressor(
-    graph: GraphBuilder, estimator: VotingRegressor, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: VotingRegressor, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """The weighted mean of the members' predictions; ``transform`` holds them side by side."""
     predictions = [
@@ -117,7 +128,7 @@ def convert_voting_regressor(
 
 
 # --------------------------------------------------------------------------- stacking
-def _stack_features(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionContext) -> Var:
+def _stack_features(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> Var:
     """``estimator.transform(x)``: each member's ``stack_method_`` output as columns (the first probability
     column dropped for a binary target), then ``x`` itself with ``passthrough=True``."""
     binary = hasattr(estimator, "classes_") and len(estimator.classes_) == 2
@@ -140,13 +151,17 @@ def _stack_features(graph: GraphBuilder, estimator: Any, x: Var, context: Conver
             width = int(getattr(member, "n_outputs_", 1)) if method == "predict" else 1
         parts.append(graph.cast(as_columns(graph, value, width), F64))
     if estimator.passthrough:
+        if isinstance(x, Table):
+            if x.has_strings:
+                raise refuse_strings(estimator.final_estimator_, x)  # passthrough hands it the raw columns
+            x = x.matrix(graph)
         parts.append(graph.cast(x, F64))
     return graph.cast(graph.concat(parts, axis=1) if len(parts) > 1 else parts[0], graph.dtype)
 
 
-@converter(StackingClassifier)
+@converter(StackingClassifier, tables=True)
 def convert_stacking_classifier(
-    graph: GraphBuilder, estimator: StackingClassifier, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: StackingClassifier, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """The final estimator on the stacked member outputs; its label index is mapped back to ``classes_``."""
     if isinstance(estimator._label_encoder, list):
@@ -164,9 +179,9 @@ def convert_stacking_classifier(
     return outputs
 
 
-@converter(StackingRegressor)
+@converter(StackingRegressor, tables=True)
 def convert_stacking_regressor(
-    graph: GraphBuilder, estimator: StackingRegressor, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: StackingRegressor, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """The final estimator on the stacked member predictions."""
     features = _stack_features(graph, estimator, x, context)

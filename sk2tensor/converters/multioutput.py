@@ -1,5 +1,7 @@
 """``sklearn.multioutput``: MultiOutputClassifier/Regressor (one fitted estimator per target, side by side)
-and ClassifierChain/RegressorChain (each estimator also sees the previous ones' outputs)."""
+and ClassifierChain/RegressorChain (each estimator also sees the previous ones' outputs). The MultiOutput
+wrappers hand string columns on to their estimators (pipelines that encode them); the chains, like sklearn's,
+take numbers only."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from sklearn.multioutput import ClassifierChain, MultiOutputClassifier, MultiOut
 
 from sk2tensor.converters._numeric import F64, as_columns, columns
 from sk2tensor.converters.meta_ensembles import member_output, predicted_labels
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
 
 
@@ -26,9 +28,9 @@ def _check_numeric_labels(estimator: Any) -> None:
             )
 
 
-@converter(MultiOutputRegressor)
+@converter(MultiOutputRegressor, tables=True)
 def convert_multi_output_regressor(
-    graph: GraphBuilder, estimator: MultiOutputRegressor, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: MultiOutputRegressor, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """One column per target: each estimator's ``predict``."""
     predictions = [
@@ -38,9 +40,9 @@ def convert_multi_output_regressor(
     return {"predict": graph.concat(predictions, axis=1)}
 
 
-@converter(MultiOutputClassifier)
+@converter(MultiOutputClassifier, tables=True)
 def convert_multi_output_classifier(
-    graph: GraphBuilder, estimator: MultiOutputClassifier, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: MultiOutputClassifier, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
     """``predict``: one column of labels per target (numeric labels only). sklearn's ``predict_proba`` is a
     list of arrays, one per target, which is not one tensor: it is not exported."""
