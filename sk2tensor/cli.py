@@ -7,6 +7,7 @@ that does not parse); set ``SK2TENSOR_DEBUG=1`` to see the traceback of an unexp
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -447,7 +448,14 @@ def _predict_on_engine(
     methods, chosen_columns = _split_list(method), _split_list(columns)
     load_compiled(model, device="cpu")  # a missing or damaged file fails here, before an engine starts
     if engine is Engine.ray:
+        from sk2tensor.ray import _ray
         from sk2tensor.ray import predict_parquet as ray_predict_parquet
+
+        ray = _ray()
+        if not ray.is_initialized():
+            # RAY_ADDRESS, when set, names the cluster; else a local Ray. Its INFO logs would drown the result.
+            ray.init(logging_level=logging.WARNING, include_dashboard=False)
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
 
         result = ray_predict_parquet(
             data,
