@@ -11,8 +11,12 @@ What sklearn 1.9 does, and what the graph does (sk2tensor/converters/neighbors.p
 * radius models keep every training row with ``reduced distance <= reduced radius``, on every path: so does the
   graph;
 * ``weights="distance"`` with a zero distance: weight 1 for the exact matches and 0 for the others;
-* the cases where sklearn's answer is not a function of the model (kd_tree/ball_tree traversal order,
-  numpy's argpartition for float32 rows, thread-dependent heap merges above 256 rows) keep the lowest index.
+* kd_tree and ball_tree (what ``algorithm="auto"`` picks for up to 15 features): the same heap, fed in the order
+  the query walks the tree (depth first, the child with the smaller lower bound first, the left one on equal
+  bounds; a leaf's rows in ``idx_array`` order). With at most 256 training rows the graph computes that walk per
+  tied row and reproduces sklearn exactly, on float32 rows too (the tree casts them to float64);
+* the cases where sklearn's answer is not a function of the model (numpy's argpartition for float32 rows on a
+  brute-force model, thread-dependent heap merges above 256 rows) keep the lowest index.
 """
 
 from __future__ import annotations
@@ -162,11 +166,61 @@ def test_float32_models_match_sklearn_on_float32_rows() -> None:
         assert_matches_sklearn(model, compiled, GRID_QUERIES.astype(np.float32), "float32")
 
 
-def test_only_tied_rows_take_the_heap_and_untied_batches_skip_it() -> None:
+TREES = ("kd_tree", "ball_tree")
+#: Continuous rows (no ties) mixed into the tie-heavy queries: the heap runs on the tied rows only, and its
+#: answers go back to their rows.
+MIXED_QUERIES = np.concatenate([GRID_QUERIES, RNG.normal(1.5, 1.0, size=(100, 3))])[RNG.permutation(500)]
+
+
+@pytest.mark.parametrize("algorithm", TREES)
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize(("k", "leaf_size"), [(1, 30), (2, 2), (5, 30), (5, 3), (8, 1), (3, 300)])
+def test_tree_ties_match_sklearn(algorithm: str, metric: str, k: int, leaf_size: int) -> None:
+    """KDTree and BallTree models keep the neighbours sklearn's tree query keeps, on every row, for small and
+    large leaves (leaf_size 300: one leaf, idx_array order), where keeping the lowest index would not."""
+    model = KNeighborsClassifier(k, algorithm=algorithm, leaf_size=leaf_size, **METRICS[metric])
+    model.fit(GRID, GRID_LABELS)
+    expected_dist, expected_index = model.kneighbors(MIXED_QUERIES)
+    dist, index = _graph_kneighbors(model, MIXED_QUERIES)
+    # sklearn's rdist_to_dist runs numpy's pow (minkowski), which may round apart from C's in the last bit.
+    np.testing.assert_allclose(dist, expected_dist, rtol=1e-15, atol=0)
+    got_sets = [set(row) for row in index.tolist()]
+    assert got_sets == [set(row) for row in expected_index.tolist()]
+    if k >= 5 and metric in ("euclidean", "manhattan"):
+        assert got_sets != _lowest_index(model, MIXED_QUERIES)  # the data does exercise the rule
+
+
+@pytest.mark.parametrize("algorithm", TREES)
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "minkowski3"])
+def test_tree_models_match_sklearn(algorithm: str, metric: str) -> None:
+    """Predictions of tree models equal sklearn's on tie-heavy rows, float32 rows included (the tree casts
+    them to float64, so its walk does not depend on the rows' dtype)."""
+    for weights in ("uniform", "distance"):
+        for fitted in (
+            KNeighborsClassifier(6, weights=weights, algorithm=algorithm, **METRICS[metric]).fit(GRID, GRID_LABELS),
+            KNeighborsRegressor(5, weights=weights, algorithm=algorithm, **METRICS[metric]).fit(GRID, GRID_TARGETS),
+        ):
+            for dtype in DTYPES:
+                compiled = sk2tensor.convert(fitted, MIXED_QUERIES, dtype=dtype)
+                assert compiled.validation.passed, compiled.validation.summary()
+                assert_matches_sklearn(fitted, compiled, MIXED_QUERIES.astype(dtype), dtype)
+
+
+def test_auto_picks_a_tree_and_matches_sklearn() -> None:
+    """``algorithm="auto"`` fits a KDTree on these 3 features: its ties follow the tree, not the index."""
+    model = KNeighborsClassifier(7).fit(GRID, GRID_LABELS)
+    assert model._fit_method == "kd_tree"
+    compiled = sk2tensor.convert(model, MIXED_QUERIES, dtype="float64")
+    assert compiled.validation.passed, compiled.validation.summary()
+    np.testing.assert_array_equal(compiled.predict_proba(MIXED_QUERIES), model.predict_proba(MIXED_QUERIES))
+
+
+@pytest.mark.parametrize("algorithm", ["brute", *TREES])
+def test_only_tied_rows_take_the_heap_and_untied_batches_skip_it(algorithm: str) -> None:
     """Rows without a tie at the k-th neighbour keep the ascending TopK answer; a batch without any tie runs
-    the loop once, idle, and gives the same answer."""
+    the loop once, idle, on one row (and a tree walk for that row only), and gives the same answer."""
     X = RNG.normal(size=(120, 3))
-    model = KNeighborsClassifier(4, algorithm="brute").fit(X, RNG.integers(0, 2, size=120))
+    model = KNeighborsClassifier(4, algorithm=algorithm, leaf_size=5).fit(X, RNG.integers(0, 2, size=120))
     rows = RNG.normal(size=(50, 3))
     dist, index = _graph_kneighbors(model, rows)
     expected_dist, expected_index = model.kneighbors(rows)
@@ -179,16 +233,17 @@ def test_only_tied_rows_take_the_heap_and_untied_batches_skip_it() -> None:
 @pytest.mark.parametrize(
     ("make", "copies"),
     [
-        (lambda: KNeighborsClassifier(5, algorithm="kd_tree"), 1),
-        (lambda: KNeighborsClassifier(5, algorithm="ball_tree"), 1),
+        (lambda: KNeighborsClassifier(5, algorithm="kd_tree"), 2),  # 400 training rows: above HEAP_MAX_ROWS
+        (lambda: KNeighborsClassifier(5, algorithm="ball_tree"), 2),
         (lambda: KNeighborsClassifier(5, algorithm="brute", metric="cosine"), 1),
-        (lambda: KNeighborsClassifier(5, algorithm="brute"), 2),  # 400 training rows: above HEAP_MAX_ROWS
+        (lambda: KNeighborsClassifier(5, algorithm="brute"), 2),
     ],
-    ids=["kd_tree", "ball_tree", "cosine", "brute_400_rows"],
+    ids=["kd_tree_400_rows", "ball_tree_400_rows", "cosine", "brute_400_rows"],
 )
 def test_cases_without_a_reproducible_order_keep_the_lowest_index(make, copies: int) -> None:
-    """sklearn's order among tied rows depends on its tree, on numpy's argpartition or on its threads there:
-    the graph holds no heap and keeps the lowest indices (ascending TopK)."""
+    """sklearn's order among tied rows depends on numpy's argpartition or on its threads there, and a tree's
+    walk is not replayed above HEAP_MAX_ROWS (a loop trip per stored row): the graph holds no heap and keeps
+    the lowest indices (ascending TopK)."""
     X = np.tile(GRID, (copies, 1))
     model = make().fit(X, np.resize(GRID_LABELS, len(X)))
     metric = neighbors.metric_of(model, model.effective_metric_, model.effective_metric_params_, model._fit_method)
@@ -203,13 +258,18 @@ def test_cases_without_a_reproducible_order_keep_the_lowest_index(make, copies: 
 def test_distance_weights_with_exact_matches() -> None:
     """Queries equal to training rows (zero distances, several training rows per cell with different targets):
     weight 1 for the exact matches and 0 for the others; exact in brute force too on integer data, where
-    |x|^2 - 2 x.y + |y|^2 is exact. (k-neighbour models on trees: see the tie rule above; float32 rows take
-    sklearn's argpartition among tied rows.)"""
+    |x|^2 - 2 x.y + |y|^2 is exact. (float32 rows on a brute-force model take sklearn's argpartition among
+    tied rows; a tree casts them to float64 and keeps its walk.)"""
     rows = GRID[:60]
     cases = [
         (KNeighborsClassifier(6, weights="distance", algorithm="brute").fit(GRID, GRID_LABELS), ("float64",)),
         (KNeighborsRegressor(6, weights="distance", algorithm="brute").fit(GRID, GRID_TARGETS), ("float64",)),
     ]
+    for algorithm in TREES:
+        cases += [
+            (KNeighborsClassifier(6, weights="distance", algorithm=algorithm).fit(GRID, GRID_LABELS), DTYPES),
+            (KNeighborsRegressor(6, weights="distance", algorithm=algorithm).fit(GRID, GRID_TARGETS), DTYPES),
+        ]
     for algorithm in ("brute", "kd_tree", "ball_tree"):
         cases += [
             (RadiusNeighborsClassifier(1.0, weights="distance", algorithm=algorithm).fit(GRID, GRID_LABELS), DTYPES),

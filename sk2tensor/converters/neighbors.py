@@ -19,26 +19,44 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
   larger distances included: neither the lowest nor the highest indices in general. With at most
   :data:`HEAP_MAX_ROWS` (256) training rows, ArgKmin's chunk, that is sklearn's answer on any machine and
   batch, and the graph reproduces it exactly: the rows of a batch whose k-th and (k+1)-th distances are
-  equal take the same heap, run by an ONNX ``Loop`` over the stored rows (:func:`sklearn_heap`); the other
-  rows keep TopK. A batch without such a tie runs the loop once, idle; a batch with one pays a trip per
-  stored row over ``[batch, k]`` tensors (tie-heavy data, 250 stored rows: about 9,000 rows/s against 425,000
-  for TopK on this project's CPU machine; continuous data does not slow down).
+  equal (picked by a TopK whose k is their count: :func:`_tied_rows`) take the same heap, run by an ONNX
+  ``Loop`` over the stored rows (:func:`sklearn_heap`); the other rows keep TopK. A batch without such a tie
+  runs the loop once, idle, on one row; a batch with one pays a trip per stored row over ``[tied rows, k]``
+  tensors (tie-heavy data, 250 stored rows, every row tied: about 12,000 rows/s against 500,000 for TopK
+  on this project's CPU machine; continuous data does not slow down).
 * Brute force above 256 training rows: sklearn splits them in chunks. With ``parallel_on_X`` (more queries
   than training rows, or more than ``4 * 256 * threads``, and always for the uniform votes of
   KNeighborsClassifier with a metric other than euclidean) it is the same heap; with ``parallel_on_Y`` each
   thread keeps a heap over its chunks and they are merged, so the answer depends on the thread count. The
   graph keeps the lowest index there (TopK returns equal values lowest index first, and the blocks below are
   merged in index order).
-* kd_tree and ball_tree: the same heap, fed in the order the query walks the tree (built by partitioning,
-  nearest child first): the answer depends on the tree. The graph keeps the lowest index.
+* kd_tree and ball_tree (what ``algorithm="auto"`` picks for up to 15 features and a metric the trees take): the
+  same heap, fed in the order the query walks the tree (``_query_single_depthfirst``): depth first from the root,
+  at an inner node the child with the smaller lower bound (``min_rdist``: to the node's box for a KDTree,
+  ``max(0, d(x, centroid) - radius)`` for a BallTree) first, the left child when the bounds are equal, a leaf's
+  rows in ``idx_array`` order. sklearn skips the nodes whose bound exceeds the heap's largest value; their rows
+  are all farther than it and the heap would reject them, so pushing every row in the walk's order gives
+  sklearn's heap (a BallTree bound taken from a rounded centroid could in principle exceed a row's distance by a
+  rounding error and prune a tied row; no test data shows it). That order is a function of the fitted tree and
+  the query only, on any machine, batch or thread count, whatever the dtype of the rows (the tree casts them to
+  float64). With at most :data:`HEAP_MAX_ROWS` stored rows the graph reproduces it exactly for the tied rows: it
+  computes the children's bounds with sklearn's float64 operations in sklearn's order, ranks the training rows by
+  the walk (:class:`TreeOrder`: ``position in idx_array + swapped children @ shift``, a matrix product of small
+  integers, exact), sorts them and runs the heap in that order. Tie-heavy data pays as brute force does (about
+  7,000 to 25,000 rows/s); continuous data pays only the tie test and the idle loop (5 to 30% fewer rows/s than
+  the lowest-index TopK on 100 to 250 stored rows, the most on the smallest models). Above :data:`HEAP_MAX_ROWS`
+  stored rows (a loop trip per stored row) the graph keeps the lowest index.
 * Rows of another dtype than the fitted data (float32 rows on a float64 model: what a float32 graph is
-  validated against) and the cosine metric: sklearn takes ``np.argpartition`` then ``np.argsort`` of the
-  distance matrix (numpy's introselect, CPU-dependent). The graph keeps its rule above.
+  validated against) on brute force, and the cosine metric: sklearn takes ``np.argpartition`` then
+  ``np.argsort`` of the distance matrix (numpy's introselect, CPU-dependent). The graph keeps its rule above.
 * Equal distances are equal in both only when both round them alike. Brute euclidean computes
   ``(|x|^2 + (-2 x.y)) + |y|^2`` in float64 in both, but the dot products' summation order (BLAS against ONNX
   Runtime's MatMul and ReduceSum) may differ in the last bit on data whose products and sums are not exact;
-  the other metrics are summed feature by feature in both. On data where they are exact (integers, halves…)
-  ties are ties in both, and tests/test_neighbor_ties.py checks every rule above on such data.
+  the other metrics are summed feature by feature in both (``pow`` as C's ``pow``: the graph gives ONNX
+  Runtime's Pow an exponent tensor, not a scalar, which it would compute as ``x * x * x`` for 3). On data
+  where they are exact (integers, halves…) ties are ties in both, and tests/test_neighbor_ties.py checks
+  every rule above on such data. The tree walk's bounds are computed as sklearn computes them, so equal
+  bounds are equal in both too (a BallTree's centroids and radii are stored as sklearn holds them).
 * Predictions differ only when the tied rows carry different targets. With ``weights="distance"`` a query at
   distance zero from training rows gives those weight 1 and the others 0, as sklearn; votes equal in exact
   arithmetic are decided by the summation order (sklearn's is its neighbour order), so labels may differ
@@ -49,16 +67,17 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
 Memory is bounded by processing the stored set in blocks of :data:`BLOCK_ROWS` training rows inside the
 graph: each block's ``[batch, BLOCK_ROWS]`` float64 distances are reduced to their k best (or, for radius
 models, to per-class or per-target sums) before the next block. Peak memory is therefore about
-``3 * 8 * min(n_train, BLOCK_ROWS)`` bytes per input row of a run, whatever the training set size (bound the
-rows per run with ``CompiledModel.chunk_rows``); the model's rows per run (metadata ``max_chunk_rows``) are
-bounded so that one run holds at most ``_pairwise.RUN_MEMORY_BYTES`` of them, the rule KernelPCA, Nystroem and
-the kernel SVMs follow too. Training sets above :data:`MAX_STORED_ROWS` rows or ``_pairwise.MAX_STORED_VALUES``
-stored values are refused: the graph stores them as float64 constants.
+``3 * 8 * min(n_train, BLOCK_ROWS)`` bytes per input row of a run (``7 * 8 * n_train`` for a tree walk, at most
+256 rows), whatever the training set size (bound the rows per run with ``CompiledModel.chunk_rows``); the
+model's rows per run (metadata ``max_chunk_rows``) are bounded so that one run holds at most
+``_pairwise.RUN_MEMORY_BYTES`` of them, the rule KernelPCA, Nystroem and the kernel SVMs follow too. Training
+sets above :data:`MAX_STORED_ROWS` rows or ``_pairwise.MAX_STORED_VALUES`` stored values are refused: the graph
+stores them as float64 constants.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.neighbors import (
@@ -76,9 +95,9 @@ from sk2tensor.registry import ConversionContext, class_output, converter, label
 
 #: Training rows per block of the in-graph neighbour search.
 BLOCK_ROWS = 2048
-#: Most stored rows for which a brute-force graph reproduces sklearn's heap on ties at the k-th neighbour:
-#: sklearn's ArgKmin chunk (``pairwise_dist_chunk_size``, 256), below which its answer is one heap on any
-#: machine.
+#: Most stored rows for which a graph reproduces sklearn's heap on ties at the k-th neighbour: sklearn's ArgKmin
+#: chunk (``pairwise_dist_chunk_size``, 256), below which its brute-force answer is one heap on any machine;
+#: a KDTree or BallTree walk is reproducible at any size, but the replay costs a loop trip per stored row.
 HEAP_MAX_ROWS = 256
 #: Largest training set (rows) a neighbours graph stores (and at most ``_pairwise.MAX_STORED_VALUES`` values).
 MAX_STORED_ROWS = 1 << 18
@@ -195,7 +214,9 @@ class _Distances:
             if metric.name == "euclidean":
                 term = g.mul(diff, diff)
             elif metric.name == "minkowski":
-                term = g.pow(g.abs(diff), f64(g, metric.p, "p"))
+                # An exponent of the operand's shape: ONNX Runtime computes a scalar exponent 3 as x * x * x,
+                # C's pow (sklearn's) does not; a full exponent tensor goes through std::pow.
+                term = g.pow(g.abs(diff), f64(g, np.full((1, len(block)), metric.p), "p"))
             else:
                 term = g.abs(diff)
             if total is None:
@@ -273,29 +294,152 @@ def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int, run: Var | N
     return values, indices
 
 
-def _heap_applies(estimator: object, metric: Metric, n_stored: int) -> bool:
-    """Whether sklearn's brute force answers ``kneighbors`` with its ArgKmin heap, scanning the stored rows in
-    index order on every machine: brute force, an ArgKmin metric (not cosine) and at most
-    :data:`HEAP_MAX_ROWS` stored rows (one chunk of ArgKmin, so one heap whatever the threads)."""
-    return getattr(estimator, "_fit_method", None) == "brute" and metric.name != "cosine" and n_stored <= HEAP_MAX_ROWS
+def _heap_applies(estimator: object, metric: Metric, n_stored: int) -> bool | TreeOrder:
+    """How sklearn's ``kneighbors`` feeds its heap, when the graph reproduces it: ``True`` for brute force (an
+    ArgKmin metric, not cosine, and at most :data:`HEAP_MAX_ROWS` stored rows: one chunk of ArgKmin, so one heap
+    in index order whatever the threads), a :class:`TreeOrder` for a KDTree or BallTree of at most
+    :data:`HEAP_MAX_ROWS` rows (the query's depth-first walk of the tree), ``False`` otherwise."""
+    method = getattr(estimator, "_fit_method", None)
+    if metric.name == "cosine" or n_stored > HEAP_MAX_ROWS:
+        return False
+    if method == "brute":
+        return True
+    if method in ("kd_tree", "ball_tree"):
+        return TreeOrder.of(estimator._tree, method, metric)
+    return False
+
+
+@dataclass(frozen=True, eq=False)
+class TreeOrder:
+    """The order in which sklearn's KDTree/BallTree ``query`` (``_query_single_depthfirst``) pushes the
+    training rows into a query's heap, as constant tables.
+
+    The query walks the tree depth first from the root; at an inner node it enters first the child whose
+    lower bound on the reduced distance (``min_rdist``) is smaller, the left one when both are equal, and
+    in a leaf it pushes the rows in ``idx_array`` order. It skips (prunes) a node whose bound exceeds the
+    heap's largest value; the rows of such a node are all farther than that value, so the heap would reject
+    them anyway: pushing every row in the walk's order keeps the same heap. The rank of training row ``i``
+    in the walk is its position in ``idx_array`` plus, for every inner node ``a`` above it whose children
+    the query swaps (right child first), ``+size(right)`` if the row is in the left child and
+    ``-size(left)`` if it is in the right one: ``rank = position + swapped @ shift``.
+    """
+
+    kind: str  # kd_tree or ball_tree
+    metric: Metric
+    # Per child node of the m inner nodes (left children, then right ones): kd_tree: the box's lower and upper
+    # bounds, [n_features, 2 m] each; ball_tree: the centroids [n_features, 2 m] and the radii [2 m].
+    first: np.ndarray = field(repr=False)
+    second: np.ndarray = field(repr=False)
+    position: np.ndarray = field(repr=False)  # [n] float64: each training row's position in idx_array
+    shift: np.ndarray = field(repr=False)  # [m, n] float64
+
+    @classmethod
+    def of(cls, tree: object, kind: str, metric: Metric) -> TreeOrder:
+        _, idx_array, node_data, node_bounds = tree.get_arrays()
+        n = len(idx_array)
+        position = np.empty(n, dtype=np.float64)
+        position[np.asarray(idx_array)] = np.arange(n, dtype=np.float64)
+        inner: list[int] = []
+        stack = [0]
+        while stack:  # inner nodes reachable from the root (a leaf's descendants are never visited)
+            node = stack.pop()
+            if not node_data["is_leaf"][node]:
+                inner.append(node)
+                stack += [2 * node + 1, 2 * node + 2]
+        inner.sort()
+        shift = np.zeros((len(inner), n), dtype=np.float64)
+        for row, node in enumerate(inner):
+            left, right = (node_data[c] for c in (2 * node + 1, 2 * node + 2))
+            shift[row, idx_array[left["idx_start"] : left["idx_end"]]] = right["idx_end"] - right["idx_start"]
+            shift[row, idx_array[right["idx_start"] : right["idx_end"]]] = left["idx_start"] - left["idx_end"]
+        children = np.array([2 * a + 1 for a in inner] + [2 * a + 2 for a in inner], dtype=np.int64)
+        bounds = np.asarray(node_bounds, dtype=np.float64)
+        if kind == "kd_tree":
+            first, second = bounds[0, children].T.copy(), bounds[1, children].T.copy()
+        else:
+            first, second = bounds[0, children].T.copy(), np.asarray(node_data["radius"][children], np.float64)
+        return cls(kind, metric, first, second, position, shift)
+
+    @property
+    def p(self) -> float:
+        """The tree's ``dist_metric.p``."""
+        return {"euclidean": 2.0, "manhattan": 1.0, "chebyshev": np.inf}.get(self.metric.name, self.metric.p)
+
+    def lower_bounds(self, graph: GraphBuilder, columns: list[Var]) -> Var:
+        """``[batch, 2 m]`` sklearn's ``min_rdist`` from each input row to each child node, its float64
+        operations in its order (``min_rdist`` of ``_kd_tree.pyx.tp`` and ``_ball_tree.pyx.tp``)."""
+        g, p, width = graph, self.p, self.first.shape[1]
+
+        def power(value: Var, exponent: float) -> Var:
+            # An exponent tensor of the operand's width: ONNX Runtime computes a scalar exponent 2 or 3 as
+            # x * x (* x), which C's pow (sklearn's) does not round alike; an exponent tensor takes std::pow.
+            return g.pow(value, f64(g, np.full((1, width), exponent), "tree_exponent"))
+
+        def accumulate(total: Var | None, term: Var) -> Var:
+            # sklearn starts from 0.0, and 0.0 + t and fmax(0.0, t) are t for t >= 0.
+            if total is None:
+                return term
+            return g.max(total, term) if p == np.inf else g.add(total, term)
+
+        total = None
+        for j, column in enumerate(columns):
+            if self.kind == "kd_tree":  # the box [first, second]: sum (or max) of pow(0.5 * d, p)
+                d_lo = g.sub(f64(g, self.first[j][None, :], "node_low"), column)
+                d_hi = g.sub(column, f64(g, self.second[j][None, :], "node_high"))
+                term = g.mul(f64(g, 0.5, "half"), g.add(g.add(d_lo, g.abs(d_lo)), g.add(d_hi, g.abs(d_hi))))
+                total = accumulate(total, term if p in (1.0, np.inf) else power(term, p))
+            else:  # the ball: the distance to the centroid, as the tree's dist
+                diff = g.sub(column, f64(g, self.first[j][None, :], "node_centroid"))
+                if p == 2.0:
+                    total = accumulate(total, g.mul(diff, diff))
+                elif p in (1.0, np.inf):
+                    total = accumulate(total, g.abs(diff))
+                else:
+                    total = accumulate(total, power(g.abs(diff), p))
+        if self.kind == "kd_tree":
+            return total
+        if p == 2.0:
+            total = g.sqrt(total)
+        elif p not in (1.0, np.inf):
+            total = power(total, 1.0 / p)
+        gap = g.max(g.sub(total, f64(g, self.second[None, :], "node_radius")), f64(g, 0.0, "zero"))
+        if p == 2.0:
+            return g.mul(gap, gap)
+        return gap if p in (1.0, np.inf) else power(gap, p)
+
+    def order(self, graph: GraphBuilder, columns: list[Var]) -> Var:
+        """The training rows in the order the query of each input row visits them: ``[batch, n]`` int64, or
+        ``[n]`` (the same for every row) when the tree is a single leaf."""
+        g, m = graph, self.shift.shape[0]
+        if m == 0:
+            return g.int64s(np.argsort(self.position).tolist(), "idx_array")
+        bounds = self.lower_bounds(g, columns)
+        left = g.gather(bounds, g.int64s(list(range(m)), "left_children"), axis=1)
+        right = g.gather(bounds, g.int64s(list(range(m, 2 * m)), "right_children"), axis=1)
+        swapped = g.cast(g.logical_not(g.less_equal(left, right)), np.float64)  # [batch, m]
+        rank = g.add(g.matmul(swapped, f64(g, self.shift, "tree_shift")), f64(g, self.position[None, :], "position"))
+        _, order = g.topk(rank, len(self.position), largest=False)  # ranks are 0 .. n-1, exact in float64
+        return order
 
 
 def kneighbors(
-    graph: GraphBuilder, distances: _Distances, stored: np.ndarray, k: int, heap: bool = False
+    graph: GraphBuilder, distances: _Distances, stored: np.ndarray, k: int, heap: bool | TreeOrder = False
 ) -> tuple[Var, Var]:
     """Distances ``[batch, k]`` and training indices ``[batch, k]`` of the k nearest stored rows.
 
     Without ``heap``, ascending, and equal distances go to the lower training index. With ``heap`` (see
     :func:`_heap_applies`), the rows of the batch where the k-th and (k+1)-th distances are equal (a tie at
-    the k-th neighbour) take the neighbours sklearn's heap keeps (:func:`sklearn_heap`); the loop runs once,
-    idle, when no row of the batch has such a tie.
+    the k-th neighbour) take the neighbours sklearn's heap keeps (:func:`sklearn_heap`), fed the training
+    rows in index order (brute force) or in each row's walk of the tree (a :class:`TreeOrder`); the loop and
+    the walk run on those rows only, and once, idle, on one row when no row of the batch has such a tie.
     """
     values, indices, blocks = [], [], []
-    heap = heap and len(stored) > k
+    heap = heap if len(stored) > k else False
+    extra = 1 if heap else 0  # the (k+1)-th distance, to find ties at the k-th
     for start, stop in _blocks(len(stored)):
         reduced = distances.reduced(stored[start:stop])
         blocks.append(reduced)
-        v, i = graph.topk(reduced, min(k + heap, stop - start), largest=False)
+        v, i = graph.topk(reduced, min(k + extra, stop - start), largest=False)
         if start:
             i = graph.add(i, graph.const(np.int64(start), "block_start", dtype=np.int64))
         values.append(v)
@@ -305,7 +449,7 @@ def kneighbors(
     else:
         # Blocks are concatenated in index order and TopK keeps equal values in position order, so equal
         # distances still go to the lower training index.
-        v, position = graph.topk(graph.concat(values, axis=1), k + heap, largest=False)
+        v, position = graph.topk(graph.concat(values, axis=1), k + extra, largest=False)
         i = graph.gather_elements(graph.concat(indices, axis=1), position, axis=1)
     if heap:
         reduced = blocks[0] if len(blocks) == 1 else graph.concat(blocks, axis=1)
@@ -316,9 +460,48 @@ def kneighbors(
         any_tie = graph.greater(
             graph.reduce_max(graph.cast(tied, np.int64), [0, 1]), graph.const(np.int64(0), "zero_i", dtype=np.int64)
         )
-        heap_values, heap_indices = sklearn_heap(graph, reduced, len(stored), k, any_tie)
+        # The heap runs on the tied rows only (at least one row: an idle one when none is tied).
+        rows, slot = _tied_rows(graph, tied)
+        reduced = graph.gather(reduced, rows, axis=0)  # [tied rows, n]
+        if isinstance(heap, TreeOrder):
+            x = graph.gather(distances.x, rows, axis=0)
+            columns = [graph.gather(x, graph.int64s([j], "feature"), axis=1) for j in range(distances.n_features)]
+            order = heap.order(graph, columns)  # each tied row's walk of the tree
+            take = graph.gather if heap.shift.shape[0] == 0 else graph.gather_elements  # [n] or [tied rows, n]
+            heap_values, heap_positions = sklearn_heap(graph, take(reduced, order, axis=1), len(stored), k, any_tie)
+            heap_indices = take(order, heap_positions, axis=0 if heap.shift.shape[0] == 0 else 1)
+        else:
+            heap_values, heap_indices = sklearn_heap(graph, reduced, len(stored), k, any_tie)
+        heap_values, heap_indices = graph.gather(heap_values, slot, axis=0), graph.gather(heap_indices, slot, axis=0)
         v, i = graph.where(tied, heap_values, v), graph.where(tied, heap_indices, i)
     return distances.distance(v), i
+
+
+def _tied_rows(graph: GraphBuilder, tied: Var) -> tuple[Var, Var]:
+    """The rows of the batch where ``tied`` (``[batch, 1]`` bool) holds, for a computation on them only:
+    ``rows`` (``[m]`` int64, ascending; row 0 alone when none is tied, so that ``m >= 1`` on a non-empty batch)
+    and ``slot`` (``[batch]`` int64: where each tied row sits in ``rows``; 0 for the others). A TopK whose
+    ``k`` is the count of tied rows picks them: its shape comes from the data, with no shape operator."""
+    g = graph
+    flag = g.squeeze(g.cast(tied, np.float64), [1])  # [batch]
+    count = g.reduce_sum(g.cast(tied, np.int64), [0])  # [1]
+    batch = g.reduce_sum(g.cast(g.equal(flag, flag), np.int64), [0], keepdims=True)  # [1]
+    one = g.const(np.array([1], dtype=np.int64), "one_row", dtype=np.int64)
+    k = g.min(g.max(count, one), batch)
+    # graph.topk takes a constant k; equal values come out lowest index first (ONNX TopK), so ascending.
+    _, rows = g._node("TopK", [flag, k], np.float64, n_outputs=2, axis=0, largest=1, sorted=1)
+    rows = Var(rows.name, np.dtype(np.int64))
+    slot = g.sub(g.cumsum(g.squeeze(g.cast(tied, np.int64), [1]), axis=0), g.const(np.int64(1), "one_i", np.int64))
+    return rows, g.max(slot, g.const(np.int64(0), "zero_i", dtype=np.int64))
+
+
+def _heap(estimator: object, distances: _Distances, stored: np.ndarray, context: ConversionContext) -> bool | TreeOrder:
+    """:func:`_heap_applies`, with the run's memory bound raised for a tree walk: its tied rows also hold about
+    four ``[n_stored]`` float64 or int64 vectors each (bounds, ranks, walk order, distances in that order)."""
+    heap = _heap_applies(estimator, distances.metric, len(stored))
+    if isinstance(heap, TreeOrder):
+        bound_run_memory(context, 7 * 8 * len(stored))
+    return heap
 
 
 def _distance_weights(graph: GraphBuilder, dist: Var) -> Var:
@@ -412,7 +595,7 @@ def convert_kneighbors_classifier(
     k = estimator.n_neighbors
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
-    dist, index = kneighbors(graph, distances, stored, k, _heap_applies(estimator, distances.metric, len(stored)))
+    dist, index = kneighbors(graph, distances, stored, k, _heap(estimator, distances, stored, context))
     w = None if weights == "uniform" else graph.unsqueeze(_distance_weights(graph, dist), [2])
     codes = _train_codes(estimator)
     probas, picks = [], []
@@ -450,7 +633,7 @@ def convert_kneighbors_regressor(
     if k > len(stored):
         raise unsupported(estimator, "n_neighbors", k, f"use at most the {len(stored)} training rows")
     y, single = _targets(estimator)
-    dist, index = kneighbors(graph, distances, stored, k, _heap_applies(estimator, distances.metric, len(stored)))
+    dist, index = kneighbors(graph, distances, stored, k, _heap(estimator, distances, stored, context))
     values = graph.gather(graph.const(y, "train_targets", dtype=np.float64), index)  # [batch, k, targets]
     if weights == "uniform":
         pred = graph.div(graph.reduce_sum(values, [1]), graph.const(float(k), "k", dtype=np.float64))
