@@ -357,11 +357,13 @@ class GraphBuilder:
         """Running sum along ``axis``, first element first."""
         return self._node("CumSum", [a, self.const(np.int64(axis), "axis", dtype=np.int64)], a.dtype)
 
-    def topk(self, a: Var, k: int, axis: int = -1, largest: bool = True) -> tuple[Var, Var]:
+    def topk(self, a: Var, k: int | Var, axis: int = -1, largest: bool = True) -> tuple[Var, Var]:
         """The ``k`` largest (or smallest) values along ``axis``, sorted, and their int64 indices; equal values
-        come out lowest index first (ONNX TopK semantics)."""
+        come out lowest index first (ONNX TopK semantics). ``k`` is a number, or an int64 ``[1]`` value computed
+        in the graph (the output's width then comes from the data, with no shape operator)."""
+        count = k if isinstance(k, Var) else self.int64s([k], "k")
         values, indices = self._node(
-            "TopK", [a, self.int64s([k], "k")], a.dtype, n_outputs=2, axis=axis, largest=int(largest), sorted=1
+            "TopK", [a, count], a.dtype, n_outputs=2, axis=axis, largest=int(largest), sorted=1
         )
         return values, Var(indices.name, np.dtype(np.int64))
 

@@ -488,9 +488,8 @@ def _tied_rows(graph: GraphBuilder, tied: Var) -> tuple[Var, Var]:
     batch = g.reduce_sum(g.cast(g.equal(flag, flag), np.int64), [0], keepdims=True)  # [1]
     one = g.const(np.array([1], dtype=np.int64), "one_row", dtype=np.int64)
     k = g.min(g.max(count, one), batch)
-    # graph.topk takes a constant k; equal values come out lowest index first (ONNX TopK), so ascending.
-    _, rows = g._node("TopK", [flag, k], np.float64, n_outputs=2, axis=0, largest=1, sorted=1)
-    rows = Var(rows.name, np.dtype(np.int64))
+    # Equal values come out lowest index first (ONNX TopK), so the rows are ascending.
+    _, rows = g.topk(flag, k, axis=0)
     slot = g.sub(g.cumsum(g.squeeze(g.cast(tied, np.int64), [1]), axis=0), g.const(np.int64(1), "one_i", np.int64))
     return rows, g.max(slot, g.const(np.int64(0), "zero_i", dtype=np.int64))
 
