@@ -427,11 +427,7 @@ class GraphBuilder:
         values the body may read) and the current values; it returns ``(keep_going, new_values)``, with
         ``keep_going`` a bool scalar that ends the loop when false. Returns the final values.
         """
-        sub = GraphBuilder.__new__(GraphBuilder)
-        sub.dtype, sub.opset = self.dtype, self.opset
-        sub._nodes, sub._inputs, sub._outputs = [], [], []
-        sub._initializers, sub._used_names, sub._constants = self._initializers, self._used_names, self._constants
-        sub._vector_constants = self._vector_constants
+        sub = self._sub_builder()
         names = [sub.fresh(f"{hint}_iteration"), sub.fresh(f"{hint}_condition")]
         values = [Var(sub.fresh(f"{hint}_{v.name}"), v.dtype) for v in carried]
         keep_going, new_values = body(sub, *values)
@@ -460,6 +456,46 @@ class GraphBuilder:
         return [
             self.reshape(Var(r.name, v.dtype), [0] * rank) for r, v, rank in zip(results, carried, ranks, strict=True)
         ]
+
+    def if_(
+        self, condition: Var, then_branch: Any, else_branch: Any, ranks: Sequence[int], hint: str = "if"
+    ) -> list[Var]:
+        """An ONNX ``If`` on the bool scalar ``condition``: only the branch it picks runs.
+
+        ``then_branch(sub)`` and ``else_branch(sub)`` get a builder for their branch (its constants go to this
+        graph, whose values the branch may read) and return their outputs: the same number, dtypes and ``ranks``.
+        """
+        branches, outputs = [], []
+        for branch, name in ((then_branch, "then"), (else_branch, "else")):
+            sub = self._sub_builder()
+            values = [sub.identity(v) for v in branch(sub)]
+            value_infos = [
+                helper.make_tensor_value_info(v.name, onnx_type(v.dtype), [None] * rank)
+                for v, rank in zip(values, ranks, strict=True)
+            ]
+            branches.append(helper.make_graph(sub._nodes, self.fresh(f"{hint}_{name}"), [], value_infos))
+            outputs.append(values)
+        if [v.dtype for v in outputs[0]] != [v.dtype for v in outputs[1]]:
+            raise ValueError("the two branches of an If must give outputs of the same dtypes")
+        then_graph, else_graph = branches
+        dtype = outputs[0][0].dtype
+        results = self._node(
+            "If", [condition], dtype, n_outputs=len(ranks), then_branch=then_graph, else_branch=else_graph
+        )
+        results = results if isinstance(results, list) else [results]
+        # As for Loop: a Reshape copying every dimension gives the outputs their rank for shape inference.
+        pairs = zip(results, outputs[0], ranks, strict=True)
+        return [self.reshape(Var(r.name, v.dtype), [0] * rank) for r, v, rank in pairs]
+
+    def _sub_builder(self) -> GraphBuilder:
+        """A builder for a subgraph (a Loop body, an If branch) of this graph: its own nodes, this graph's names,
+        constants and initializers."""
+        sub = GraphBuilder.__new__(GraphBuilder)
+        sub.dtype, sub.opset = self.dtype, self.opset
+        sub._nodes, sub._inputs, sub._outputs = [], [], []
+        sub._initializers, sub._used_names, sub._constants = self._initializers, self._used_names, self._constants
+        sub._vector_constants = self._vector_constants
+        return sub
 
     # ----------------------------------------------------------------- outputs and assembly
     def output(self, value: Var, name: str) -> None:

@@ -21,7 +21,7 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
   batch, and the graph reproduces it exactly: the rows of a batch whose k-th and (k+1)-th distances are
   equal (picked by a TopK whose k is their count: :func:`_tied_rows`) take the same heap, run by an ONNX
   ``Loop`` over the stored rows (:func:`sklearn_heap`); the other rows keep TopK. A batch without such a tie
-  runs the loop once, idle, on one row; a batch with one pays a trip per stored row over ``[tied rows, k]``
+  skips the heap (an ONNX ``If`` holds it); a batch with one pays a trip per stored row over ``[tied rows, k]``
   tensors (tie-heavy data, 250 stored rows, every row tied: about 12,000 rows/s against 500,000 for TopK
   on this project's CPU machine; continuous data does not slow down).
 * Brute force above 256 training rows: sklearn splits them in chunks. With ``parallel_on_X`` (more queries
@@ -43,8 +43,8 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
   computes the children's bounds with sklearn's float64 operations in sklearn's order, ranks the training rows by
   the walk (:class:`TreeOrder`: ``position in idx_array + swapped children @ shift``, a matrix product of small
   integers, exact), sorts them and runs the heap in that order. Tie-heavy data pays as brute force does (about
-  7,000 to 25,000 rows/s); continuous data pays only the tie test and the idle loop (5 to 30% fewer rows/s than
-  the lowest-index TopK on 100 to 250 stored rows, the most on the smallest models). Above :data:`HEAP_MAX_ROWS`
+  7,000 to 25,000 rows/s); continuous data pays only the tie test (the walk, like the heap, is inside the
+  ``If``: a KDTree of 200 rows, 3 features, batch of 1: 27 us per predict_proba). Above :data:`HEAP_MAX_ROWS`
   stored rows (a loop trip per stored row) the graph keeps the lowest index.
 * Rows of another dtype than the fitted data (float32 rows on a float64 model: what a float32 graph is
   validated against) on brute force, and the cosine metric: sklearn takes ``np.argpartition`` then
@@ -241,12 +241,11 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS)]
 
 
-def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int, run: Var | None = None) -> tuple[Var, Var]:
+def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int) -> tuple[Var, Var]:
     """sklearn's ``heap_push`` of columns ``0 .. n-1`` of ``reduced`` ``[batch, n]``, in that order, into a
     fixed-size max-heap of ``k`` entries (``sklearn/utils/_heap.pyx``, the heap of its ArgKmin reduction): an
     ONNX ``Loop`` over the stored rows, each row of the batch with its own heap. Returns the heap's reduced
-    distances and training indices ``[batch, k]``, in heap order (not sorted). With ``run`` (a bool scalar),
-    the loop stops after its first trip when ``run`` is false (the result is then meaningless).
+    distances and training indices ``[batch, k]``, in heap order (not sorted).
 
     A value is pushed only when it is below the heap's root (``val >= root`` is rejected), replaces the root
     and sifts down (to the larger child, the left one when both are equal, while that child is larger than
@@ -285,8 +284,7 @@ def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int, run: Var | N
         at = sub.logical_and(sub.equal(positions, current), accepted)
         values = sub.where(at, v, values)
         indices = sub.where(at, sub.reshape(j, [1, 1]), indices)
-        keep_going = run if run is not None else sub.const(np.bool_(True), "true", dtype=np.bool_)
-        return keep_going, [values, indices, sub.add(j, sub.int64s([1]))]
+        return sub.const(np.bool_(True), "true", dtype=np.bool_), [values, indices, sub.add(j, sub.int64s([1]))]
 
     values, indices, _ = graph.loop(
         n, [start_values, start_indices, graph.int64s([0], "first_row")], [2, 2, 1], push, hint="heap"
@@ -431,7 +429,7 @@ def kneighbors(
     :func:`_heap_applies`), the rows of the batch where the k-th and (k+1)-th distances are equal (a tie at
     the k-th neighbour) take the neighbours sklearn's heap keeps (:func:`sklearn_heap`), fed the training
     rows in index order (brute force) or in each row's walk of the tree (a :class:`TreeOrder`); the loop and
-    the walk run on those rows only, and once, idle, on one row when no row of the batch has such a tie.
+    the walk run on those rows only, and not at all (an ``If``) when no row of the batch has such a tie.
     """
     values, indices, blocks = [], [], []
     heap = heap if len(stored) > k else False
@@ -460,21 +458,43 @@ def kneighbors(
         any_tie = graph.greater(
             graph.reduce_max(graph.cast(tied, np.int64), [0, 1]), graph.const(np.int64(0), "zero_i", dtype=np.int64)
         )
-        # The heap runs on the tied rows only (at least one row: an idle one when none is tied).
-        rows, slot = _tied_rows(graph, tied)
-        reduced = graph.gather(reduced, rows, axis=0)  # [tied rows, n]
-        if isinstance(heap, TreeOrder):
-            x = graph.gather(distances.x, rows, axis=0)
-            columns = [graph.gather(x, graph.int64s([j], "feature"), axis=1) for j in range(distances.n_features)]
-            order = heap.order(graph, columns)  # each tied row's walk of the tree
-            take = graph.gather if heap.shift.shape[0] == 0 else graph.gather_elements  # [n] or [tied rows, n]
-            heap_values, heap_positions = sklearn_heap(graph, take(reduced, order, axis=1), len(stored), k, any_tie)
-            heap_indices = take(order, heap_positions, axis=0 if heap.shift.shape[0] == 0 else 1)
-        else:
-            heap_values, heap_indices = sklearn_heap(graph, reduced, len(stored), k, any_tie)
-        heap_values, heap_indices = graph.gather(heap_values, slot, axis=0), graph.gather(heap_indices, slot, axis=0)
-        v, i = graph.where(tied, heap_values, v), graph.where(tied, heap_indices, i)
+        # Only a batch with a tie runs the heap (an If), and on its tied rows only.
+        v, i = graph.if_(
+            any_tie,
+            lambda g: _heap_on_tied_rows(g, heap, distances, reduced, tied, len(stored), k, v, i),
+            lambda g: [v, i],
+            [2, 2],
+            hint="ties",
+        )
     return distances.distance(v), i
+
+
+def _heap_on_tied_rows(
+    graph: GraphBuilder,
+    heap: bool | TreeOrder,
+    distances: _Distances,
+    reduced: Var,
+    tied: Var,
+    n: int,
+    k: int,
+    v: Var,
+    i: Var,
+) -> list[Var]:
+    """``v, i`` (the TopK's k nearest) with the rows where ``tied`` holds replaced by sklearn's heap: fed in
+    index order (brute force) or in each row's walk of the fitted tree (``heap`` a :class:`TreeOrder`)."""
+    rows, slot = _tied_rows(graph, tied)
+    reduced = graph.gather(reduced, rows, axis=0)  # [tied rows, n]
+    if isinstance(heap, TreeOrder):
+        x = graph.gather(distances.x, rows, axis=0)
+        columns = [graph.gather(x, graph.int64s([j], "feature"), axis=1) for j in range(distances.n_features)]
+        order = heap.order(graph, columns)  # each tied row's walk of the tree
+        take = graph.gather if heap.shift.shape[0] == 0 else graph.gather_elements  # [n] or [tied rows, n]
+        heap_values, heap_positions = sklearn_heap(graph, take(reduced, order, axis=1), n, k)
+        heap_indices = take(order, heap_positions, axis=0 if heap.shift.shape[0] == 0 else 1)
+    else:
+        heap_values, heap_indices = sklearn_heap(graph, reduced, n, k)
+    heap_values, heap_indices = graph.gather(heap_values, slot, axis=0), graph.gather(heap_indices, slot, axis=0)
+    return [graph.where(tied, heap_values, v), graph.where(tied, heap_indices, i)]
 
 
 def _tied_rows(graph: GraphBuilder, tied: Var) -> tuple[Var, Var]:
