@@ -419,9 +419,10 @@ class GraphBuilder:
 
     # ----------------------------------------------------------------- control flow
     def loop(
-        self, max_trips: int, carried: Sequence[Var], ranks: Sequence[int], body: Any, hint: str = "loop"
+        self, max_trips: int | Var, carried: Sequence[Var], ranks: Sequence[int], body: Any, hint: str = "loop"
     ) -> list[Var]:
-        """An ONNX ``Loop`` over the values ``carried`` (of the given ranks), at most ``max_trips`` times.
+        """An ONNX ``Loop`` over the values ``carried`` (of the given ranks), at most ``max_trips`` times (a
+        number, or an int64 ``[1]`` value computed in the graph).
 
         ``body(sub, *values)`` gets a builder for the loop body (its constants go to this graph, whose
         values the body may read) and the current values; it returns ``(keep_going, new_values)``, with
@@ -448,7 +449,10 @@ class GraphBuilder:
                 for v, rank in zip(outputs, [0, *ranks], strict=True)
             ],
         )
-        trips = self.const(np.int64(max_trips), "max_trips", dtype=np.int64)
+        if isinstance(max_trips, Var):
+            trips = self.reshape(max_trips, [])
+        else:
+            trips = self.const(np.int64(max_trips), "max_trips", dtype=np.int64)
         start = self.const(np.bool_(True), "true", dtype=np.bool_)
         results = self._node("Loop", [trips, start, *carried], carried[0].dtype, n_outputs=len(carried), body=graph)
         results = results if isinstance(results, list) else [results]

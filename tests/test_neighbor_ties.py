@@ -7,16 +7,17 @@ What sklearn 1.9 does, and what the graph does (sk2tensor/converters/neighbors.p
 * brute force, float64 rows (rows of the fitted dtype) and an ArgKmin metric (euclidean, manhattan, chebyshev,
   minkowski): a max-heap of k entries per query, fed the training rows in index order; it keeps neither the
   lowest nor the highest index among rows tied at the k-th distance. With at most 256 training rows (one ArgKmin
-  chunk) that is sklearn's answer on every machine, and the graph reproduces it exactly;
+  chunk) that is sklearn's answer on every machine, above with parallel_on_X or one thread; up to 8,192 training
+  rows the graph reproduces it exactly (a loop trip per push the heap may accept);
 * radius models keep every training row with ``reduced distance <= reduced radius``, on every path: so does the
   graph;
 * ``weights="distance"`` with a zero distance: weight 1 for the exact matches and 0 for the others;
 * kd_tree and ball_tree (what ``algorithm="auto"`` picks for up to 15 features): the same heap, fed in the order
   the query walks the tree (depth first, the child with the smaller lower bound first, the left one on equal
-  bounds; a leaf's rows in ``idx_array`` order). With at most 256 training rows the graph computes that walk per
+  bounds; a leaf's rows in ``idx_array`` order). With at most 8,192 training rows the graph computes that walk per
   tied row and reproduces sklearn exactly, on float32 rows too (the tree casts them to float64);
-* the cases where sklearn's answer is not a function of the model (numpy's argpartition for float32 rows on a
-  brute-force model, thread-dependent heap merges above 256 rows) keep the lowest index.
+* numpy's argpartition (float32 rows on a brute-force model, the cosine metric), and sets above the replay's
+  bounds, keep the lowest index.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sklearn.neighbors import (
     RadiusNeighborsClassifier,
     RadiusNeighborsRegressor,
 )
+from threadpoolctl import threadpool_limits
 
 import sk2tensor
 from sk2tensor.converters import neighbors
@@ -233,17 +235,18 @@ def test_only_tied_rows_take_the_heap_and_untied_batches_skip_it(algorithm: str)
 @pytest.mark.parametrize(
     ("make", "copies"),
     [
-        (lambda: KNeighborsClassifier(5, algorithm="kd_tree"), 2),  # 400 training rows: above HEAP_MAX_ROWS
-        (lambda: KNeighborsClassifier(5, algorithm="ball_tree"), 2),
+        (lambda: KNeighborsClassifier(5, algorithm="kd_tree"), 41),  # 8,200 training rows: above HEAP_MAX_ROWS
+        (lambda: KNeighborsClassifier(5, algorithm="ball_tree"), 41),
         (lambda: KNeighborsClassifier(5, algorithm="brute", metric="cosine"), 1),
-        (lambda: KNeighborsClassifier(5, algorithm="brute"), 2),
+        (lambda: KNeighborsClassifier(5, algorithm="brute"), 41),
+        (lambda: KNeighborsClassifier(5, algorithm="kd_tree", leaf_size=1), 21),  # 4,095 inner nodes x 4,200
     ],
-    ids=["kd_tree_400_rows", "ball_tree_400_rows", "cosine", "brute_400_rows"],
+    ids=["kd_tree_8200_rows", "ball_tree_8200_rows", "cosine", "brute_8200_rows", "kd_tree_shift_table"],
 )
 def test_cases_without_a_reproducible_order_keep_the_lowest_index(make, copies: int) -> None:
-    """sklearn's order among tied rows depends on numpy's argpartition or on its threads there, and a tree's
-    walk is not replayed above HEAP_MAX_ROWS (a loop trip per stored row): the graph holds no heap and keeps
-    the lowest indices (ascending TopK)."""
+    """sklearn's order among tied rows depends on numpy's argpartition there (cosine), and the heap is not
+    replayed above HEAP_MAX_ROWS stored rows or a tree walk's shift table above TREE_SHIFT_MAX_VALUES values:
+    the graph holds no heap and keeps the lowest indices (ascending TopK)."""
     X = np.tile(GRID, (copies, 1))
     model = make().fit(X, np.resize(GRID_LABELS, len(X)))
     metric = neighbors.metric_of(model, model.effective_metric_, model.effective_metric_params_, model._fit_method)
@@ -253,6 +256,60 @@ def test_cases_without_a_reproducible_order_keep_the_lowest_index(make, copies: 
     if metric.name != "cosine":
         _, index = _graph_kneighbors(model, GRID_QUERIES)
         assert [set(row) for row in index.tolist()] == _lowest_index(model, GRID_QUERIES)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 13])
+def test_accepted_pushes_replay_the_heap(k: int) -> None:
+    """The heap accepts ``v_t`` iff ``v_t`` is below the k-th smallest of ``v_0 .. v_(t-1)``, and replaying the
+    accepted pushes alone gives the same heap: in numpy, then in the graph (prefix scan, compaction, a loop
+    trip per accepted push)."""
+    rng = np.random.default_rng(k)
+    for n in (k + 1, 17, 64, 100, 300):
+        rows = rng.integers(0, rng.integers(2, 8), size=(40, n)).astype(np.float64)
+        for row in rows[:10]:
+            root = [np.sort(row[:t])[k - 1] if t >= k else np.finfo(np.float64).max for t in range(n)]
+            accepted = np.flatnonzero(row < root)
+            values, indices = _reference_heap(row[accepted], k)
+            assert (values, accepted[indices].tolist()) == _reference_heap(row, k)
+        graph = GraphBuilder(dtype=np.float64)
+        values, indices = neighbors._accepted_heap(graph, graph.input("input", n), n, k)
+        graph.output(values, "transform")
+        graph.output(indices, "predict")
+        for row, v, i in zip(rows, *_run(graph, rows), strict=True):
+            assert (v.tolist(), i.tolist()) == _reference_heap(row, k)
+
+
+#: Tie-heavy training sets above sklearn's ArgKmin chunk: 1,000 and 3,000 rows on a 4 x 4 x 4 grid.
+LARGE_RNG = np.random.default_rng(11)
+LARGE_GRIDS = {n: LARGE_RNG.integers(0, 4, size=(n, 3)).astype(np.float64) for n in (1000, 3000)}
+
+
+@pytest.mark.parametrize("algorithm", ["brute", *TREES])
+@pytest.mark.parametrize("n", [1000, 3000])
+def test_large_tie_heavy_sets_match_sklearn(algorithm: str, n: int) -> None:
+    """Above 256 stored rows: sklearn's brute force is one heap in index order with parallel_on_X or one thread
+    (threadpoolctl here), a tree's is its walk; neighbours and predictions equal sklearn's on every row."""
+    X, rows = LARGE_GRIDS[n], GRID_QUERIES
+    labels, targets = LARGE_RNG.integers(0, 3, size=n), LARGE_RNG.normal(size=n)
+    with threadpool_limits(1):
+        for k in (1, 5, 8):
+            model = KNeighborsClassifier(k, algorithm=algorithm).fit(X, labels)
+            assert neighbors._heap_applies(model, neighbors.metric_of(model, "euclidean", {}, algorithm), n)
+            expected_dist, expected_index = model.kneighbors(rows)
+            dist, index = _graph_kneighbors(model, rows)
+            np.testing.assert_array_equal(dist, expected_dist)
+            got_sets = [set(row) for row in index.tolist()]
+            assert got_sets == [set(row) for row in expected_index.tolist()]
+            if k > 1 and algorithm != "brute":  # index order mostly keeps the lowest indices on this data
+                assert got_sets != _lowest_index(model, rows)  # the data does exercise the rule
+            for weights in ("uniform", "distance") if k == 5 else ("uniform",):
+                for fitted in (
+                    KNeighborsClassifier(k, weights=weights, algorithm=algorithm).fit(X, labels),
+                    KNeighborsRegressor(k, weights=weights, algorithm=algorithm).fit(X, targets),
+                ):
+                    compiled = sk2tensor.convert(fitted, rows, dtype="float64")
+                    assert compiled.validation.passed, compiled.validation.summary()
+                    assert_matches_sklearn(fitted, compiled, rows, "float64")
 
 
 def test_distance_weights_with_exact_matches() -> None:

@@ -16,20 +16,22 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
   (float64 rows for a model fitted on float64 data): sklearn pushes the training rows, in index order, into a
   max-heap of k entries per query (``sklearn/utils/_heap.pyx``: a value ``>=`` the root is rejected, a smaller
   one replaces the root and sifts down). The rows kept among equal distances depend on the whole sequence,
-  larger distances included: neither the lowest nor the highest indices in general. With at most
-  :data:`HEAP_MAX_ROWS` (256) training rows, ArgKmin's chunk, that is sklearn's answer on any machine and
-  batch, and the graph reproduces it exactly: the rows of a batch whose k-th and (k+1)-th distances are
-  equal (picked by a TopK whose k is their count: :func:`_tied_rows`) take the same heap, run by an ONNX
-  ``Loop`` over the stored rows (:func:`sklearn_heap`); the other rows keep TopK. A batch without such a tie
-  skips the heap (an ONNX ``If`` holds it); a batch with one pays a trip per stored row over ``[tied rows, k]``
-  tensors (tie-heavy data, 250 stored rows, every row tied: about 12,000 rows/s against 500,000 for TopK
-  on this project's CPU machine; continuous data does not slow down).
-* Brute force above 256 training rows: sklearn splits them in chunks. With ``parallel_on_X`` (more queries
-  than training rows, or more than ``4 * 256 * threads``, and always for the uniform votes of
-  KNeighborsClassifier with a metric other than euclidean) it is the same heap; with ``parallel_on_Y`` each
-  thread keeps a heap over its chunks and they are merged, so the answer depends on the thread count. The
-  graph keeps the lowest index there (TopK returns equal values lowest index first, and the blocks below are
-  merged in index order).
+  larger distances included: neither the lowest nor the highest indices in general. With at most 256 training
+  rows (ArgKmin's chunk) that is sklearn's answer on any machine and batch; above, it is its answer with
+  ``parallel_on_X`` (more queries than training rows, or more than ``4 * 256 * threads``, and always for the
+  uniform votes of KNeighborsClassifier with a metric other than euclidean) or one thread, while with
+  ``parallel_on_Y`` and several threads each thread keeps a heap over its chunks and they are merged (the
+  answer depends on the thread count). Up to :data:`HEAP_MAX_ROWS` (8,192) training rows the graph reproduces
+  the index-order heap exactly: the rows of a batch whose k-th and (k+1)-th distances are equal (picked by a
+  TopK whose k is their count: :func:`_tied_rows`) take the same heap, run by an ONNX ``Loop``
+  (:func:`sklearn_heap`) over the pushes it may accept only (:func:`accepted_pushes`: the heap accepts a value
+  iff it is below the k-th smallest of the values pushed before it, and a rejected push changes nothing, so a
+  superset of the accepted pushes, in order, gives the same heap; a blockwise prefix scan of the k smallest
+  finds one, a few dozen pushes on most data); the other rows keep TopK. A batch without such a tie skips the
+  heap (an ONNX ``If`` holds it). Tie-heavy data, every row tied, k = 5, this project's 2-core CPU machine:
+  1,000 stored rows 18,600 rows/s, 4,000 stored rows 6,400 rows/s (a loop trip per stored row: 3,600 and 890),
+  against 500,000 for TopK; continuous data does not slow down. Above, the graph keeps the lowest index (TopK
+  returns equal values lowest index first, and the blocks below are merged in index order).
 * kd_tree and ball_tree (what ``algorithm="auto"`` picks for up to 15 features and a metric the trees take): the
   same heap, fed in the order the query walks the tree (``_query_single_depthfirst``): depth first from the root,
   at an inner node the child with the smaller lower bound (``min_rdist``: to the node's box for a KDTree,
@@ -39,13 +41,15 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
   sklearn's heap (a BallTree bound taken from a rounded centroid could in principle exceed a row's distance by a
   rounding error and prune a tied row; no test data shows it). That order is a function of the fitted tree and
   the query only, on any machine, batch or thread count, whatever the dtype of the rows (the tree casts them to
-  float64). With at most :data:`HEAP_MAX_ROWS` stored rows the graph reproduces it exactly for the tied rows: it
-  computes the children's bounds with sklearn's float64 operations in sklearn's order, ranks the training rows by
-  the walk (:class:`TreeOrder`: ``position in idx_array + swapped children @ shift``, a matrix product of small
-  integers, exact), sorts them and runs the heap in that order. Tie-heavy data pays as brute force does (about
-  7,000 to 25,000 rows/s); continuous data pays only the tie test (the walk, like the heap, is inside the
-  ``If``: a KDTree of 200 rows, 3 features, batch of 1: 27 us per predict_proba). Above :data:`HEAP_MAX_ROWS`
-  stored rows (a loop trip per stored row) the graph keeps the lowest index.
+  float64). With at most :data:`HEAP_MAX_ROWS` stored rows and a walk table of at most
+  :data:`TREE_SHIFT_MAX_VALUES` values (inner nodes x stored rows: 2^22, about 1,000 inner nodes at 4,096
+  rows; leaf_size 30 gives 127 at 8,192 rows) the graph reproduces it exactly for the tied rows: it computes
+  the children's bounds with sklearn's float64 operations in sklearn's order, ranks the training rows by the
+  walk (:class:`TreeOrder`: ``position in idx_array + swapped children @ shift``, a matrix product of small
+  integers, exact), sorts them and runs the heap in that order, on the pushes it may accept only. Tie-heavy
+  data: KDTree of 1,000 rows 10,500 rows/s, 4,000 rows 2,800 (a loop trip per stored row: 3,400 and 580);
+  continuous data pays only the tie test (the walk, like the heap, is inside the ``If``: a KDTree of 200 rows,
+  3 features, batch of 1: 27 us per predict_proba). Above those bounds the graph keeps the lowest index.
 * Rows of another dtype than the fitted data (float32 rows on a float64 model: what a float32 graph is
   validated against) on brute force, and the cosine metric: sklearn takes ``np.argpartition`` then
   ``np.argsort`` of the distance matrix (numpy's introselect, CPU-dependent). The graph keeps its rule above.
@@ -67,8 +71,8 @@ Ties: which of several training rows at the k-th distance sklearn 1.9 keeps, and
 Memory is bounded by processing the stored set in blocks of :data:`BLOCK_ROWS` training rows inside the
 graph: each block's ``[batch, BLOCK_ROWS]`` float64 distances are reduced to their k best (or, for radius
 models, to per-class or per-target sums) before the next block. Peak memory is therefore about
-``3 * 8 * min(n_train, BLOCK_ROWS)`` bytes per input row of a run (``7 * 8 * n_train`` for a tree walk, at most
-256 rows), whatever the training set size (bound the rows per run with ``CompiledModel.chunk_rows``); the
+``3 * 8 * min(n_train, BLOCK_ROWS)`` bytes per input row of a run (``10 * 8 * n_train`` with the heap replay,
+at most 8,192 rows), whatever the training set size (bound the rows per run with ``CompiledModel.chunk_rows``); the
 model's rows per run (metadata ``max_chunk_rows``) are bounded so that one run holds at most
 ``_pairwise.RUN_MEMORY_BYTES`` of them, the rule KernelPCA, Nystroem and the kernel SVMs follow too. Training
 sets above :data:`MAX_STORED_ROWS` rows or ``_pairwise.MAX_STORED_VALUES`` stored values are refused: the graph
@@ -95,10 +99,16 @@ from sk2tensor.registry import ConversionContext, class_output, converter, label
 
 #: Training rows per block of the in-graph neighbour search.
 BLOCK_ROWS = 2048
-#: Most stored rows for which a graph reproduces sklearn's heap on ties at the k-th neighbour: sklearn's ArgKmin
-#: chunk (``pairwise_dist_chunk_size``, 256), below which its brute-force answer is one heap on any machine;
-#: a KDTree or BallTree walk is reproducible at any size, but the replay costs a loop trip per stored row.
-HEAP_MAX_ROWS = 256
+#: Most stored rows for which a graph reproduces sklearn's heap on ties at the k-th neighbour: the replay holds
+#: about ten ``[tied rows, n_stored]`` float64 or int64 tensors, and the rows of a run are bounded by them
+#: (``_pairwise.RUN_MEMORY_BYTES``: at least 1,638 rows at 8,192 stored rows).
+HEAP_MAX_ROWS = 8192
+#: Most values of a tree walk's ``[inner nodes, n_stored]`` shift table (:class:`TreeOrder`, 32 MiB in float64).
+TREE_SHIFT_MAX_VALUES = 1 << 22
+#: Columns per block of the replay's candidate filter (:func:`accepted_pushes`).
+SCAN_BLOCK = 32
+#: Most values of a tree walk's ``[inner nodes, n_stored]`` shift table (:class:`TreeOrder`, 16 MiB in float64).
+TREE_SHIFT_MAX_VALUES = 1 << 21
 #: Largest training set (rows) a neighbours graph stores (and at most ``_pairwise.MAX_STORED_VALUES`` values).
 MAX_STORED_ROWS = 1 << 18
 
@@ -241,7 +251,7 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [(start, min(start + BLOCK_ROWS, n)) for start in range(0, n, BLOCK_ROWS)]
 
 
-def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int) -> tuple[Var, Var]:
+def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int | Var, k: int) -> tuple[Var, Var]:
     """sklearn's ``heap_push`` of columns ``0 .. n-1`` of ``reduced`` ``[batch, n]``, in that order, into a
     fixed-size max-heap of ``k`` entries (``sklearn/utils/_heap.pyx``, the heap of its ArgKmin reduction): an
     ONNX ``Loop`` over the stored rows, each row of the batch with its own heap. Returns the heap's reduced
@@ -250,7 +260,8 @@ def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int) -> tuple[Var
     A value is pushed only when it is below the heap's root (``val >= root`` is rejected), replaces the root
     and sifts down (to the larger child, the left one when both are equal, while that child is larger than
     the value). Which of several points at the k-th distance stay therefore depends on the whole sequence,
-    larger distances included: neither the lowest nor the highest index in general.
+    larger distances included: neither the lowest nor the highest index in general. ``n`` may be an int64
+    ``[1]`` value computed in the graph (the loop's trip count).
     """
     g = graph
     first = g.gather(reduced, g.int64s([0] * k, "heap_width"), axis=1)  # [batch, k]
@@ -292,18 +303,69 @@ def sklearn_heap(graph: GraphBuilder, reduced: Var, n: int, k: int) -> tuple[Var
     return values, indices
 
 
+def accepted_pushes(graph: GraphBuilder, reduced: Var, n: int, k: int) -> tuple[Var, Var]:
+    """A superset of the pushes sklearn's heap accepts among columns ``0 .. n-1`` of ``reduced`` ``[rows, n]``,
+    pushed in that order: ``positions`` ``[rows, c]`` int64 (each row's candidate columns in order, then other
+    columns) and ``c`` (``[1]`` int64: the most candidates of a row).
+
+    The heap accepts ``v_t`` iff ``v_t`` is below its root, and its root before push ``t`` is the k-th smallest
+    of ``v_0 .. v_(t-1)`` (DBL_MAX while fewer than k), whatever the heap's arrangement; a rejected push leaves
+    the heap as it was. So pushing any superset of the accepted values, in order, gives the same heap (each
+    extra push finds the heap it found in the full sequence and is rejected again), and so does pushing the
+    other columns after it (the root never grows). The candidates: the columns below the root at the start of
+    their block of :data:`SCAN_BLOCK` columns (it only decreases along the block), that root the k-th smallest
+    of the earlier blocks: each block's k smallest (a TopK), then an exclusive prefix over the blocks
+    (Hillis-Steele: ``ceil(log2 blocks)`` steps, each merging the running ``[rows, blocks, k]`` lists with a copy
+    shifted by ``2^j`` blocks, DBL_MAX in front, by a TopK of the k smallest).
+    """
+    g = graph
+    dbl_max = g.const(np.finfo(np.float64).max, "dbl_max", dtype=np.float64)
+
+    def filler(a: Var) -> Var:  # DBL_MAX of a's shape (a < a is false, NaN included)
+        return g.where(g.less(a, a), a, dbl_max)
+
+    def shifted(a: Var, s: int, width: int) -> Var:  # a[:, t - s] along axis 1, DBL_MAX for t < s
+        front = filler(g.gather(a, g.int64s(list(range(s)), "scan_front"), axis=1))
+        if s >= width:
+            return front
+        return g.concat([front, g.gather(a, g.int64s(list(range(width - s)), "scan_body"), axis=1)], axis=1)
+
+    size = max(SCAN_BLOCK, k)
+    blocks = -(-n // size)
+    padded = reduced
+    if blocks * size > n:
+        padded = g.concat([reduced, filler(g.gather(reduced, g.int64s([0] * (blocks * size - n)), axis=1))], axis=1)
+    best, _ = g.topk(g.reshape(padded, [0, blocks, size]), k, axis=2, largest=False)  # [rows, blocks, k]
+    lists, s = shifted(best, 1, blocks), 1  # the k smallest of block b - 1, then of blocks b - 2s + 1 .. b - 1
+    while s < blocks - 1:
+        lists, _ = g.topk(g.concat([lists, shifted(lists, s, blocks)], axis=2), k, axis=2, largest=False)
+        s *= 2
+    root = g.squeeze(g.gather(lists, g.int64s([k - 1], "kth"), axis=2), [2])  # [rows, blocks]
+    root = g.gather(root, g.int64s((np.arange(n) // size).tolist(), "column_block"), axis=1)  # [rows, n]
+    candidate = g.less(reduced, root)
+    count = g.reduce_max(g.reduce_sum(g.cast(candidate, np.int64), [1]), [0], keepdims=True)  # [1]
+    count = g.max(count, g.const(np.array([1], dtype=np.int64), "one_row", dtype=np.int64))
+    # Candidates first, in order (keys 2n - t), then the other columns (keys n - t).
+    t = np.arange(n, dtype=np.float64)[None, :]
+    key = g.where(candidate, f64(g, 2 * n - t, "candidate_key"), f64(g, n - t, "other_key"))
+    _, positions = g.topk(key, count, axis=1)
+    return positions, count
+
+
 def _heap_applies(estimator: object, metric: Metric, n_stored: int) -> bool | TreeOrder:
     """How sklearn's ``kneighbors`` feeds its heap, when the graph reproduces it: ``True`` for brute force (an
-    ArgKmin metric, not cosine, and at most :data:`HEAP_MAX_ROWS` stored rows: one chunk of ArgKmin, so one heap
-    in index order whatever the threads), a :class:`TreeOrder` for a KDTree or BallTree of at most
-    :data:`HEAP_MAX_ROWS` rows (the query's depth-first walk of the tree), ``False`` otherwise."""
+    ArgKmin metric, not cosine: one heap in index order, sklearn's answer with one ArgKmin chunk of at most 256
+    rows, or above with ``parallel_on_X``), a :class:`TreeOrder` for a KDTree or BallTree (the query's
+    depth-first walk of the tree, whose shift table holds at most :data:`TREE_SHIFT_MAX_VALUES` values), ``False``
+    otherwise; at most :data:`HEAP_MAX_ROWS` stored rows."""
     method = getattr(estimator, "_fit_method", None)
     if metric.name == "cosine" or n_stored > HEAP_MAX_ROWS:
         return False
     if method == "brute":
         return True
     if method in ("kd_tree", "ball_tree"):
-        return TreeOrder.of(estimator._tree, method, metric)
+        inner = int(np.count_nonzero(np.asarray(estimator._tree.get_arrays()[2]["is_leaf"]) == 0))
+        return TreeOrder.of(estimator._tree, method, metric) if inner * n_stored <= TREE_SHIFT_MAX_VALUES else False
     return False
 
 
@@ -489,12 +551,20 @@ def _heap_on_tied_rows(
         columns = [graph.gather(x, graph.int64s([j], "feature"), axis=1) for j in range(distances.n_features)]
         order = heap.order(graph, columns)  # each tied row's walk of the tree
         take = graph.gather if heap.shift.shape[0] == 0 else graph.gather_elements  # [n] or [tied rows, n]
-        heap_values, heap_positions = sklearn_heap(graph, take(reduced, order, axis=1), n, k)
-        heap_indices = take(order, heap_positions, axis=0 if heap.shift.shape[0] == 0 else 1)
+        heap_values, walk = _accepted_heap(graph, take(reduced, order, axis=1), n, k)
+        heap_indices = take(order, walk, axis=0 if heap.shift.shape[0] == 0 else 1)
     else:
-        heap_values, heap_indices = sklearn_heap(graph, reduced, n, k)
+        heap_values, heap_indices = _accepted_heap(graph, reduced, n, k)
     heap_values, heap_indices = graph.gather(heap_values, slot, axis=0), graph.gather(heap_indices, slot, axis=0)
     return [graph.where(tied, heap_values, v), graph.where(tied, heap_indices, i)]
+
+
+def _accepted_heap(graph: GraphBuilder, reduced: Var, n: int, k: int) -> tuple[Var, Var]:
+    """:func:`sklearn_heap` of the ``n`` columns of ``reduced``, a loop trip per accepted push only
+    (:func:`accepted_pushes`): the heap's values and the columns it keeps."""
+    positions, count = accepted_pushes(graph, reduced, n, k)
+    values, at = sklearn_heap(graph, graph.gather_elements(reduced, positions, axis=1), count, k)
+    return values, graph.gather_elements(positions, at, axis=1)
 
 
 def _tied_rows(graph: GraphBuilder, tied: Var) -> tuple[Var, Var]:
@@ -515,11 +585,12 @@ def _tied_rows(graph: GraphBuilder, tied: Var) -> tuple[Var, Var]:
 
 
 def _heap(estimator: object, distances: _Distances, stored: np.ndarray, context: ConversionContext) -> bool | TreeOrder:
-    """:func:`_heap_applies`, with the run's memory bound raised for a tree walk: its tied rows also hold about
-    four ``[n_stored]`` float64 or int64 vectors each (bounds, ranks, walk order, distances in that order)."""
+    """:func:`_heap_applies`, with the run's memory bound raised for the replay: its tied rows hold about ten
+    ``[n_stored]`` float64 or int64 vectors each (the distances, the candidate filter and its compaction; for a
+    tree walk the bounds, ranks and walk order)."""
     heap = _heap_applies(estimator, distances.metric, len(stored))
-    if isinstance(heap, TreeOrder):
-        bound_run_memory(context, 7 * 8 * len(stored))
+    if heap:
+        bound_run_memory(context, 10 * 8 * len(stored))
     return heap
 
 
