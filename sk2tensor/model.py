@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -35,11 +36,19 @@ DEVICES = ("cpu", "cuda", "auto")
 #: too small ones pay the per-run overhead (measured on 100,000 rows, 2 cores: scaler + logistic regression
 #: 14.8 / 7.9 / 7.6 / 9.1 ms and a 64-unit MLP 19.1 / 15.1 / 20.6 / 24.5 ms at 1,024 / 4,096 / 16,384 / 65,536).
 DEFAULT_CHUNK_ROWS = 4096
-#: Tree graphs carry ``[trees, rows]`` state tensors; a chunk holds about this many elements of them (2 MiB of
-#: int32 each). Measured per chunk on one thread (CPU time): 100 trees of depth 8 ran 10-20% faster in chunks
-#: of 4096 rows than of 1024, 500 trees 20% faster in chunks of 1024 than of 4096, 100 unlimited-depth trees
-#: 12% faster at 4096 than at 1024; 256-row chunks pay the per-operator dispatch of deep graphs.
-TREE_STATE_ELEMENTS = 1 << 19
+#: Tree graphs carry ``[trees, rows]`` state tensors; a chunk holds about this many elements of them (1 MiB of
+#: int32 each), so that a level's tensors stay near the core's cache. Measured end to end on 100,000 rows, two
+#: threads, chunks of 2^17 / 2^18 / 2^19 elements interleaved (median of 10-12 calls each, 2-core AMD EPYC,
+#: 2026-11-23): 100 trees of depth 8 ran 1.15-1.16x faster at 2^18 than at 2^19 (2^17: 1.14x), gradient boosting
+#: 100 x 3 1.07x, hist gradient boosting 1.04x, 500 trees of depth 8 1.01x; on one thread the three sizes are
+#: within 3% (single runs of 512-4,096 rows: 20.5-21.5 ns per tree and row), so the gain is the finer balance of
+#: two threads when the machine's load varies.
+TREE_STATE_ELEMENTS = 1 << 18
+#: Graphs with a ``tree_traversal`` step keep the earlier 2^19: their node tables (``trees x nodes``) can be the
+#: larger working set, and bigger chunks reuse each table line for more rows. Extra trees of unlimited depth
+#: (regression, 15 MiB per table) ran 1.06x faster at 2^19 than at 2^18 in two runs; a random forest of
+#: unlimited depth (1.3 MiB per table) ran 1.02-1.12x faster at 2^18.
+TRAVERSAL_STATE_ELEMENTS = 1 << 19
 #: Rows per ``session.run`` on CUDA: the GPU wants the largest batch that fits; a chunk bounds its memory.
 CUDA_CHUNK_ROWS = 1 << 20
 #: Fewest rows worth handing to a second thread: below it the thread hand-off costs more than it saves.
@@ -77,12 +86,14 @@ def providers_for(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
 
 
-def cpu_chunk_rows(n_trees: int) -> int:
-    """Rows per CPU ``session.run``: :data:`TREE_STATE_ELEMENTS` over the graph's tree count, within 256-8192;
-    a graph without trees gets :data:`DEFAULT_CHUNK_ROWS`."""
+def cpu_chunk_rows(n_trees: int, strategies: Iterable[str] = ()) -> int:
+    """Rows per CPU ``session.run``: :data:`TREE_STATE_ELEMENTS` (:data:`TRAVERSAL_STATE_ELEMENTS` when one of the
+    tree ``strategies`` is ``tree_traversal``) over the graph's tree count, within 256-8192; a graph without trees
+    gets :data:`DEFAULT_CHUNK_ROWS`."""
     if n_trees <= 0:
         return DEFAULT_CHUNK_ROWS
-    return int(min(8192, max(256, TREE_STATE_ELEMENTS // n_trees)))
+    elements = TRAVERSAL_STATE_ELEMENTS if "tree_traversal" in set(strategies) else TREE_STATE_ELEMENTS
+    return int(min(8192, max(256, elements // n_trees)))
 
 
 def cpu_count() -> int:

@@ -224,7 +224,12 @@ def test_chunk_sizes_travel_in_the_metadata(iris) -> None:
 
     X, y, _ = iris
     forest = sk2tensor.convert(RandomForestClassifier(64, max_depth=4, random_state=0).fit(X, y), X)
-    assert int(forest.metadata["chunk_rows"]) == cpu_chunk_rows(64)
+    assert int(forest.metadata["chunk_rows"]) == cpu_chunk_rows(64, ["perfect_tree_traversal"])
+    traversal = sk2tensor.convert(
+        RandomForestClassifier(64, max_depth=4, random_state=0).fit(X, y), X, strategy="tree_traversal"
+    )
+    assert int(traversal.metadata["chunk_rows"]) == cpu_chunk_rows(64, ["tree_traversal"])
+    assert cpu_chunk_rows(64, ["tree_traversal"]) == 2 * cpu_chunk_rows(64, ["perfect_tree_traversal"])
     assert "max_chunk_rows" not in forest.metadata
     neighbours = sk2tensor.convert(KNeighborsClassifier().fit(X, y), X)
     assert neighbours.max_chunk_rows == int(neighbours.metadata["max_chunk_rows"]) > 0
