@@ -149,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     notes = [
         "Every ratio and every figure above comes from this one run, in one process, on the same rows.",
-        "sk2tensor on the CPU: `CompiledModel` splits a batch into chunks of about 2^19 / trees rows "
-        "(`cpu_chunk_rows`) and runs them concurrently, one single-threaded `session.run` per CPU "
+        "sk2tensor on the CPU: `CompiledModel` splits a batch into chunks of about 2^18 / trees rows "
+        "(2^19 / trees with a `tree_traversal` step; `cpu_chunk_rows`) and runs them concurrently, "
+        "one single-threaded `session.run` per CPU "
         f"(here {cpus}); a batch below 512 rows runs on the calling thread.",
         "sklearn `n_jobs` applies to forests (joblib threads over trees); HistGradientBoosting uses OpenMP "
         "threads over rows (limited to 1 for the `n_jobs=1` row); GradientBoosting predicts on one thread "
