@@ -68,11 +68,16 @@ class ConversionContext:
     strategies_used: dict[str, str] = field(default_factory=dict)
     #: Trees in the graph (all tree steps together): the CPU chunk size is derived from it.
     n_trees: int = 0
+    #: Most nodes of one tree in a ``tree_traversal`` step (its node tables' width): large tables want larger chunks.
+    traversal_nodes: int = 0
     #: Most rows one ``session.run`` may take, when a converter's memory grows with the batch that fast.
     max_chunk_rows: int | None = None
 
-    def count_trees(self, n_trees: int) -> None:
+    def count_trees(self, n_trees: int, nodes: int = 0, strategy: str = "") -> None:
+        """Add a tree step of ``n_trees`` trees of at most ``nodes`` nodes, lowered with ``strategy``."""
         self.n_trees += n_trees
+        if strategy == "tree_traversal":
+            self.traversal_nodes = max(self.traversal_nodes, int(nodes))
 
     def limit_chunk_rows(self, rows: int) -> None:
         """Bound the rows of one ``session.run`` (kept in the model's metadata, applied on every device)."""

@@ -230,8 +230,27 @@ def test_chunk_sizes_travel_in_the_metadata(iris) -> None:
     )
     assert int(traversal.metadata["chunk_rows"]) == cpu_chunk_rows(64, ["tree_traversal"])
     assert cpu_chunk_rows(64, ["tree_traversal"]) == 2 * cpu_chunk_rows(64, ["perfect_tree_traversal"])
+    # Wide node tables get chunks of half the widest tree's nodes, within 2^22 state elements.
+    assert cpu_chunk_rows(100, ["tree_traversal"], 3_327) == cpu_chunk_rows(100, ["tree_traversal"]) == 5_242
+    assert cpu_chunk_rows(100, ["tree_traversal"], 40_000) == 20_000
+    assert cpu_chunk_rows(100, ["tree_traversal"], 10**7) == (1 << 22) // 100
+    assert cpu_chunk_rows(100, ["perfect_tree_traversal"], 40_000) == 2_621  # the count is for traversal steps
     assert "max_chunk_rows" not in forest.metadata
     neighbours = sk2tensor.convert(KNeighborsClassifier().fit(X, y), X)
     assert neighbours.max_chunk_rows == int(neighbours.metadata["max_chunk_rows"]) > 0
     neighbours.max_chunk_rows = 7  # several runs, same answer
     np.testing.assert_array_equal(neighbours.predict(X), KNeighborsClassifier().fit(X, y).predict(X.astype(np.float32)))
+
+
+def test_wide_traversal_trees_get_larger_chunks() -> None:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    from sk2tensor.model import cpu_chunk_rows
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12_000, 4)), rng.normal(size=12_000)
+    forest = ExtraTreesRegressor(10, random_state=0).fit(X, y)  # ~24,000 nodes per tree, unlimited depth
+    nodes = max(tree.tree_.node_count for tree in forest.estimators_)
+    compiled = sk2tensor.convert(forest, X[:100], strategy="tree_traversal")
+    assert int(compiled.metadata["chunk_rows"]) == cpu_chunk_rows(10, ["tree_traversal"], nodes) == nodes // 2 > 8192
+    np.testing.assert_allclose(compiled.predict(X[:3_000]), forest.predict(X[:3_000].astype(np.float32)), rtol=1e-6)

@@ -36,7 +36,7 @@ def lower_trees(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, context: Co
     """Lower with the context's strategy and record which strategy ran."""
     lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device)
     context.record_strategy(step, lowered.strategy)
-    context.count_trees(ensemble.n_trees)
+    context.count_trees(ensemble.n_trees, ensemble.feature.shape[1], lowered.strategy)
     return lowered.value
 
 
