@@ -49,7 +49,7 @@ TREE_STATE_ELEMENTS = 1 << 18
 #: (regression, 15 MiB per table) ran 1.06x faster at 2^19 than at 2^18 in two runs; a random forest of
 #: unlimited depth (1.3 MiB per table) ran 1.02-1.12x faster at 2^18.
 TRAVERSAL_STATE_ELEMENTS = 1 << 19
-#: Where a tree has more nodes than that, a chunk takes half as many rows as the widest tree has nodes, up to
+#: Where the widest traversed tree has more nodes than twice those rows, a chunk takes half its nodes in rows, up to
 #: :data:`MAX_STATE_ELEMENTS` (16 MiB per int32 state tensor): the extra trees above (40,000 nodes per tree) ran
 #: 1.30x faster in chunks of 2^21 elements (20,971 rows) than of 2^19, and the same at 2^22 (median of 5-6
 #: calls on 100,000 rows, two threads), while the random forest of unlimited depth (3,300 nodes) ran 1.31x
