@@ -387,7 +387,7 @@ def _properties(
         md.OUTPUTS: json.dumps(methods),
         md.OUTPUT_DTYPES: json.dumps({m: reference[m].dtype.str for m in methods}),
         md.STRATEGY: json.dumps(context.strategies_used),
-        md.CHUNK_ROWS: str(cpu_chunk_rows(context.n_trees, context.strategies_used.values(), context.traversal_nodes)),
+        md.CHUNK_ROWS: str(cpu_chunk_rows(context.n_trees, context.traversal_nodes)),
     }
     if context.max_chunk_rows is not None:
         props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)

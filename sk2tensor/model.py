@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -92,17 +91,17 @@ def providers_for(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
 
 
-def cpu_chunk_rows(n_trees: int, strategies: Iterable[str] = (), traversal_nodes: int = 0) -> int:
-    """Rows per CPU ``session.run`` for a graph of ``n_trees`` trees lowered with ``strategies``.
+def cpu_chunk_rows(n_trees: int, traversal_nodes: int = 0) -> int:
+    """Rows per CPU ``session.run`` for a graph of ``n_trees`` trees.
 
-    :data:`TREE_STATE_ELEMENTS` over the tree count, within 256-8192; with a ``tree_traversal`` step,
-    :data:`TRAVERSAL_STATE_ELEMENTS` over the tree count (within 256-8192), or half the widest tree's
-    ``traversal_nodes`` when that is more (up to :data:`MAX_STATE_ELEMENTS` over the tree count); a graph without
-    trees gets :data:`DEFAULT_CHUNK_ROWS`.
+    :data:`TREE_STATE_ELEMENTS` over the tree count, within 256-8192. With a ``tree_traversal`` step (its widest
+    tree has ``traversal_nodes`` > 0 nodes): :data:`TRAVERSAL_STATE_ELEMENTS` over the tree count (within
+    256-8192), or half of ``traversal_nodes`` when that is more (up to :data:`MAX_STATE_ELEMENTS` over the tree
+    count). A graph without trees gets :data:`DEFAULT_CHUNK_ROWS`.
     """
     if n_trees <= 0:
         return DEFAULT_CHUNK_ROWS
-    if "tree_traversal" in set(strategies):
+    if traversal_nodes > 0:
         rows = min(8192, max(256, TRAVERSAL_STATE_ELEMENTS // n_trees))
         return int(max(rows, min(traversal_nodes // 2, MAX_STATE_ELEMENTS // n_trees)))
     return int(min(8192, max(256, TREE_STATE_ELEMENTS // n_trees)))

@@ -68,7 +68,7 @@ class ConversionContext:
     strategies_used: dict[str, str] = field(default_factory=dict)
     #: Trees in the graph (all tree steps together): the CPU chunk size is derived from it.
     n_trees: int = 0
-    #: Most nodes of one tree in a ``tree_traversal`` step (its node tables' width): large tables want larger chunks.
+    #: Most nodes of one tree in a ``tree_traversal`` step, 0 without one: wide node tables want larger chunks.
     traversal_nodes: int = 0
     #: Most rows one ``session.run`` may take, when a converter's memory grows with the batch that fast.
     max_chunk_rows: int | None = None

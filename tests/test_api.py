@@ -224,17 +224,17 @@ def test_chunk_sizes_travel_in_the_metadata(iris) -> None:
 
     X, y, _ = iris
     forest = sk2tensor.convert(RandomForestClassifier(64, max_depth=4, random_state=0).fit(X, y), X)
-    assert int(forest.metadata["chunk_rows"]) == cpu_chunk_rows(64, ["perfect_tree_traversal"])
+    assert int(forest.metadata["chunk_rows"]) == cpu_chunk_rows(64)
     traversal = sk2tensor.convert(
         RandomForestClassifier(64, max_depth=4, random_state=0).fit(X, y), X, strategy="tree_traversal"
     )
-    assert int(traversal.metadata["chunk_rows"]) == cpu_chunk_rows(64, ["tree_traversal"])
-    assert cpu_chunk_rows(64, ["tree_traversal"]) == 2 * cpu_chunk_rows(64, ["perfect_tree_traversal"])
+    assert int(traversal.metadata["chunk_rows"]) == cpu_chunk_rows(64, 1)
+    assert cpu_chunk_rows(64, 1) == 2 * cpu_chunk_rows(64)
     # Wide node tables get chunks of half the widest tree's nodes, within 2^22 state elements.
-    assert cpu_chunk_rows(100, ["tree_traversal"], 3_327) == cpu_chunk_rows(100, ["tree_traversal"]) == 5_242
-    assert cpu_chunk_rows(100, ["tree_traversal"], 40_000) == 20_000
-    assert cpu_chunk_rows(100, ["tree_traversal"], 10**7) == (1 << 22) // 100
-    assert cpu_chunk_rows(100, ["perfect_tree_traversal"], 40_000) == 2_621  # the count is for traversal steps
+    assert cpu_chunk_rows(100, 3_327) == cpu_chunk_rows(100, 1) == 5_242
+    assert cpu_chunk_rows(100, 40_000) == 20_000
+    assert cpu_chunk_rows(100, 10**7) == (1 << 22) // 100
+    assert cpu_chunk_rows(100) == 2_621
     assert "max_chunk_rows" not in forest.metadata
     neighbours = sk2tensor.convert(KNeighborsClassifier().fit(X, y), X)
     assert neighbours.max_chunk_rows == int(neighbours.metadata["max_chunk_rows"]) > 0
@@ -252,5 +252,5 @@ def test_wide_traversal_trees_get_larger_chunks() -> None:
     forest = ExtraTreesRegressor(10, random_state=0).fit(X, y)  # ~24,000 nodes per tree, unlimited depth
     nodes = max(tree.tree_.node_count for tree in forest.estimators_)
     compiled = sk2tensor.convert(forest, X[:100], strategy="tree_traversal")
-    assert int(compiled.metadata["chunk_rows"]) == cpu_chunk_rows(10, ["tree_traversal"], nodes) == nodes // 2 > 8192
+    assert int(compiled.metadata["chunk_rows"]) == cpu_chunk_rows(10, nodes) == nodes // 2 > 8192
     np.testing.assert_allclose(compiled.predict(X[:3_000]), forest.predict(X[:3_000].astype(np.float32)), rtol=1e-6)
