@@ -164,14 +164,45 @@ def _hummingbird(model: Any, task: str, X: np.ndarray, device: str) -> Runner | 
     try:
         import hummingbird.ml
     except ImportError:
-        return Skip("Hummingbird is not installed (pip install hummingbird-ml torch); not in the 'bench' extra")
+        return Skip("Hummingbird is not installed (see benchmarks/README.md); not in the 'bench' extra")
     start = time.perf_counter()
     try:
         converted = hummingbird.ml.convert(model, "torch", X[:1000], device=device)
     except Exception as error:  # its converters raise many types
         return Skip(f"Hummingbird cannot convert it: {_error_text(error)}")
     seconds = time.perf_counter() - start
-    return Runner(getattr(converted, _method(model, task)), strategy="its default", export_seconds=seconds)
+    note = f"torch {_torch_threads()} threads" if device == "cpu" else ""
+    return Runner(
+        getattr(converted, _method(model, task)),
+        strategy=_hummingbird_strategy(converted),
+        note=note,
+        export_seconds=seconds,
+    )
+
+
+#: Hummingbird's tree operators, by class name, and the names its ``tree_implementation`` option gives them.
+_HUMMINGBIRD_TREE_STRATEGIES = {
+    "GEMM": "gemm",
+    "PerfectTreeTraversal": "perf_tree_trav",
+    "TreeTraversal": "tree_trav",
+}
+
+
+def _hummingbird_strategy(converted: Any) -> str:
+    """The tree strategy Hummingbird picked for this model (it chooses by tree depth), or "its default"."""
+    operators = getattr(getattr(converted, "model", None), "_operators", None) or []
+    for operator in operators:
+        name = type(operator).__name__
+        for prefix, strategy in _HUMMINGBIRD_TREE_STRATEGIES.items():
+            if name.startswith(prefix):
+                return strategy
+    return "its default"
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def engines(device: str) -> list[Engine]:
