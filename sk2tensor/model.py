@@ -52,7 +52,9 @@ TRAVERSAL_STATE_ELEMENTS = 1 << 19
 #: :data:`MAX_STATE_ELEMENTS` (16 MiB per int32 state tensor): the extra trees above (40,000 nodes per tree) ran
 #: 1.30x faster in chunks of 2^21 elements (20,971 rows) than of 2^19, and the same at 2^22 (median of 5-6
 #: calls on 100,000 rows, two threads), while the random forest of unlimited depth (3,300 nodes) ran 1.31x
-#: slower at 2^21 than at 2^19.
+#: slower at 2^21 than at 2^19. Since the traversal runs its trees in cache-sized parts
+#: (``TRAVERSAL_CACHE_BYTES`` in ``sk2tensor/converters/trees/lowering.py``), the extra trees run the same in
+#: chunks of 5,242 to 19,999 rows (within noise) and 1.3x slower at 2,621: the rule stays.
 MAX_STATE_ELEMENTS = 1 << 22
 #: Rows per ``session.run`` on CUDA: the GPU wants the largest batch that fits; a chunk bounds its memory.
 CUDA_CHUNK_ROWS = 1 << 20

@@ -6,8 +6,13 @@ from functools import partial
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+)
 
 import sk2tensor
 from sk2tensor.converters.trees import TreeArrays, auto, lowering, stack_trees
@@ -94,3 +99,55 @@ def test_grouped_traversal_sums_in_tree_order_and_matches_sklearn(monkeypatch) -
     X32 = X.astype(np.float32)
     np.testing.assert_array_equal(compiled.predict(X32), estimator.predict(X32))
     np.testing.assert_allclose(compiled.predict_proba(X32), estimator.predict_proba(X32), atol=1e-6, rtol=0)
+
+
+# ----------------------------------------------------------------------------- cache-sized parts (CPU)
+@pytest.mark.parametrize(
+    ("table_bytes", "budget", "expected"),
+    [
+        ([100] * 10, 10_000, [(0, 10)]),  # everything fits: one part
+        ([100] * 10, 500, [(0, 5), (5, 10)]),
+        ([100] * 10, 300, [(0, 3), (3, 5), (5, 8), (8, 10)]),  # balanced by bytes
+        ([5000, 10, 10], 1000, [(0, 1), (1, 3)]),  # a tree over the budget stands alone
+        ([5000], 1000, [(0, 1)]),
+    ],
+)
+def test_cache_parts_split_consecutive_trees_by_table_bytes(table_bytes, budget, expected) -> None:
+    parts = lowering.cache_parts(np.array(table_bytes), budget)
+    assert [(p.start, p.stop) for p in parts] == expected
+
+
+def _part_count(compiled) -> int:
+    return sum(1 for t in compiled.onnx.graph.initializer if t.name.startswith("part_trees"))
+
+
+def test_wide_traversal_runs_in_cache_sized_parts_and_matches_sklearn(monkeypatch) -> None:
+    X, y = make_classification(3000, 8, random_state=1)
+    X[np.random.default_rng(1).random(X.shape) < 0.05] = np.nan  # NaN routing through every part
+    estimator = ExtraTreesClassifier(12, random_state=0).fit(X[:2000], y[:2000])
+    probe = X[2000:].astype(np.float32)
+    whole = sk2tensor.convert(estimator, probe, strategy="tree_traversal")
+    assert _part_count(whole) == 0  # 12 small trees: their tables fit the default budget
+    monkeypatch.setattr(lowering, "TRAVERSAL_CACHE_BYTES", 20_000)  # a few trees per part
+    parted = sk2tensor.convert(estimator, probe, strategy="tree_traversal")
+    assert _part_count(parted) > 2
+    assert parted.validation.passed and parted.validation.label_agreement == 1.0
+    np.testing.assert_array_equal(parted.predict(probe), estimator.predict(probe))
+    # Same decisions, same leaves, summed in tree order: the two graphs agree bit for bit.
+    np.testing.assert_array_equal(parted.predict_proba(probe), whole.predict_proba(probe))
+    # On CUDA every part would be more kernel launches: the graph keeps one part there.
+    cuda = sk2tensor.convert(estimator, probe, strategy="tree_traversal", device="cuda", validate=False)
+    assert _part_count(cuda) == 0
+
+
+def test_parts_for_regressors_and_float64_thresholds(monkeypatch) -> None:
+    X, y = make_regression(2500, 6, random_state=2)
+    monkeypatch.setattr(lowering, "TRAVERSAL_CACHE_BYTES", 30_000)
+    for estimator in (
+        ExtraTreesRegressor(8, random_state=0),
+        HistGradientBoostingRegressor(max_iter=20, max_leaf_nodes=255, min_samples_leaf=4, random_state=0),
+    ):
+        estimator.fit(X[:2000], y[:2000])
+        compiled = sk2tensor.convert(estimator, X[2000:], strategy="tree_traversal")
+        assert _part_count(compiled) >= 1, type(estimator).__name__
+        assert compiled.validation.passed, compiled.validation.summary()
