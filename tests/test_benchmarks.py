@@ -49,3 +49,23 @@ def test_missing_hummingbird_is_a_row_saying_why(monkeypatch: pytest.MonkeyPatch
     result = engines._hummingbird(model, "classification", X, "cpu")
     assert isinstance(result, engines.Skip)
     assert "not installed" in result.reason and "README" in result.reason
+
+
+def test_auto_targets_separate_the_choice_from_timing_noise() -> None:
+    from benchmarks.report import targets
+    from benchmarks.run import ModelResult, Row
+
+    def row(engine: str, strategy: str, median: float) -> Row:
+        return Row("M", 10_000, engine, "sk2tensor", strategy=strategy, median=median)
+
+    model = ModelResult("M", "RandomForestClassifier", "", "classification", 0.0)
+    model.rows = [
+        row("sk2tensor auto (cpu)", "tree_traversal", 1.40),  # a noisy call of the same graph as the next row
+        row("sk2tensor tree_traversal (cpu)", "tree_traversal", 1.05),
+        row("sk2tensor perfect_tree_traversal (cpu)", "perfect_tree_traversal", 1.00),
+    ]
+    lines = targets([model], "cpu")
+    auto_line = next(line for line in lines if line.startswith("- `auto` against"))
+    choice_line = next(line for line in lines if line.startswith("- The strategy `auto` chose"))
+    assert "within +10% on 0 of 1 rows" in auto_line and "+40.0%" in auto_line and "up to 33%" in auto_line
+    assert "within +10% on 1 of 1 rows" in choice_line and "+5.0%" in choice_line
