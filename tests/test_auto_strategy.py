@@ -151,3 +151,15 @@ def test_parts_for_regressors_and_float64_thresholds(monkeypatch) -> None:
         compiled = sk2tensor.convert(estimator, X[2000:], strategy="tree_traversal")
         assert _part_count(compiled) >= 1, type(estimator).__name__
         assert compiled.validation.passed, compiled.validation.summary()
+
+
+def test_parts_are_bounded_by_the_operator_budget(monkeypatch) -> None:
+    X, y = make_classification(3000, 8, random_state=3)
+    estimator = ExtraTreesClassifier(16, random_state=0).fit(X[:2000], y[:2000])
+    monkeypatch.setattr(lowering, "TRAVERSAL_CACHE_BYTES", 1)  # one tree per part, were it not for the bound
+    unbounded = sk2tensor.convert(estimator, X[2000:], strategy="tree_traversal", validate=False)
+    assert _part_count(unbounded) == 16
+    monkeypatch.setattr(lowering, "MAX_STEP_OPERATORS", 4 * lowering.STEP_OPERATORS * 30)
+    bounded = sk2tensor.convert(estimator, X[2000:], strategy="tree_traversal")
+    assert 1 < _part_count(bounded) <= 4 * 30 // (max(e.tree_.max_depth for e in estimator.estimators_) - 8)
+    assert bounded.validation.passed and bounded.validation.label_agreement == 1.0

@@ -300,6 +300,13 @@ TRAVERSAL_PERFECT_LEVELS = 8
 #: in one part, 501 ms at 2 MiB. The cost is operators: the extra trees go from 542 to 4,257, and a batch of one
 #: row from 0.7 to 2.9 ms (sklearn: 5.8 ms). Not on CUDA, where every part is more kernel launches.
 TRAVERSAL_CACHE_BYTES = 2 * 1024**2
+#: Operators a traversal step adds per part (three table gathers, the column gather, ``Greater``, ``Cast``,
+#: ``Add``), and the most step operators one group of trees may use: past it the parts grow beyond
+#: :data:`TRAVERSAL_CACHE_BYTES` instead of multiplying. Converting (graph, session, validation) slows down
+#: faster than the operator count past a few thousand: the extra trees took 2.7 s with 4,257 operators,
+#: 6.8 s with 8,151 and 26 s with 15,756.
+STEP_OPERATORS = 7
+MAX_STEP_OPERATORS = 6000
 
 
 def cache_parts(table_bytes: np.ndarray, budget: int) -> list[slice]:
@@ -372,7 +379,9 @@ def _traverse(
         return index
     parts = [slice(0, len(trees))]
     if cache_bytes is not None:
-        parts = cache_parts(_node_table_bytes(column, threshold), cache_bytes)
+        tree_bytes = _node_table_bytes(column, threshold)
+        most_parts = max(1, MAX_STEP_OPERATORS // (STEP_OPERATORS * (depth - top)))
+        parts = cache_parts(tree_bytes, max(cache_bytes, int(np.ceil(tree_bytes.sum() / most_parts))))
     if len(parts) == 1:
         return _steps(graph, split, index, column, threshold, left, depth - top)
     stepped = []
