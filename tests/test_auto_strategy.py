@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
+import onnx
+import onnxruntime
 import pytest
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
@@ -118,10 +120,17 @@ def test_cache_parts_split_consecutive_trees_by_table_bytes(table_bytes, budget,
 
 
 def _part_count(compiled) -> int:
-    return sum(1 for t in compiled.onnx.graph.initializer if t.name.startswith("part_trees"))
+    """Parts of trees in the graph's parted traversal branches: each part slices three tables."""
+    slices = 0
+    for node in compiled.onnx.graph.node:
+        if node.op_type == "If":
+            for attribute in node.attribute:
+                slices += sum(n.op_type == "Slice" for n in attribute.g.node)
+    assert slices % 3 == 0
+    return slices // 3
 
 
-def test_wide_traversal_runs_in_cache_sized_parts_and_matches_sklearn(monkeypatch) -> None:
+def test_wide_traversal_runs_in_cache_sized_parts_and_matches_sklearn(monkeypatch, tmp_path) -> None:
     X, y = make_classification(3000, 8, random_state=1)
     X[np.random.default_rng(1).random(X.shape) < 0.05] = np.nan  # NaN routing through every part
     estimator = ExtraTreesClassifier(12, random_state=0).fit(X[:2000], y[:2000])
@@ -133,8 +142,23 @@ def test_wide_traversal_runs_in_cache_sized_parts_and_matches_sklearn(monkeypatc
     assert _part_count(parted) > 2
     assert parted.validation.passed and parted.validation.label_agreement == 1.0
     np.testing.assert_array_equal(parted.predict(probe), estimator.predict(probe))
-    # Same decisions, same leaves, summed in tree order: the two graphs agree bit for bit.
-    np.testing.assert_array_equal(parted.predict_proba(probe), whole.predict_proba(probe))
+    # Same decisions, same leaves, summed in tree order: the two graphs agree bit for bit. From
+    # TRAVERSAL_PARTS_MIN_ROWS rows per call the parts run; below, an If steps all the trees at once.
+    assert len(probe) >= lowering.TRAVERSAL_PARTS_MIN_ROWS
+    for rows in (probe, probe[:100], probe[:1]):
+        np.testing.assert_array_equal(parted.predict(rows), estimator.predict(rows))
+        np.testing.assert_array_equal(parted.predict_proba(rows), whole.predict_proba(rows))
+    # The If and its branches are portable: default domain, no shape operators, a plain session runs the file.
+    from tests.test_portability import SHAPE_OPS, _all_nodes
+
+    nodes = list(_all_nodes(parted.onnx.graph))
+    assert {n.domain for n in nodes} == {""} and not {n.op_type for n in nodes} & SHAPE_OPS
+    onnx.checker.check_model(parted.onnx, full_check=True)
+    path = parted.save(tmp_path / "parted.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for rows in (probe, probe[:3]):
+        (labels,) = session.run(["predict"], {session.get_inputs()[0].name: rows})
+        np.testing.assert_array_equal(labels, estimator.predict(rows))  # integer labels: the graph emits them
     # On CUDA every part would be more kernel launches: the graph keeps one part there.
     cuda = sk2tensor.convert(estimator, probe, strategy="tree_traversal", device="cuda", validate=False)
     assert _part_count(cuda) == 0

@@ -22,7 +22,8 @@ layout with int32 indices is ~10× faster than ``Gather`` on flat tables, DESIGN
   (:func:`depth_groups`), each group only as many steps as its deepest tree; the top
   :data:`TRAVERSAL_PERFECT_LEVELS` levels run as in perfect traversal, from small per-level tables. On the CPU
   the steps below them run the trees in parts whose node tables fit in the cache
-  (:data:`TRAVERSAL_CACHE_BYTES`). Works at any depth; memory ``trees × nodes``.
+  (:data:`TRAVERSAL_CACHE_BYTES`) when a call has enough rows for it to pay (an ``If`` on the rows, computed
+  without shape operators). Works at any depth; memory ``trees × nodes``.
 * ``perfect_tree_traversal``: trees padded to perfect binary trees of depth ``D``, one table per level, so the
   next index is ``2 i + went_right`` and no child table is needed; memory ``trees × 2^D``. The top
   :data:`LOGIC_LEVELS` levels use no ``GatherElements``: every node of the level tests its column over the whole
@@ -297,8 +298,9 @@ TRAVERSAL_PERFECT_LEVELS = 8
 #: tree) took 1,515 ms in one part, 991 ms in parts of 2 MiB, 1,126 ms at 4 MiB, 1,518 ms at 8 MiB (sklearn
 #: ``n_jobs=1``: 1,860 ms); on one thread (40,000 rows) 1,254 ms against 694 ms at 2 MiB, while 0.5 MiB gained
 #: nothing more and made 15,756 operators. The random forest of unlimited depth (3,300 nodes per tree): 607 ms
-#: in one part, 501 ms at 2 MiB. The cost is operators: the extra trees go from 542 to 4,257, and a batch of one
-#: row from 0.7 to 2.9 ms (sklearn: 5.8 ms). Not on CUDA, where every part is more kernel launches.
+#: in one part, 501 ms at 2 MiB. The cost is operators (the extra trees' steps go from 542 to 4,257), which
+#: small calls would pay (one row: 0.5 -> 3.6 ms), so they skip the parts (:data:`TRAVERSAL_PARTS_MIN_ROWS`).
+#: Not on CUDA, where every part is more kernel launches.
 TRAVERSAL_CACHE_BYTES = 2 * 1024**2
 #: Operators a traversal step adds per part (three table gathers, the column gather, ``Greater``, ``Cast``,
 #: ``Add``), and the most step operators one group of trees may use: past it the parts grow beyond
@@ -307,6 +309,10 @@ TRAVERSAL_CACHE_BYTES = 2 * 1024**2
 #: 6.8 s with 8,151 and 26 s with 15,756.
 STEP_OPERATORS = 7
 MAX_STEP_OPERATORS = 6000
+#: Parts pay off from this many rows per call: the extra trees took 7.7 ms in parts against 4.8 ms at once for
+#: 100 rows, 30 against 40 ms for 1,000 (one thread). Smaller calls step all the trees at once: the graph holds
+#: both, and an ``If`` on the call's rows picks one.
+TRAVERSAL_PARTS_MIN_ROWS = 512
 
 
 def cache_parts(table_bytes: np.ndarray, budget: int) -> list[slice]:
@@ -329,22 +335,10 @@ def _node_table_bytes(column: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     return (column >= 0).sum(axis=1) * (2 * np.dtype(np.int32).itemsize + threshold.dtype.itemsize)
 
 
-def _steps(
-    graph: GraphBuilder,
-    split: SplitTables,
-    index: Var,
-    column: np.ndarray,
-    threshold: np.ndarray,
-    left: np.ndarray,
-    steps: int,
-) -> Var:
-    """``steps`` traversal steps of the trees whose breadth-first tables are given, from the nodes in ``index``."""
-    if steps <= 0:
-        return index
-    width = int(np.max(np.where(column >= 0, left, 0))) + 2  # children sit at left and left + 1
-    column_table = _int32(graph, np.maximum(column[:, :width], 0), "column")
-    threshold_table = graph.const(threshold[:, :width], "threshold", dtype=threshold.dtype)
-    left_table = _int32(graph, left[:, :width], "left")
+def _steps(graph: GraphBuilder, split: SplitTables, index: Var, tables: tuple[Var, Var, Var], steps: int) -> Var:
+    """``steps`` traversal steps from the nodes in ``index``, on the breadth-first ``(column, threshold, left)``
+    tables of the trees in ``index``'s rows."""
+    column_table, threshold_table, left_table = tables
     for _ in range(steps):
         col = graph.gather_elements(column_table, index, axis=1)
         value_at = graph.gather_elements(split.columns, col, axis=0)
@@ -352,6 +346,19 @@ def _steps(
         went_right = _went_right(graph, value_at, thr)
         index = graph.add(graph.gather_elements(left_table, index, axis=1), went_right)
     return index
+
+
+def _table_width(column: np.ndarray, left: np.ndarray) -> int:
+    """Columns of the breadth-first tables that the trees' real nodes use: children sit at left and left + 1."""
+    return int(np.max(np.where(column >= 0, left, 0))) + 2
+
+
+def _rows_at_least(graph: GraphBuilder, index: Var, rows: int) -> Var:
+    """Bool scalar: ``index [trees, batch]`` has at least ``rows`` columns, computed without shape operators."""
+    first = graph.gather(index, _int32(graph, np.array([0]), "first_tree"), axis=0)
+    ones = graph.add(graph.mul(first, _int32(graph, np.array(0), "zero")), _int32(graph, np.array(1), "one"))
+    batch = graph.reduce_sum(ones, [0, 1], keepdims=False)
+    return graph.greater_equal(batch, _int32(graph, np.array(rows), "part_rows"))
 
 
 def _traverse(
@@ -366,8 +373,9 @@ def _traverse(
 
     ``tables`` are the whole ensemble's breadth-first ``column``, ``threshold``, ``left`` and the map from
     original to breadth-first node numbers (:func:`breadth_first_order`); real nodes come first, padding after.
-    With ``cache_bytes``, the steps below the top levels run the trees in parts whose node tables hold about
-    that many bytes (:data:`TRAVERSAL_CACHE_BYTES`), each part only as deep as its deepest tree.
+    With ``cache_bytes``, a call of at least :data:`TRAVERSAL_PARTS_MIN_ROWS` rows runs the steps below the top
+    levels in parts of the trees whose node tables hold about that many bytes (:data:`TRAVERSAL_CACHE_BYTES`),
+    each part only as deep as its deepest tree; smaller calls step all the trees at once (an ``If`` on the rows).
     """
     column, threshold, left, new_of_old = (table[trees] for table in tables)
     depths = ensemble.depths[trees]
@@ -377,29 +385,39 @@ def _traverse(
     index = graph.gather_elements(_int32(graph, np.take_along_axis(new_of_old, nodes, 1), "position_node"), position, 1)
     if depth <= top:
         return index
+    width = _table_width(column, left)
+    whole = (
+        _int32(graph, np.maximum(column[:, :width], 0), "column"),
+        graph.const(threshold[:, :width], "threshold", dtype=threshold.dtype),
+        _int32(graph, left[:, :width], "left"),
+    )
     parts = [slice(0, len(trees))]
     if cache_bytes is not None:
         tree_bytes = _node_table_bytes(column, threshold)
         most_parts = max(1, MAX_STEP_OPERATORS // (STEP_OPERATORS * (depth - top)))
         parts = cache_parts(tree_bytes, max(cache_bytes, int(np.ceil(tree_bytes.sum() / most_parts))))
     if len(parts) == 1:
-        return _steps(graph, split, index, column, threshold, left, depth - top)
-    stepped = []
-    for part in parts:
-        rows = _int32(graph, np.arange(len(trees))[part], "part_trees")
-        part_depth = max(1, int(depths[part].max()))
-        stepped.append(
-            _steps(
-                graph,
-                split,
-                graph.gather(index, rows, axis=0),
-                column[part],
-                threshold[part],
-                left[part],
-                part_depth - top,
-            )
-        )
-    return graph.concat(stepped, axis=0)
+        return _steps(graph, split, index, whole, depth - top)
+
+    def in_parts(sub: GraphBuilder) -> list[Var]:
+        stepped = []
+        for part in parts:
+            rows = np.arange(len(trees))[part]
+            part_width = _table_width(column[part], left[part])
+            # Each part's tables are a slice of the whole ones (no second copy in the file).
+            starts, ends = sub.int64s([rows[0], 0]), sub.int64s([rows[-1] + 1, part_width])
+            part_tables = tuple(sub._node("Slice", [t, starts, ends], t.dtype) for t in whole)
+            part_index = sub.gather(index, _int32(sub, rows, "part_trees"), axis=0)
+            stepped.append(_steps(sub, split, part_index, part_tables, max(1, int(depths[part].max())) - top))
+        return [sub.concat(stepped, axis=0)]
+
+    def at_once(sub: GraphBuilder) -> list[Var]:
+        return [_steps(sub, split, index, whole, depth - top)]
+
+    (index,) = graph.if_(
+        _rows_at_least(graph, index, TRAVERSAL_PARTS_MIN_ROWS), in_parts, at_once, ranks=[2], hint="parts"
+    )
+    return index
 
 
 def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, device: str = "cpu") -> Var:
