@@ -370,6 +370,10 @@ class GraphBuilder:
     def gather(self, data: Var, indices: Var, axis: int = 0) -> Var:
         return self._node("Gather", [data, indices], data.dtype, axis=axis)
 
+    def slice(self, data: Var, starts: Sequence[int], ends: Sequence[int]) -> Var:
+        """``data[starts[0]:ends[0], starts[1]:ends[1], ...]`` over its leading axes, with constant bounds."""
+        return self._node("Slice", [data, self.int64s(starts, "starts"), self.int64s(ends, "ends")], data.dtype)
+
     def gather_elements(self, data: Var, indices: Var, axis: int = 0) -> Var:
         return self._node("GatherElements", [data, indices], data.dtype, axis=axis)
 

@@ -318,7 +318,8 @@ TRAVERSAL_PARTS_MIN_ROWS = 512
 def cache_parts(table_bytes: np.ndarray, budget: int) -> list[slice]:
     """Consecutive parts of the trees whose node tables (``table_bytes`` per tree) hold about ``budget`` bytes each.
 
-    As few parts as keep each within ``budget`` where one tree allows it, balanced by bytes; one part when all fit.
+    ``ceil(total / budget)`` parts at most, cut where the running total crosses equal shares of it; a part never
+    splits a tree, so a tree larger than ``budget`` stands alone. One part when everything fits.
     """
     table_bytes = np.asarray(table_bytes, dtype=np.float64)
     parts = max(1, int(np.ceil(table_bytes.sum() / budget)))
@@ -405,8 +406,7 @@ def _traverse(
             rows = np.arange(len(trees))[part]
             part_width = _table_width(column[part], left[part])
             # Each part's tables are a slice of the whole ones (no second copy in the file).
-            starts, ends = sub.int64s([rows[0], 0]), sub.int64s([rows[-1] + 1, part_width])
-            part_tables = tuple(sub._node("Slice", [t, starts, ends], t.dtype) for t in whole)
+            part_tables = tuple(sub.slice(t, [rows[0], 0], [rows[-1] + 1, part_width]) for t in whole)
             part_index = sub.gather(index, _int32(sub, rows, "part_trees"), axis=0)
             stepped.append(_steps(sub, split, part_index, part_tables, max(1, int(depths[part].max())) - top))
         return [sub.concat(stepped, axis=0)]
