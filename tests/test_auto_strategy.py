@@ -18,6 +18,7 @@ from sklearn.ensemble import (
 
 import sk2tensor
 from sk2tensor.converters.trees import TreeArrays, auto, lowering, stack_trees
+from sk2tensor.graph import GraphBuilder
 
 
 def chain(depth: int) -> TreeArrays:
@@ -101,6 +102,56 @@ def test_grouped_traversal_sums_in_tree_order_and_matches_sklearn(monkeypatch) -
     X32 = X.astype(np.float32)
     np.testing.assert_array_equal(compiled.predict(X32), estimator.predict(X32))
     np.testing.assert_allclose(compiled.predict_proba(X32), estimator.predict_proba(X32), atol=1e-6, rtol=0)
+
+
+def _top_level_sets(model: onnx.ModelProto) -> int:
+    """Sets of top levels of at least three levels in a traversal graph: each has two ``Not``."""
+    nots = sum(node.op_type == "Not" for node in model.graph.node)
+    assert nots % 2 == 0
+    return nots // 2
+
+
+def _chain_sums(depths: list[int], device: str = "cpu") -> tuple[onnx.ModelProto, np.ndarray]:
+    """The traversal graph of chain trees of ``depths`` and its sums for x = 0 and x = 1 (and NaN)."""
+    graph = GraphBuilder(dtype=np.float32)
+    summed = lowering.lower_tree_traversal(graph, ensemble_of(depths), graph.input("input", 1), device)
+    graph.output(summed, "sum")
+    model = graph.build()
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rows = np.array([[0.0], [1.0], [np.nan]], np.float32)
+    return model, session.run(None, {"input": rows})[0][:, 0]
+
+
+@pytest.mark.parametrize(
+    ("depths", "nots"),
+    [
+        ([0, 12, 12, 12], 2),  # the single-leaf tree (a boosting baseline) pads to the shared levels
+        ([6] * 10 + [20] * 20, 2),  # a few shallow trees pad too
+        ([9] * 30 + [14] * 30 + [25] * 5, 2),
+        # 40 trees of depth 2: padding them to 8 levels costs more than running their own two (one Not).
+        ([2] * 40 + [12] * 2, 3),
+    ],
+)
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_depth_groups_share_their_top_levels(depths: list[int], nots: int, device: str) -> None:
+    model, sums = _chain_sums(depths, device)
+    assert len(lowering.depth_groups(np.array(depths))) >= 2
+    # A chain tree of depth d reaches its last right leaf (value 2d) when x > 0.5, else the first left leaf (1).
+    expected_left = sum(1 for d in depths if d > 0)
+    np.testing.assert_array_equal(sums, [expected_left, sum(2 * d for d in depths), expected_left])
+    # Each set of top levels runs three logic levels with two Not; a set of two levels has one.
+    assert sum(node.op_type == "Not" for node in model.graph.node) == nots
+
+
+def test_shared_top_levels_match_sklearn_for_boosting_with_a_baseline() -> None:
+    X, y = make_regression(3000, 8, random_state=2)
+    X[np.random.default_rng(2).random(X.shape) < 0.05] = np.nan
+    estimator = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X[:2000], y[:2000])
+    compiled = sk2tensor.convert(estimator, X, strategy="tree_traversal")
+    # The baseline's single-leaf tree and trees of several depths: one set of top levels for all of them.
+    assert _top_level_sets(compiled.onnx) == 1
+    X32 = X[2000:].astype(np.float32)
+    np.testing.assert_allclose(compiled.predict(X32), estimator.predict(X32), rtol=1e-6, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- cache-sized parts (CPU)

@@ -20,7 +20,8 @@ layout with int32 indices is ~10× faster than ``Gather`` on flat tables, DESIGN
   arrays renumbered breadth-first so that ``right child = left child + 1``: one child table and an ``Add`` of
   the comparison instead of two child tables and a ``Where``. Trees run in groups of similar depth
   (:func:`depth_groups`), each group only as many steps as its deepest tree; the top
-  :data:`TRAVERSAL_PERFECT_LEVELS` levels run as in perfect traversal, from small per-level tables. On the CPU
+  :data:`TRAVERSAL_PERFECT_LEVELS` levels run as in perfect traversal, from small per-level tables, and the
+  groups run them together (one set of operators: a small call pays per operator). On the CPU
   the steps below them run the trees in parts whose node tables fit in the cache
   (:data:`TRAVERSAL_CACHE_BYTES`) when a call has enough rows for it to pay (an ``If`` on the rows, computed
   without shape operators). Works at any depth; memory ``trees × nodes``.
@@ -35,7 +36,9 @@ shape ``[trees, 1]`` and broadcast against the batch, so the graphs run on stric
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from itertools import pairwise
 
 import numpy as np
@@ -172,18 +175,26 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
 
 
 def _perfect_levels(
-    graph: GraphBuilder, split: SplitTables, ensemble: TreeEnsemble, trees: np.ndarray, levels: int
+    graph: GraphBuilder,
+    split: SplitTables,
+    ensemble: TreeEnsemble,
+    trees: np.ndarray,
+    levels: int,
+    start: tuple[Var, np.ndarray] | None = None,
 ) -> tuple[Var, np.ndarray]:
-    """``levels`` steps of perfect traversal from the roots of ``trees``.
+    """``levels`` steps of perfect traversal from the roots of ``trees``, or from ``start``: the position and
+    nodes a previous call returned for these trees.
 
-    Returns the ``[trees, batch]`` int32 position reached in the perfect tree of depth ``levels``, and
-    ``nodes [trees, 2^levels]``, the node (original numbering) at each position: a leaf above the last level
+    Returns the ``[trees, batch]`` int32 position reached in the perfect tree ``levels`` deeper, and
+    ``nodes [trees, 2^depth]``, the node (original numbering) at each position: a leaf above the last level
     stands for its whole padded subtree (it never goes right anyway).
     """
     rows = trees[:, None]
-    nodes = np.zeros((len(trees), 1), dtype=np.int64)  # level's nodes of each tree, in perfect-tree order
     index: Var | None = None
-    logic = min(levels, LOGIC_LEVELS)
+    nodes = np.zeros((len(trees), 1), dtype=np.int64)  # the level's nodes of each tree, in perfect-tree order
+    if start is not None:
+        index, nodes = start
+    logic = min(levels, LOGIC_LEVELS) if start is None else 0
     bits: list[tuple[Var, Var]] = []  # the top levels' went-right bits and their negations, bool [trees, batch]
     for level in range(levels):
         column, threshold = split.column[rows, nodes], split.threshold[rows, nodes]
@@ -368,23 +379,34 @@ def _traverse(
     ensemble: TreeEnsemble,
     trees: np.ndarray,
     tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    cache_bytes: int | None,
+    top: tuple[Var, np.ndarray, int] | None,
+    parts_wanted: Callable[[], Var] | None,
 ) -> Var:
-    """``[trees, batch]`` int32: the node (breadth-first numbering) each row reaches from the roots of ``trees``.
+    """``[trees, batch]`` int32: the node (breadth-first numbering) each row reaches in ``trees``.
 
     ``tables`` are the whole ensemble's breadth-first ``column``, ``threshold``, ``left`` and the map from
     original to breadth-first node numbers (:func:`breadth_first_order`); real nodes come first, padding after.
-    With ``cache_bytes``, a call of at least :data:`TRAVERSAL_PARTS_MIN_ROWS` rows runs the steps below the top
-    levels in parts of the trees whose node tables hold about that many bytes (:data:`TRAVERSAL_CACHE_BYTES`),
-    each part only as deep as its deepest tree; smaller calls step all the trees at once (an ``If`` on the rows).
+    ``top`` is where the shared top levels left these trees (``[trees, batch]`` position, the node at each
+    position, and the levels run), or ``None`` to start from the roots. The trees run the rest of their top
+    :data:`TRAVERSAL_PERFECT_LEVELS` levels as perfect traversal, then step. With ``parts_wanted`` (on the CPU:
+    makes the bool scalar "the call has at least :data:`TRAVERSAL_PARTS_MIN_ROWS` rows"), such a call runs the
+    steps in parts of the trees whose node tables hold about :data:`TRAVERSAL_CACHE_BYTES`, each part only as
+    deep as its deepest tree; smaller
+    calls step all the trees at once (an ``If``).
     """
     column, threshold, left, new_of_old = (table[trees] for table in tables)
     depths = ensemble.depths[trees]
     depth = max(1, int(depths.max()))
-    top = min(depth, TRAVERSAL_PERFECT_LEVELS)
-    position, nodes = _perfect_levels(graph, split, ensemble, trees, top)
+    perfect = min(depth, TRAVERSAL_PERFECT_LEVELS)
+    if top is None:
+        position, nodes = _perfect_levels(graph, split, ensemble, trees, perfect)
+    else:
+        position, nodes, done = top
+        perfect = max(perfect, done)
+        if perfect > done:
+            position, nodes = _perfect_levels(graph, split, ensemble, trees, perfect - done, start=(position, nodes))
     index = graph.gather_elements(_int32(graph, np.take_along_axis(new_of_old, nodes, 1), "position_node"), position, 1)
-    if depth <= top:
+    if depth <= perfect:
         return index
     width = _table_width(column, left)
     whole = (
@@ -393,12 +415,12 @@ def _traverse(
         _int32(graph, left[:, :width], "left"),
     )
     parts = [slice(0, len(trees))]
-    if cache_bytes is not None:
+    if parts_wanted is not None:
         tree_bytes = _node_table_bytes(column, threshold)
-        most_parts = max(1, MAX_STEP_OPERATORS // (STEP_OPERATORS * (depth - top)))
-        parts = cache_parts(tree_bytes, max(cache_bytes, int(np.ceil(tree_bytes.sum() / most_parts))))
-    if len(parts) == 1:
-        return _steps(graph, split, index, whole, depth - top)
+        most_parts = max(1, MAX_STEP_OPERATORS // (STEP_OPERATORS * (depth - perfect)))
+        parts = cache_parts(tree_bytes, max(TRAVERSAL_CACHE_BYTES, int(np.ceil(tree_bytes.sum() / most_parts))))
+    if parts_wanted is None or len(parts) == 1:
+        return _steps(graph, split, index, whole, depth - perfect)
 
     def in_parts(sub: GraphBuilder) -> list[Var]:
         stepped = []
@@ -408,15 +430,13 @@ def _traverse(
             # Each part's tables are a slice of the whole ones (no second copy in the file).
             part_tables = tuple(sub.slice(t, [rows[0], 0], [rows[-1] + 1, part_width]) for t in whole)
             part_index = sub.gather(index, _int32(sub, rows, "part_trees"), axis=0)
-            stepped.append(_steps(sub, split, part_index, part_tables, max(1, int(depths[part].max())) - top))
+            stepped.append(_steps(sub, split, part_index, part_tables, max(1, int(depths[part].max())) - perfect))
         return [sub.concat(stepped, axis=0)]
 
     def at_once(sub: GraphBuilder) -> list[Var]:
-        return [_steps(sub, split, index, whole, depth - top)]
+        return [_steps(sub, split, index, whole, depth - perfect)]
 
-    (index,) = graph.if_(
-        _rows_at_least(graph, index, TRAVERSAL_PARTS_MIN_ROWS), in_parts, at_once, ranks=[2], hint="parts"
-    )
+    (index,) = graph.if_(parts_wanted(), in_parts, at_once, ranks=[2], hint="parts")
     return index
 
 
@@ -435,14 +455,39 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, de
     new_of_old[np.nonzero(~padding)[0], old[~padding]] = np.nonzero(~padding)[1]
     depths = ensemble.depths
     groups = depth_groups(depths)
-    cache_bytes = None if device == "cuda" else TRAVERSAL_CACHE_BYTES
-    if cache_bytes is not None:  # a group run in parts sorts its trees by depth, so that parts stop early
+    on_cpu = device != "cuda"
+    if on_cpu:  # a group run in parts sorts its trees by depth, so that parts stop early
         tree_bytes = _node_table_bytes(column, threshold)
-        groups = [g[np.argsort(depths[g], kind="stable")] if tree_bytes[g].sum() > cache_bytes else g for g in groups]
-    tables = (column, threshold, left, new_of_old)
-    indices = [_traverse(graph, split, ensemble, g, tables, cache_bytes) for g in groups]
-    index = indices[0] if len(indices) == 1 else graph.concat(indices, axis=0)
+        groups = [
+            g[np.argsort(depths[g], kind="stable")] if tree_bytes[g].sum() > TRAVERSAL_CACHE_BYTES else g
+            for g in groups
+        ]
     order = np.concatenate(groups)
+    # The groups run their top levels together, in one set of operators, so that each further group adds only
+    # its own levels (one row pays per operator, not per tree). A group shallower than the deepest top joins
+    # when padding its trees to that depth costs less than its own levels' operators would
+    # (TRAVERSAL_STEP_SECONDS and TRAVERSAL_LEVEL_SECONDS at TRAVERSAL_GROUP_ROWS rows): a single-leaf tree, for
+    # instance, or the few shallow trees of a boosting run.
+    group_depths = [max(1, int(depths[g].max())) for g in groups]
+    shared = min(TRAVERSAL_PERFECT_LEVELS, max(group_depths))
+    joins = [
+        depth >= shared
+        or (shared - depth) * len(g) * TRAVERSAL_GROUP_ROWS * TRAVERSAL_STEP_SECONDS <= depth * TRAVERSAL_LEVEL_SECONDS
+        for g, depth in zip(groups, group_depths, strict=True)
+    ]
+    together = np.concatenate([g for g, join in zip(groups, joins, strict=True) if join])
+    position, nodes = _perfect_levels(graph, split, ensemble, together, shared)
+    parts_wanted = cache(lambda: _rows_at_least(graph, position, TRAVERSAL_PARTS_MIN_ROWS)) if on_cpu else None
+    tables = (column, threshold, left, new_of_old)
+    indices, first = [], 0
+    for group, join in zip(groups, joins, strict=True):
+        top = None
+        if join:
+            last = first + len(group)
+            rows = position if len(group) == len(together) else graph.slice(position, [first], [last])
+            top, first = (rows, nodes[first:last], shared), last
+        indices.append(_traverse(graph, split, ensemble, group, tables, top, parts_wanted))
+    index = indices[0] if len(indices) == 1 else graph.concat(indices, axis=0)
     if (order != np.arange(len(order))).any():
         # Back to tree order, so that the leaves are summed in sklearn's order.
         index = graph.gather(index, _int32(graph, np.argsort(order), "tree_order"), axis=0)
