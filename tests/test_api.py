@@ -242,6 +242,38 @@ def test_chunk_sizes_travel_in_the_metadata(iris) -> None:
     np.testing.assert_array_equal(neighbours.predict(X), KNeighborsClassifier().fit(X, y).predict(X.astype(np.float32)))
 
 
+def test_small_calls_of_the_session_dtype_skip_the_input_checks_and_agree(iris, monkeypatch) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y, _ = iris
+    forest = RandomForestClassifier(16, max_depth=4, random_state=0).fit(X, y)
+    compiled = sk2tensor.convert(forest, X)
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    expected = {method: compiled.run(method, X32.astype(np.float64)) for method in ("predict", "predict_proba")}
+    assert expected["predict_proba"].dtype == np.float64  # sklearn's dtype, after the float32 session
+    assert len(X32) <= compiled._one_call_rows < 2 * 256
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the direct path should not prepare the input")
+
+    monkeypatch.setattr(compiled, "prepare_input", refuse)
+    for method, want in expected.items():
+        got = compiled.run(method, X32)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(compiled.run(method, X32[:1]), want[:1])
+    monkeypatch.undo()
+    # Anything else takes the checked path: a strided view, another dtype, a wrong width, chunks, no rows.
+    np.testing.assert_array_equal(compiled.predict_proba(X32[::-1])[::-1], expected["predict_proba"])
+    np.testing.assert_array_equal(compiled.predict(np.asfortranarray(X32)), expected["predict"])
+    with pytest.raises(InputError, match="expects 4"):
+        compiled.predict(X32[:, :3].copy())
+    compiled.chunk_rows = 16
+    assert compiled._one_call_rows == 16
+    np.testing.assert_array_equal(compiled.predict_proba(X32), expected["predict_proba"])
+    assert compiled.predict_proba(X32[:0]).shape == (0, 3)
+
+
 def test_wide_traversal_trees_get_larger_chunks() -> None:
     from sklearn.ensemble import ExtraTreesRegressor
 
