@@ -112,3 +112,22 @@ def test_load_round_trip_works_from_the_file_alone(tmp_path: Path) -> None:
     assert meta["producer"] == "sk2tensor" and meta["estimator_class"].endswith("HistGradientBoostingClassifier")
     assert json.loads(meta["validation"])["passed"] is True
     assert json.loads(meta["strategy"])
+
+
+def test_the_strict_cuda_checks_pass_on_the_cpu_provider() -> None:
+    # tests/test_cuda.py runs only where CUDA is; run part of it on the CPU provider so that it cannot rot unseen.
+    import os
+
+    env = {**os.environ, "SK2TENSOR_STRICT_PROVIDER": "CPUExecutionProvider"}
+    selection = "tree_strategies and float32 or cache_parts or LogisticRegression-iris or MLPClassifier"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", "tests/test_cuda.py"]
+    done = subprocess.run(
+        [*command, "-k", selection],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout and "skipped" not in done.stdout.splitlines()[-1], done.stdout[-500:]
