@@ -281,26 +281,28 @@ class CompiledModel:
 
         return self._chunked(n, run_rows)
 
+    def _chunk_rows(self) -> int:
+        """Rows per ``session.run``: the chunk size for the device, within the model's bound."""
+        if self.device == "cuda":
+            return min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
+        return min(self.chunk_rows or self._cpu_chunk_rows, self.max_chunk_rows or self._cpu_chunk_rows)
+
     @property
     def _one_call_rows(self) -> int:
         """Most rows that :meth:`_chunked` runs in a single call on the calling thread."""
-        if self.device == "cuda":
-            return min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
-        rows = min(self.chunk_rows or self._cpu_chunk_rows, self.max_chunk_rows or self._cpu_chunk_rows)
-        # Below 2 * MIN_PARALLEL_ROWS rows no second thread is used.
-        return rows if self.threads <= 1 else min(rows, 2 * MIN_PARALLEL_ROWS - 1)
+        rows = self._chunk_rows()
+        if self.device == "cuda" or self.threads <= 1:
+            return rows
+        return min(rows, 2 * MIN_PARALLEL_ROWS - 1)  # below 2 * MIN_PARALLEL_ROWS rows no second thread is used
 
     def _chunked(self, n: int, run_rows: Any) -> np.ndarray:
         """``run_rows(start, stop)`` over ``n`` rows, in chunks: sequential on CUDA; on the CPU, equal chunks
         (a whole number per thread, so that no thread waits for another's last chunk) run concurrently."""
+        size = self._chunk_rows()
         if self.device == "cuda":
-            size = min(self.chunk_rows or CUDA_CHUNK_ROWS, self.max_chunk_rows or CUDA_CHUNK_ROWS)
             if n <= size:
                 return run_rows(0, n)
             return np.concatenate([run_rows(i, min(i + size, n)) for i in range(0, n, size)])
-        size = self.chunk_rows or self._cpu_chunk_rows
-        if self.max_chunk_rows is not None:
-            size = min(size, self.max_chunk_rows)
         threads = min(self.threads, n // MIN_PARALLEL_ROWS)
         n_chunks = -(-n // size)
         if threads > 1:
