@@ -521,13 +521,16 @@ class GraphBuilder:
     ) -> onnx.ModelProto:
         """Assemble, infer shapes strictly, run the onnx checker and return the model."""
         opset_ids = [helper.make_opsetid("", self.opset)]
+        # A constant that a converter made and then did not use would only add to the file (and onnxruntime
+        # warns about it when it loads the model): keep those a node reads, in a subgraph too, or an output is.
+        read = _names_read(self._nodes) | set(self._outputs)
         # Outputs are declared with element type only; strict shape inference fills in their shapes.
         graph = helper.make_graph(
             self._nodes,
             graph_name,
             self._inputs,
             [helper.make_value_info(name, onnx.TypeProto()) for name in self._outputs],
-            initializer=self._initializers,
+            initializer=[tensor for tensor in self._initializers if tensor.name in read],
         )
         model = helper.make_model(
             graph, opset_imports=opset_ids, producer_name="sk2tensor", producer_version=producer_version
@@ -552,6 +555,20 @@ class GraphBuilder:
             skeleton.graph.output[list(self._outputs).index(output.name)].type.CopyFrom(info.type)
         onnx.checker.check_model(skeleton, full_check=True)
         return model
+
+
+def _names_read(nodes: Sequence[onnx.NodeProto]) -> set[str]:
+    """The value names ``nodes`` read, those of the nodes in their subgraphs (If branches, Loop bodies) included."""
+    names: set[str] = set()
+    for node in nodes:
+        names.update(node.input)
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                names |= _names_read(attribute.g.node)
+            elif attribute.type == onnx.AttributeProto.GRAPHS:
+                for subgraph in attribute.graphs:
+                    names |= _names_read(subgraph.node)
+    return names
 
 
 #: Initializers with more elements than this are typed inputs in the skeleton that checks are run on.

@@ -15,6 +15,7 @@ import pytest
 
 import sk2tensor
 from tests.cases import CASES, Case
+from tests.runtime import latest_opset
 
 #: Operators that make ORT place nodes on the CPU in a strict CUDA session (DESIGN.md, GPU rules).
 SHAPE_OPS = {"Shape", "ConstantOfShape", "Expand", "Size", "NonZero", "Range"}
@@ -38,10 +39,12 @@ def test_graph_uses_only_the_default_domain(case: Case) -> None:
     assert {node.domain for node in nodes} == {""}
     assert not {node.op_type for node in nodes} & SHAPE_OPS
     assert model.ir_version == onnx.helper.find_min_ir_version_for(list(model.opset_import))
+    read = {name for node in nodes for name in node.input} | {output.name for output in model.graph.output}
+    assert [t.name for t in model.graph.initializer if t.name not in read] == [], "constants no node reads"
     onnx.checker.check_model(model, full_check=True)
 
 
-@pytest.mark.parametrize("opset", [13, 17, 18, onnx.defs.onnx_opset_version()])
+@pytest.mark.parametrize("opset", [13, 17, 18, latest_opset()])
 def test_opset_can_be_chosen(opset: int) -> None:
     estimator, data = next(c for c in CASES if c.id == "GradientBoostingClassifier-iris").fitted()
     compiled = sk2tensor.convert(estimator, data.X, opset=opset)
