@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "ModelFileError",
     "NotFittedError",
+    "RuntimeTooOldError",
     "RuntimeUnavailableError",
     "Sk2TensorError",
     "UnsupportedEstimatorError",
@@ -48,6 +49,11 @@ class ModelFileError(Sk2TensorError):
 
 class RuntimeUnavailableError(Sk2TensorError, ImportError):
     """ONNX Runtime (or the requested execution provider) is not installed."""
+
+
+class RuntimeTooOldError(Sk2TensorError):
+    """The installed ONNX Runtime cannot load the graph: its IR version or opset is newer than the runtime
+    reads, or an operator has no kernel for its types there."""
 
 
 class ValidationError(Sk2TensorError):

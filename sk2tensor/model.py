@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -25,7 +26,8 @@ import numpy as np
 import onnx
 
 from sk2tensor import metadata as md
-from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError
+from sk2tensor.errors import InputError, ModelFileError, RuntimeTooOldError, RuntimeUnavailableError
+from sk2tensor.versions import OLDEST_ONNXRUNTIME, release
 
 if TYPE_CHECKING:
     from sk2tensor.validate import ValidationReport
@@ -63,6 +65,38 @@ MIN_PARALLEL_ROWS = 256
 #: Above this protobuf size a model is saved with its tensors in an external data file.
 _EXTERNAL_DATA_BYTES = 1_800_000_000
 _INSTALL_HINT = "install the extra 'sk2tensor[cpu]' (or 'sk2tensor[gpu]' for CUDA; never both)"
+
+
+def session_workarounds(ort: Any) -> dict[str, Any]:
+    """Extra ``InferenceSession`` arguments the installed onnxruntime needs to compute as the graph says.
+
+    onnxruntime 1.28-1.31 fold a Mul or Div by a scalar constant next to a MatMul into FusedMatMul, whose
+    ``alpha`` attribute is a float32: in a float64 computation (the kernels of SVC, KernelPCA, Nystroem...) the
+    scale loses its low bits, a relative error near 1e-8 where float64 graphs promise ~1e-15. 1.32 no longer
+    fuses double MatMuls; on the releases before it that fusion is switched off.
+    """
+    if release(ort.__version__) < (1, 32):
+        return {"disabled_optimizers": ["MatMulScaleFusion"]}
+    return {}
+
+
+def _runtime_too_old(version: str, model: onnx.ModelProto, message: str) -> RuntimeTooOldError | None:
+    """A clear error for an onnxruntime that cannot load ``model`` because it is older than the graph, or None
+    when ``message`` (onnxruntime's) says something else."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    found = re.search(r"Could not find an implementation for (\S+) node", message)
+    if found:
+        return RuntimeTooOldError(
+            f"onnxruntime {version} has no kernel for {found.group(1)} on this graph's types (opset {opset}): "
+            f"upgrade onnxruntime (sk2tensor is tested with onnxruntime >= {OLDEST_ONNXRUNTIME})"
+        )
+    if "IR version" in message or "opset" in message.lower():
+        return RuntimeTooOldError(
+            f"onnxruntime {version} cannot read this graph (IR version {model.ir_version}, opset {opset}): "
+            "export it with a lower opset (convert(..., opset=N), `sk2tensor export --opset N`; by default "
+            "sk2tensor picks the lowest opset that holds the graph's operators) or upgrade onnxruntime"
+        )
+    return None
 
 
 def onnxruntime() -> Any:
@@ -225,7 +259,15 @@ class CompiledModel:
                 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             # A model loaded with external data is read from its file: protobuf cannot serialize past 2 GB.
             source = self._source_path or self.onnx.SerializeToString()
-            self._session = ort.InferenceSession(source, sess_options=options, providers=providers_for(self.device))
+            try:
+                self._session = ort.InferenceSession(
+                    source, sess_options=options, providers=providers_for(self.device), **session_workarounds(ort)
+                )
+            except Exception as error:  # onnxruntime raises its own exception types, one per status code
+                too_old = _runtime_too_old(ort.__version__, self.onnx, str(error))
+                if too_old is None:
+                    raise
+                raise too_old from error
         return self._session
 
     # ----------------------------------------------------------------- prediction methods

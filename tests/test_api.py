@@ -23,6 +23,7 @@ from sk2tensor.errors import (
     InputError,
     ModelFileError,
     NotFittedError,
+    RuntimeTooOldError,
     RuntimeUnavailableError,
     UnsupportedEstimatorError,
     UnsupportedParameterError,
@@ -172,6 +173,35 @@ def test_cuda_where_unavailable_is_a_clear_error(iris, tmp_path: Path) -> None:
     with pytest.raises(RuntimeUnavailableError, match="onnxruntime-gpu"):
         sk2tensor.load(path, device="cuda")
     assert sk2tensor.load(path, device="auto").device == "cpu"
+
+
+def test_a_graph_newer_than_the_runtime_is_a_clear_error(iris, tmp_path: Path) -> None:
+    """A file whose IR version the installed onnxruntime cannot read (one written for a newer runtime) fails
+    with an error that says so and what to do, not onnxruntime's own exception."""
+    X, _, model = iris
+    exported = sk2tensor.convert(model, X).onnx
+    exported.ir_version = 99
+    onnx.save(exported, tmp_path / "future.onnx")
+    with pytest.raises(RuntimeTooOldError, match=r"cannot read this graph \(IR version 99, opset \d+\).*lower opset"):
+        sk2tensor.load(tmp_path / "future.onnx").predict(X)
+
+
+def test_a_missing_kernel_names_the_operator_and_the_oldest_runtime_tested() -> None:
+    """onnxruntime releases before OLDEST_ONNXRUNTIME lack kernels some graphs use (Cos on float64 for
+    RBFSampler): the error names the operator and the release to upgrade to."""
+    from sk2tensor.model import _runtime_too_old
+    from sk2tensor.versions import OLDEST_ONNXRUNTIME
+
+    graph = onnx.helper.make_graph([], "g", [], [])
+    probe = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    message = (
+        "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for Cos(7) node with name 'n'"
+    )
+    error = _runtime_too_old("1.22.1", probe, message)
+    assert isinstance(error, RuntimeTooOldError)
+    assert str(error).startswith("onnxruntime 1.22.1 has no kernel for Cos(7) on this graph's types (opset 17)")
+    assert f">= {OLDEST_ONNXRUNTIME}" in str(error)
+    assert _runtime_too_old("1.22.1", probe, "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad input") is None
 
 
 def test_load_refuses_foreign_and_broken_files(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 import scipy.sparse as sp
@@ -16,6 +15,7 @@ from sk2tensor.converters.svm import coupled_probabilities
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder
 from tests.cases import dataset
+from tests.runtime import latest_opset
 
 warnings.filterwarnings("ignore", message="The `probability` parameter was deprecated", category=FutureWarning)
 
@@ -120,7 +120,7 @@ def test_precomputed_and_callable_kernels_are_refused(kernel: str) -> None:
         sk2tensor.convert(estimator, n_features=len(data.X) if kernel == "precomputed" else 4)
 
 
-@pytest.mark.parametrize("opset", [17, 18, onnx.defs.onnx_opset_version()])
+@pytest.mark.parametrize("opset", [17, 18, latest_opset()])
 def test_coupling_loop_at_later_opsets(opset: int) -> None:
     data = dataset("iris")
     estimator = SVC(probability=True, random_state=0).fit(data.X, data.y)
