@@ -8,17 +8,25 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),demo)
 # The editable install is redone when pyproject.toml changes (new dependency or extra).
 STAMP := $(VENV)/.sk2tensor-cpu-dev
 BENCH_STAMP := $(VENV)/.sk2tensor-bench
+# The oldest supported release of every dependency (constraints/oldest.txt), in a virtual environment of its own.
+OLDEST_VENV := .venv-oldest
+OLDEST_STAMP := $(OLDEST_VENV)/.sk2tensor-oldest
 # Two pytest-xdist workers: CI and the development machines have two cores (tests/conftest.py keeps BLAS and
 # OpenMP at one thread per worker). Override with e.g. `make test PYTEST_ARGS='-p no:xdist'` to run serially.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test lint format docs bench clean
+.PHONY: demo test test-oldest lint format docs bench clean
 
 demo: $(STAMP)
 	$(PY) -m sk2tensor.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The suite again on the oldest releases pyproject.toml allows (CI runs it after `make test`); the Ray, Spark,
+# LightGBM and XGBoost tests skip there (they are not installed).
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -48,6 +56,12 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[cpu,dev]'
+	@touch $@
+
+$(OLDEST_STAMP): pyproject.toml constraints/oldest.txt | $(PY)
+	rm -rf $(OLDEST_VENV)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install -c constraints/oldest.txt -e '.[cpu,data]' pytest pytest-xdist hypothesis
 	@touch $@
 
 $(BENCH_STAMP): pyproject.toml | $(PY)

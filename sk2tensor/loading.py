@@ -327,7 +327,7 @@ def load_frame(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(f"reading string columns of {path} needs pandas: {_DATA_EXTRA_HINT}") from None
     try:
         if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
+            return pd.read_csv(path, float_precision="round_trip")  # exact on every pandas release
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
     except Exception as error:  # ParserError, ArrowInvalid, OSError, ...

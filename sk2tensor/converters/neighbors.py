@@ -96,6 +96,7 @@ from sk2tensor.converters._pairwise import MAX_STORED_VALUES, as_f64, bound_run_
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, label_encoding, unsupported
+from sk2tensor.versions import sklearn_before
 
 #: Training rows per block of the in-graph neighbour search.
 BLOCK_ROWS = 2048
@@ -796,12 +797,35 @@ def _class_index(classes: np.ndarray, label: object) -> int | None:
     return int(found[0]) if found.size == 1 else None
 
 
+def _class_mode_outlier_index(classes: np.ndarray, outlier_label: object) -> int | None:
+    """The class an outlier row gets probability 1 for on sklearn's RadiusNeighborsClassMode path, or None.
+
+    That reduction compares ``outlier_label`` (the parameter) as a Python object with each of its "unique
+    labels" and keeps the last match: the class indices from sklearn 1.9, the labels cast to integers before.
+    """
+    if sklearn_before(1, 9):
+        if classes.dtype.kind not in "iufb":
+            return None  # sklearn itself cannot cast such labels to integers
+        keys = [int(key) for key in classes.astype(np.intp)]
+    else:
+        keys = list(range(len(classes)))
+    found = None
+    for index, key in enumerate(keys):
+        try:
+            if key == outlier_label:
+                found = index
+        except ValueError:  # an array of several labels: ambiguous, sklearn raises too
+            return None
+    return found
+
+
 def _radius_class_mode(estimator: RadiusNeighborsClassifier, graph: GraphBuilder) -> bool:
     """Whether sklearn's ``predict_proba`` takes its RadiusNeighborsClassMode reduction on rows of the graph's
     dtype: uniform weights, brute force, one output, a metric other than euclidean and cosine, numpy rows of
-    the fitted dtype. That path looks ``outlier_label`` (the parameter) up among the class *indices*: an
-    outlier row gets probability 1 for the class whose index equals it, all zeros otherwise (for
-    ``"most_frequent"`` too); ``predict`` is unchanged."""
+    the fitted dtype. That path looks ``outlier_label`` (the parameter) up among the class *indices* (the
+    labels cast to integers before sklearn 1.9, :func:`_class_mode_outlier_index`): an outlier row gets
+    probability 1 for the class found, all zeros otherwise (for ``"most_frequent"`` too); ``predict`` is
+    unchanged."""
     metric = estimator.metric
     if metric == "minkowski" and estimator.p == 2:
         metric = "euclidean"
@@ -827,7 +851,8 @@ def convert_radius_neighbors_classifier(
     row gets an all-zero ``predict_proba`` row (test ``predict_proba.sum(axis=1) == 0`` to find them) and the
     first class as ``predict``. sklearn's RadiusNeighborsClassMode path (uniform weights, brute force, a metric
     other than euclidean, numpy rows of the fitted dtype) looks ``outlier_label`` up among the class indices
-    instead: the graph of that dtype does the same (:func:`_radius_class_mode`).
+    instead (among the labels cast to integers before sklearn 1.9): the graph of that dtype does the same
+    (:func:`_radius_class_mode`).
 
     A 2-D target (multi-output) votes per output, each with its own outlier label: ``predict`` is
     ``[batch, n_outputs]`` labels (numeric labels only); sklearn's ``predict_proba`` is then a list of arrays,
@@ -851,7 +876,7 @@ def convert_radius_neighbors_classifier(
             counts = graph.gather(all_counts, graph.int64s(list(range(starts[output], starts[output + 1]))), axis=1)
         outlier_label = None if estimator.outlier_label_ is None else estimator.outlier_label_[output]
         label_index = _class_index(classes, outlier_label)
-        proba_index = _class_index(np.arange(len(classes)), estimator.outlier_label) if class_mode else label_index
+        proba_index = _class_mode_outlier_index(classes, estimator.outlier_label) if class_mode else label_index
         if proba_index is not None:
             one_hot = (np.arange(len(classes)) == proba_index).astype(np.float64)
             counts = graph.where(outlier, graph.const(one_hot, "outlier_proba", dtype=np.float64), counts)
