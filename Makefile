@@ -23,8 +23,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# The suite again on the oldest releases pyproject.toml allows (CI runs it after `make test`); the Ray, Spark,
-# LightGBM and XGBoost tests skip there (they are not installed).
+# The suite again on the oldest releases pyproject.toml allows (CI runs it after `make test`); the Ray and Spark
+# tests skip there (they are not installed).
 test-oldest: $(OLDEST_STAMP)
 	$(OLDEST_VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
@@ -61,7 +61,8 @@ $(STAMP): pyproject.toml | $(PY)
 $(OLDEST_STAMP): pyproject.toml constraints/oldest.txt | $(PY)
 	rm -rf $(OLDEST_VENV)
 	$(PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/python -m pip install -c constraints/oldest.txt -e '.[cpu,data]' pytest pytest-xdist hypothesis
+	$(OLDEST_VENV)/bin/python -m pip install -c constraints/oldest.txt -e '.[cpu,data]' pytest pytest-xdist hypothesis \
+		lightgbm xgboost-cpu
 	@touch $@
 
 $(BENCH_STAMP): pyproject.toml | $(PY)

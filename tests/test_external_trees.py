@@ -3,6 +3,7 @@ objectives, boosting modes, raw boosters, and the rule that sk2tensor imports ne
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -110,12 +111,14 @@ def test_lightgbm_ranker_and_raw_booster() -> None:
 
 def test_lightgbm_early_stopping_uses_the_best_iteration() -> None:
     X, binary, _, _ = _data(2)
+    # LightGBM 4.7 takes eval_X/eval_y and deprecates eval_set, the only spelling before it.
+    held_out = (
+        {"eval_X": X[900:], "eval_y": binary[900:]}
+        if "eval_X" in inspect.signature(lightgbm.LGBMClassifier.fit).parameters
+        else {"eval_set": [(X[900:], binary[900:])]}
+    )
     estimator = lightgbm.LGBMClassifier(n_estimators=200, verbose=-1).fit(
-        X[:900],
-        binary[:900],
-        eval_X=X[900:],
-        eval_y=binary[900:],
-        callbacks=[lightgbm.early_stopping(3, verbose=False)],
+        X[:900], binary[:900], callbacks=[lightgbm.early_stopping(3, verbose=False)], **held_out
     )
     assert 0 < estimator.best_iteration_ < 200
     _check(estimator, X, "auto")
