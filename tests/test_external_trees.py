@@ -134,6 +134,8 @@ XGB_CASES = {
     "rf_classifier": (lambda: xgboost.XGBRFClassifier(n_estimators=10, max_depth=4), "binary"),
     "rf_regressor": (lambda: xgboost.XGBRFRegressor(n_estimators=10), "regression"),
     "dart": (lambda: xgboost.XGBRegressor(n_estimators=10, booster="dart", rate_drop=0.2), "regression"),
+    # XGBoost 3.4 deprecates booster="dart": dropout parameters on the tree booster, weights in its model.
+    "dropout": (lambda: xgboost.XGBRegressor(n_estimators=10, rate_drop=0.2, skip_drop=0.1), "regression"),
     "categorical": (
         lambda: xgboost.XGBClassifier(
             n_estimators=10, enable_categorical=True, max_cat_to_onehot=1, feature_types=["q", "q", "q", "c", "q"]

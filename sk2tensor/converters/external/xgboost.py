@@ -102,13 +102,15 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     booster_name = model["gradient_booster"]["name"]
     if booster_name not in ("gbtree", "dart"):
         raise unsupported(estimator, "booster", booster_name, "tree boosters ('gbtree', 'dart') convert")
+    # Dart scales each tree by its weight_drop at prediction time. From XGBoost 3.4 dart is a gbtree with dropout
+    # parameters, and the weights sit in the tree model itself.
     if booster_name == "dart":
-        # Dart scales each tree by its weight_drop at prediction time.
-        weights = np.asarray(model["gradient_booster"]["weight_drop"], np.float64)
+        weight_drop = model["gradient_booster"]["weight_drop"]
         trees_model = model["gradient_booster"]["gbtree"]["model"]
     else:
-        weights = None
         trees_model = model["gradient_booster"]["model"]
+        weight_drop = trees_model.get("weight_drop")
+    weights = np.asarray(weight_drop, np.float64) if weight_drop else None
     params = model["learner_model_param"]
     n_features = int(params["num_feature"])
     groups = max(1, int(params.get("num_class", "0")), int(params.get("num_target", "1")))
@@ -124,7 +126,7 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     trees = []
     for i, tree_json in enumerate(trees_json):
         tree = _tree(tree_json, n_features, categorical)
-        value = tree.value * (weights[i] if weights is not None and len(weights) else 1.0)
+        value = tree.value * (weights[i] if weights is not None else 1.0)
         if groups > 1:
             spread = np.zeros((len(value), groups))
             spread[:, int(tree_info[i])] = value[:, 0]
