@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import sklearn
 
-from sk2tensor import __version__
+from sk2tensor import __version__, versions
 from sk2tensor import metadata as md
-from sk2tensor.errors import InputError, UnsupportedParameterError, ValidationError
+from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table
 from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows
 from sk2tensor.registry import (
@@ -180,6 +180,12 @@ def convert(
     CompiledModel
         Its outputs are named after the sklearn methods they reproduce.
     """
+    if versions.SKLEARN < versions.OLDEST_SKLEARN:  # pip refuses it; an environment assembled otherwise may not
+        oldest = ".".join(map(str, versions.OLDEST_SKLEARN))
+        raise ConversionError(
+            f"scikit-learn {sklearn.__version__} is older than {oldest}, the oldest release sk2tensor reproduces: "
+            f"upgrade it (pip install 'scikit-learn>={oldest}')"
+        )
     _check_choice("strategy", strategy, STRATEGIES)
     _check_choice("device", device, DEVICES)
     _check_choice("dtype", dtype, DTYPES)

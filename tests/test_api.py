@@ -20,6 +20,7 @@ import sk2tensor
 from sk2tensor import registry
 from sk2tensor import validate as validate_module
 from sk2tensor.errors import (
+    ConversionError,
     InputError,
     ModelFileError,
     NotFittedError,
@@ -173,6 +174,15 @@ def test_cuda_where_unavailable_is_a_clear_error(iris, tmp_path: Path) -> None:
     with pytest.raises(RuntimeUnavailableError, match="onnxruntime-gpu"):
         sk2tensor.load(path, device="cuda")
     assert sk2tensor.load(path, device="auto").device == "cpu"
+
+
+def test_a_scikit_learn_older_than_supported_is_refused_by_name(iris, monkeypatch) -> None:
+    from sk2tensor import versions
+
+    X, _, model = iris
+    monkeypatch.setattr(versions, "SKLEARN", (1, 7))
+    with pytest.raises(ConversionError, match=r"older than 1\.8, the oldest release sk2tensor reproduces"):
+        sk2tensor.convert(model, X)
 
 
 def test_a_graph_newer_than_the_runtime_is_a_clear_error(iris, tmp_path: Path) -> None:
