@@ -67,7 +67,7 @@ _EXTERNAL_DATA_BYTES = 1_800_000_000
 _INSTALL_HINT = "install the extra 'sk2tensor[cpu]' (or 'sk2tensor[gpu]' for CUDA; never both)"
 
 
-def session_workarounds(ort: Any) -> dict[str, Any]:
+def _session_workarounds(ort: Any) -> dict[str, Any]:
     """Extra ``InferenceSession`` arguments the installed onnxruntime needs to compute as the graph says.
 
     onnxruntime 1.28-1.31 fold a Mul or Div by a scalar constant next to a MatMul into FusedMatMul, whose
@@ -88,7 +88,7 @@ def _runtime_too_old(version: str, model: onnx.ModelProto, message: str) -> Runt
     if found:
         return RuntimeTooOldError(
             f"onnxruntime {version} has no kernel for {found.group(1)} on this graph's types (opset {opset}): "
-            f"upgrade onnxruntime (sk2tensor is tested with onnxruntime >= {OLDEST_ONNXRUNTIME})"
+            f"upgrade onnxruntime (sk2tensor is tested with onnxruntime >= {'.'.join(map(str, OLDEST_ONNXRUNTIME))})"
         )
     if "IR version" in message or "opset" in message.lower():
         return RuntimeTooOldError(
@@ -261,7 +261,7 @@ class CompiledModel:
             source = self._source_path or self.onnx.SerializeToString()
             try:
                 self._session = ort.InferenceSession(
-                    source, sess_options=options, providers=providers_for(self.device), **session_workarounds(ort)
+                    source, sess_options=options, providers=providers_for(self.device), **_session_workarounds(ort)
                 )
             except Exception as error:  # onnxruntime raises its own exception types, one per status code
                 too_old = _runtime_too_old(ort.__version__, self.onnx, str(error))

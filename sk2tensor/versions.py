@@ -11,10 +11,11 @@ import re
 
 import sklearn
 
-#: The oldest scikit-learn whose estimators every converter reproduces (``make test-oldest``).
+#: The oldest scikit-learn whose estimators every converter reproduces (``make test-oldest``; a test checks that
+#: ``constraints/oldest.txt`` and ``pyproject.toml`` say the same).
 OLDEST_SKLEARN = (1, 8)
 #: The oldest onnxruntime that runs every export (older ones lack kernels some graphs use).
-OLDEST_ONNXRUNTIME = "1.30"
+OLDEST_ONNXRUNTIME = (1, 30)
 
 
 def release(version: str) -> tuple[int, int]:

@@ -185,6 +185,30 @@ def test_a_scikit_learn_older_than_supported_is_refused_by_name(iris, monkeypatc
         sk2tensor.convert(model, X)
 
 
+def test_the_oldest_versions_agree_in_every_place_that_states_them() -> None:
+    """versions.py, constraints/oldest.txt (what `make test-oldest` installs) and pyproject.toml's lower bounds."""
+    import tomllib
+
+    from sk2tensor import versions
+
+    root = Path(__file__).resolve().parents[1]
+    pins = dict(
+        line.split("==") for line in (root / "constraints" / "oldest.txt").read_text().splitlines() if "==" in line
+    )
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    bounds = dict(
+        requirement.split(">=")
+        for requirement in [*project["dependencies"], *extras["cpu"], *extras["data"], *extras["lightgbm"]]
+    )
+    assert versions.release(pins["scikit-learn"]) == versions.OLDEST_SKLEARN
+    assert versions.release(pins["onnxruntime"]) == versions.OLDEST_ONNXRUNTIME
+    assert extras["gpu"] == [f"onnxruntime-gpu>={bounds['onnxruntime']}"]
+    for name, bound in bounds.items():
+        assert versions.release(pins[name]) == versions.release(bound), name
+        assert tuple(map(int, pins[name].split("."))) >= tuple(map(int, bound.split("."))), name
+
+
 def test_a_graph_newer_than_the_runtime_is_a_clear_error(iris, tmp_path: Path) -> None:
     """A file whose IR version the installed onnxruntime cannot read (one written for a newer runtime) fails
     with an error that says so and what to do, not onnxruntime's own exception."""
@@ -210,7 +234,7 @@ def test_a_missing_kernel_names_the_operator_and_the_oldest_runtime_tested() -> 
     error = _runtime_too_old("1.22.1", probe, message)
     assert isinstance(error, RuntimeTooOldError)
     assert str(error).startswith("onnxruntime 1.22.1 has no kernel for Cos(7) on this graph's types (opset 17)")
-    assert f">= {OLDEST_ONNXRUNTIME}" in str(error)
+    assert f">= {'.'.join(map(str, OLDEST_ONNXRUNTIME))}" in str(error)
     assert _runtime_too_old("1.22.1", probe, "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad input") is None
 
 
