@@ -167,7 +167,9 @@ def _assert_matches_but_weighted_mode_ties(fitted: KNeighborsClassifier, compile
     the last bit or two may come out either way. The graph takes the argmax of predict_proba (sklearn 1.9's
     rule); on older releases the labels may differ on such near-ties only (a documented difference)."""
     expected_proba = fitted.predict_proba(GRID_QUERIES)
-    np.testing.assert_allclose(compiled.predict_proba(GRID_QUERIES), expected_proba, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        compiled.predict_proba(GRID_QUERIES), expected_proba, rtol=0, atol=PROBABILITY_ATOL["float64"]
+    )
     differ = compiled.predict(GRID_QUERIES) != fitted.predict(GRID_QUERIES)
     top_two = np.sort(expected_proba, axis=1)[:, -2:]
     assert np.all(top_two[differ, 1] - top_two[differ, 0] <= 1e-15), np.flatnonzero(differ)
