@@ -111,3 +111,15 @@ def test_a_cpu_export_with_cache_parts_runs_whole_on_the_provider(monkeypatch) -
     rows = np.ascontiguousarray(X[2000:], dtype=np.float32)
     least = lowering.TRAVERSAL_PARTS_MIN_ROWS
     assert_same_outputs(compiled.onnx, [rows[:1], rows[: least - 1], rows[:least], rows], "float32")
+
+
+@pytest.mark.parametrize("strategy", ["auto", *lowering.LOWERINGS])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lightgbm_linear_trees_run_whole_on_the_provider(strategy: str, dtype: str) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    X, y = make_regression(3000, 8, random_state=0)
+    X[np.random.default_rng(3).random(X.shape) < 0.05] = np.nan
+    model = lightgbm.LGBMRegressor(n_estimators=30, linear_tree=True, verbose=-1).fit(X[:2000], y[:2000])
+    compiled = sk2tensor.convert(model, X[2000:], strategy=strategy, dtype=dtype, device=DEVICE)
+    rows = np.ascontiguousarray(X[2000:], dtype=dtype)
+    assert_same_outputs(compiled.onnx, [rows, rows[:1], rows[:100]], dtype)

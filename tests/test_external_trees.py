@@ -19,7 +19,14 @@ xgboost = pytest.importorskip("xgboost")
 STRATEGIES = ["gemm", "tree_traversal", "perfect_tree_traversal"]
 # Extraction is what differs per library; the lowerings are shared, so most cases run one strategy and the
 # categorical ones run all three.
-ALL_STRATEGIES_FOR = {"binary_categorical", "regression_categorical", "categorical", "multiclass"}
+ALL_STRATEGIES_FOR = {
+    "binary_categorical",
+    "regression_categorical",
+    "categorical",
+    "multiclass",
+    "linear_regression",
+    "linear_multiclass",
+}
 
 
 def _data(seed: int = 0, n: int = 1200):
@@ -82,6 +89,27 @@ LGBM_CASES = {
         None,
     ),
     "dart": (lambda: lightgbm.LGBMRegressor(n_estimators=10, boosting_type="dart", verbose=-1), "regression", None),
+    # linear_tree: a linear model in each leaf (the leaf's constant when one of its features is NaN).
+    "linear_regression": (
+        lambda: lightgbm.LGBMRegressor(n_estimators=15, linear_tree=True, verbose=-1),
+        "regression",
+        None,
+    ),
+    "linear_multiclass": (
+        lambda: lightgbm.LGBMClassifier(n_estimators=10, linear_tree=True, verbose=-1),
+        "multiclass",
+        None,
+    ),
+    "linear_binary_categorical": (
+        lambda: lightgbm.LGBMClassifier(n_estimators=15, linear_tree=True, linear_lambda=0.5, verbose=-1),
+        "binary",
+        [3],
+    ),
+    "linear_dart": (
+        lambda: lightgbm.LGBMRegressor(n_estimators=10, boosting_type="dart", linear_tree=True, verbose=-1),
+        "regression",
+        None,
+    ),
 }
 
 
@@ -98,6 +126,33 @@ def test_lightgbm(case: str, strategy: str) -> None:
     X, *targets = _data()
     estimator = make().fit(X, _target(kind, *targets), categorical_feature=categorical or "auto")
     _check(estimator, _probe(X), strategy)
+
+
+def _leaf_models(node: dict) -> list[dict]:
+    if "split_feature" not in node:
+        return [node]
+    return _leaf_models(node["left_child"]) + _leaf_models(node["right_child"])
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_lightgbm_linear_trees_are_bit_exact_in_float64(strategy: str) -> None:
+    """A float64 export of a linear-tree model equals LightGBM bit for bit, NaN fallback and infinities included."""
+    X, _, _, regression = _data(3)
+    booster = lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, linear_tree=True, verbose=-1)
+    booster = booster.fit(X, regression).booster_
+    leaves = [leaf for info in booster.dump_model()["tree_info"] for leaf in _leaf_models(info["tree_structure"])]
+    used = {f for leaf in leaves for f in leaf.get("leaf_features", [])}
+    assert used and any(leaf["leaf_coeff"] for leaf in leaves)
+    probe = _probe(X).astype(np.float64)
+    rng = np.random.default_rng(4)
+    probe[rng.random(probe.shape) < 0.2] = np.nan  # NaN in a leaf's features: the leaf's constant value
+    probe[400 - 10 :, sorted(used)[0]] = np.inf
+    probe[400 - 20 : 400 - 10, sorted(used)[0]] = -np.inf
+    probe[5] = np.nan
+    compiled = sk2tensor.convert(booster, probe, dtype="float64", strategy=strategy)
+    np.testing.assert_array_equal(compiled.predict(probe), booster.predict(probe))
+    np.testing.assert_array_equal(compiled.predict(probe[7:8]), booster.predict(probe[7:8]))
+    assert compiled.predict(probe[:0]).shape == (0,)
 
 
 def test_lightgbm_ranker_and_raw_booster() -> None:

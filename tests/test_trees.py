@@ -80,6 +80,39 @@ def test_padding_of_trees_of_different_sizes() -> None:
     assert ensemble.reachable[0].sum() == small.tree_.node_count
 
 
+def test_linear_leaves_are_padded_and_checked() -> None:
+    from sk2tensor.converters.trees.ensemble import LinearLeaves, TreeArrays
+    from sk2tensor.errors import ConversionError
+
+    def stump(features: list[int], linear: bool = True) -> TreeArrays:
+        width = len(features)
+        models = LinearLeaves(
+            np.array([[-1] * width, features, [-1] * width], np.int64).reshape(3, width),
+            np.array([[0.0] * width, [2.0] * width, [0.0] * width]).reshape(3, width),
+            np.array([0.0, 1.0, 3.0]),
+            np.asarray(0),
+        )
+        return TreeArrays(
+            np.array([0, 0, 0]),
+            np.array([0.5, 0, 0]),
+            np.array([1, 1, 2]),
+            np.array([2, 1, 2]),
+            np.ones(3, bool),
+            np.array([[0.0], [1.0], [3.0]]),
+            models if linear else None,
+        )
+
+    ensemble = stack_trees([stump([0]), stump([1, 0])], base=np.zeros(1), compare_in_float32=False, n_features=2)
+    assert ensemble.linear is not None and ensemble.linear.feature.shape == (2, 3, 2)
+    assert ensemble.linear.feature[0, 1].tolist() == [0, -1] and ensemble.linear.coeff[0, 1].tolist() == [2.0, 0.0]
+    with pytest.raises(ConversionError, match="linear leaves"):
+        stack_trees([stump([0]), stump([0], linear=False)], base=np.zeros(1), compare_in_float32=False, n_features=2)
+    with pytest.raises(ConversionError, match="linear leaves"):
+        stack_trees([stump([0])], base=np.ones(1), compare_in_float32=False, n_features=2)
+    with pytest.raises(ConversionError, match="outside the input"):
+        stack_trees([stump([5])], base=np.zeros(1), compare_in_float32=False, n_features=2)
+
+
 # ----------------------------------------------------------------------------- strategy × depth × task
 def _task_data(task: str):
     if task == "regression":

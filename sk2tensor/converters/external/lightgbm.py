@@ -11,6 +11,10 @@ each threshold, as for HistGradientBoosting. Each node's missing-value rule beco
 
 Categorical splits (``decision_type="=="``) become 0/1 columns looked up from the category code, as for
 HistGradientBoosting; NaN and codes below zero go right, as in LightGBM.
+
+Linear trees (``linear_tree=True``) keep a linear model in each leaf (``leaf_const``, ``leaf_features``,
+``leaf_coeff``): the lowering scores ``const + coeff * x`` term by term in float64, and the leaf's constant
+``leaf_value`` when one of the leaf's features is NaN, as LightGBM's ``Tree::Predict`` does.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from sk2tensor.converters.heads import squeeze_single
 from sk2tensor.converters.tree import lower_trees
 from sk2tensor.converters.trees import TreeArrays, stack_trees
+from sk2tensor.converters.trees.ensemble import LinearLeaves
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, unsupported
@@ -38,9 +43,27 @@ def _booster(estimator: Any) -> lightgbm.Booster:
     return estimator if isinstance(estimator, lightgbm.Booster) else estimator.booster_
 
 
-def _flatten(tree: dict[str, Any], block_of: dict[str, int], n_features: int, categorical: list) -> TreeArrays:
-    """Depth-first arrays of one dumped tree; node features point into the right column block."""
+def _is_linear(dump: dict[str, Any]) -> bool:
+    """Whether the model was trained with ``linear_tree`` (its leaves carry ``leaf_const``)."""
+
+    def any_linear(node: dict[str, Any]) -> bool:
+        if "split_feature" not in node:
+            return "leaf_const" in node
+        return any_linear(node["left_child"]) or any_linear(node["right_child"])
+
+    return any(any_linear(info["tree_structure"]) for info in dump["tree_info"])
+
+
+def _flatten(
+    tree: dict[str, Any], block_of: dict[str, int], n_features: int, categorical: list, linear: bool = False
+) -> TreeArrays:
+    """Depth-first arrays of one dumped tree; node features point into the right column block.
+
+    With ``linear``, leaves also give their models (features index the raw block, the first ``n_features``
+    columns); a leaf without ``leaf_const`` scores its ``leaf_value``.
+    """
     feature, threshold, left, right, missing_left, value = [], [], [], [], [], []
+    leaf_models: dict[int, tuple[float, list[int], list[float]]] = {}
 
     def visit(node: dict[str, Any]) -> int:
         index = len(feature)
@@ -50,6 +73,12 @@ def _flatten(tree: dict[str, Any], block_of: dict[str, int], n_features: int, ca
             feature[index], threshold[index] = 0, 0.0
             left[index] = right[index] = index
             missing_left[index], value[index] = True, float(node.get("leaf_value", 0.0))
+            if linear:
+                features = [int(f) for f in node.get("leaf_features", [])]
+                coefficients = [float(c) for c in node.get("leaf_coeff", [])]
+                if len(features) != len(coefficients):
+                    raise UnsupportedParameterError("a LightGBM linear leaf has as many features as coefficients")
+                leaf_models[index] = (float(node.get("leaf_const", value[index])), features, coefficients)
             return index
         column = int(node["split_feature"])
         value[index], missing_left[index] = 0.0, bool(node["default_left"])
@@ -83,7 +112,20 @@ def _flatten(tree: dict[str, Any], block_of: dict[str, int], n_features: int, ca
         np.asarray(right, np.int64),
         np.asarray(missing_left, bool),
         np.asarray(value, np.float64)[:, None],
+        _leaf_models(leaf_models, len(feature)) if linear else None,
     )
+
+
+def _leaf_models(models: dict[int, tuple[float, list[int], list[float]]], n_nodes: int) -> LinearLeaves:
+    """One tree's leaf models as padded arrays (inner nodes: constant 0, no feature)."""
+    width = max((len(features) for _, features, _ in models.values()), default=0)
+    feature = np.full((n_nodes, width), -1, np.int64)
+    coeff = np.zeros((n_nodes, width), np.float64)
+    const = np.zeros(n_nodes, np.float64)
+    for node, (constant, features, coefficients) in models.items():
+        const[node] = constant
+        feature[node, : len(features)], coeff[node, : len(coefficients)] = features, coefficients
+    return LinearLeaves(feature, coeff, const, np.asarray(0, np.int64))
 
 
 def _input_columns(graph: GraphBuilder, x: Var, n_features: int, blocks: dict[str, int], categorical: list) -> Var:
@@ -131,12 +173,16 @@ def _raw_scores(graph: GraphBuilder, estimator: Any, x: Var, context: Conversion
     blocks: dict[str, int] = {}
     categorical: list = []
     trees = []
+    linear = _is_linear(dump)
     for i, info in enumerate(dump["tree_info"]):
-        tree = _flatten(info["tree_structure"], blocks, n_features, categorical)
+        tree = _flatten(info["tree_structure"], blocks, n_features, categorical, linear)
         if per_iteration > 1:
             value = np.zeros((len(tree.value), per_iteration))
             value[:, i % per_iteration] = tree.value[:, 0]
-            tree = TreeArrays(tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left, value)
+            models = tree.linear
+            if models is not None:
+                models = LinearLeaves(models.feature, models.coeff, models.const, np.asarray(i % per_iteration))
+            tree = TreeArrays(tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left, value, models)
         trees.append(tree)
     columns = _input_columns(graph, x, n_features, blocks, categorical)
     ensemble = stack_trees(

@@ -18,6 +18,37 @@ import numpy as np
 from sk2tensor.errors import ConversionError
 
 
+@dataclass(frozen=True)
+class LinearLeaves:
+    """Linear models in the leaves (LightGBM's ``linear_tree``).
+
+    A row that reaches a leaf scores ``const + coeff[0] * x[feature[0]] + coeff[1] * x[feature[1]] + ...``, added
+    in float64 in that order (LightGBM's order), unless one of those features is NaN: then it scores the leaf's
+    constant ``value``. Slots a leaf does not use have feature ``-1`` and coefficient 0.
+
+    Attributes
+    ----------
+    feature:
+        ``int64 [..., nodes, K]``: input columns of each leaf's model.
+    coeff:
+        ``float64 [..., nodes, K]``.
+    const:
+        ``float64 [..., nodes]``.
+    output:
+        ``int64 [...]``: the output column each tree adds to (a tree's constant ``value`` is zero elsewhere).
+    """
+
+    feature: np.ndarray
+    coeff: np.ndarray
+    const: np.ndarray
+    output: np.ndarray
+
+    @property
+    def width(self) -> int:
+        """Most features a leaf's model uses."""
+        return self.feature.shape[-1]
+
+
 @dataclass(frozen=True, kw_only=True)
 class TreeEnsemble:
     """Padded node arrays of ``n_trees`` trees with at most ``n_nodes`` nodes each.
@@ -44,6 +75,8 @@ class TreeEnsemble:
         float64 (``False``).
     n_features:
         Width of the input.
+    linear:
+        Linear models in the leaves, ``None`` for constant leaves.
     """
 
     feature: np.ndarray
@@ -55,6 +88,7 @@ class TreeEnsemble:
     value: np.ndarray
     compare_in_float32: bool
     n_features: int
+    linear: LinearLeaves | None = None
 
     def __post_init__(self) -> None:
         trees, nodes = self.feature.shape
@@ -66,6 +100,16 @@ class TreeEnsemble:
         internal = ~self.is_leaf
         if internal.any() and (self.feature[internal].min() < 0 or self.feature[internal].max() >= self.n_features):
             raise ConversionError("a split tests a feature outside the input")
+        if self.linear is not None:
+            linear = self.linear
+            if linear.feature.shape[:2] != (trees, nodes) or linear.coeff.shape != linear.feature.shape:
+                raise ConversionError(f"linear leaves of shape {linear.feature.shape} do not match {trees} trees")
+            if linear.const.shape != (trees, nodes) or linear.output.shape != (trees,):
+                raise ConversionError("linear leaf constants or outputs do not match the trees")
+            if linear.feature.size and (linear.feature.min() < -1 or linear.feature.max() >= self.n_features):
+                raise ConversionError("a linear leaf reads a feature outside the input")
+            if linear.output.size and (linear.output.min() < 0 or linear.output.max() >= self.n_outputs):
+                raise ConversionError("a linear leaf adds to an output the ensemble does not have")
 
     @property
     def n_trees(self) -> int:
@@ -129,6 +173,7 @@ class TreeArrays:
     right: np.ndarray
     missing_left: np.ndarray
     value: np.ndarray  # [nodes, outputs]
+    linear: LinearLeaves | None = None  # arrays [nodes, K], [nodes, K], [nodes]; output a scalar
 
 
 def sklearn_tree_arrays(tree: object, value: np.ndarray, feature_map: np.ndarray | None = None) -> TreeArrays:
@@ -165,6 +210,9 @@ def stack_trees(
     if not trees:
         raise ConversionError("the ensemble holds no tree")
     base = np.asarray(base, dtype=np.float64).reshape(1, -1)
+    linear = [t.linear is not None for t in trees]
+    if any(linear) and not (all(linear) and not base.any()):
+        raise ConversionError("an ensemble with linear leaves must have them in every tree and no base score")
     if base.any():
         start = TreeArrays(
             np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, bool), base
@@ -190,6 +238,7 @@ def stack_trees(
         is_leaf[i, :n] = t.left == np.arange(n)
         value[i, :n] = t.value
     return TreeEnsemble(
+        linear=_stack_linear(trees, n_nodes) if any(linear) else None,
         feature=feature,
         threshold=threshold,
         left=left,
@@ -202,6 +251,22 @@ def stack_trees(
     )
 
 
+def _stack_linear(trees: Sequence[TreeArrays], n_nodes: int) -> LinearLeaves:
+    """The trees' linear leaves padded to ``n_nodes`` nodes and the widest leaf model."""
+    width = max(t.linear.width for t in trees if t.linear is not None)
+    shape = (len(trees), n_nodes)
+    feature = np.full((*shape, width), -1, np.int64)
+    coeff = np.zeros((*shape, width), np.float64)
+    const = np.zeros(shape, np.float64)
+    output = np.zeros(len(trees), np.int64)
+    for i, t in enumerate(trees):
+        assert t.linear is not None
+        n, k = t.linear.feature.shape
+        feature[i, :n, :k], coeff[i, :n, :k] = t.linear.feature, t.linear.coeff
+        const[i, :n], output[i] = t.linear.const, int(t.linear.output)
+    return LinearLeaves(feature, coeff, const, output)
+
+
 def float32_thresholds(threshold: np.ndarray) -> np.ndarray:
     """The largest float32 ``<=`` each float64 threshold.
 
@@ -209,7 +274,8 @@ def float32_thresholds(threshold: np.ndarray) -> np.ndarray:
     nearest float32 goes up about half the time and flips the decision for inputs in between.
     """
     threshold = np.asarray(threshold, dtype=np.float64)
-    rounded = threshold.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, then the step below fixes +inf
+        rounded = threshold.astype(np.float32)
     too_big = rounded.astype(np.float64) > threshold
     rounded[too_big] = np.nextafter(rounded[too_big], np.float32(-np.inf))
     return rounded

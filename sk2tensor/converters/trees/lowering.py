@@ -135,17 +135,79 @@ def _int32(graph: GraphBuilder, table: np.ndarray, hint: str) -> Var:
     return graph.const(np.asarray(table).astype(np.int32), hint, dtype=np.int32)
 
 
-def _sum_leaves(graph: GraphBuilder, ensemble: TreeEnsemble, leaf_values: np.ndarray, index: Var) -> Var:
-    """``sum_t leaf_values[t, index[t, row]]`` as float64 ``[batch, outputs]``; ``leaf_values [T, L, outputs]``.
+def _sum_leaves(
+    graph: GraphBuilder,
+    ensemble: TreeEnsemble,
+    nodes: np.ndarray,
+    index: Var,
+    x: Var,
+    padding: np.ndarray | None = None,
+) -> Var:
+    """``sum_t value[t, nodes[t, index[t, row]]]`` as float64 ``[batch, outputs]``.
 
-    ``ReduceSum`` over the leading axis adds the trees one after the other, in tree order, as sklearn does.
+    ``nodes [T, L]`` is the node (original numbering) at each slot the lowering's ``index [T, batch]`` points to;
+    ``padding [T, L]`` marks slots no row reaches. ``ReduceSum`` over the leading axis adds the trees one after
+    the other, in tree order, as sklearn does. ``x`` is the lowering's input, read by linear leaves.
     """
+    rows = np.arange(ensemble.n_trees)[:, None]
+    nodes = np.where(padding, 0, nodes) if padding is not None else nodes
+    leaf_values = ensemble.value[rows, nodes]
+    if padding is not None:
+        leaf_values = np.where(padding[:, :, None], 0.0, leaf_values)
+    if ensemble.linear is not None:
+        return _sum_linear_leaves(graph, ensemble, nodes, leaf_values, index, x)
     per_output = []
     for k in range(ensemble.n_outputs):
         table = graph.const(leaf_values[:, :, k], "leaf_values", dtype=np.float64)
         per_output.append(graph.reduce_sum(graph.gather_elements(table, index, axis=1), [0], keepdims=True))
     summed = per_output[0] if len(per_output) == 1 else graph.concat(per_output, axis=0)
     return graph.transpose(summed, [1, 0])
+
+
+def _sum_linear_leaves(
+    graph: GraphBuilder, ensemble: TreeEnsemble, nodes: np.ndarray, leaf_values: np.ndarray, index: Var, x: Var
+) -> Var:
+    """:func:`_sum_leaves` for leaves holding linear models (:class:`LinearLeaves`).
+
+    Each of the ``K`` terms gathers, per tree and row, the leaf's feature and coefficient, then the feature's
+    value from the float64 transposed input, and adds the product to the running ``[trees, batch]`` score in
+    LightGBM's order. Unused slots read an appended row of zeros (so they add exactly ``+0``); a NaN in a used
+    feature makes the tree score its leaf's constant value instead.
+    """
+    linear = ensemble.linear
+    assert linear is not None
+    rows = np.arange(ensemble.n_trees)[:, None]
+    values = graph.transpose(graph.cast(x, np.float64), [1, 0])  # [columns, batch]
+    first = graph.slice(values, [0], [1])
+    zeros = graph.cast(graph.less(first, first), np.float64)  # 0 for any value, NaN and inf included
+    values = graph.concat([values, zeros], axis=0)
+    zero_row = ensemble.n_features
+    score = graph.gather_elements(graph.const(linear.const[rows, nodes], "leaf_const", dtype=np.float64), index, 1)
+    has_nan: Var | None = None
+    for k in range(linear.width):
+        feature = linear.feature[rows, nodes, k]
+        if (feature < 0).all():
+            continue
+        feature = np.where(feature < 0, zero_row, feature)
+        column = graph.gather_elements(_int32(graph, feature, "leaf_feature"), index, axis=1)
+        value = graph.gather_elements(values, column, axis=0)
+        coeff = graph.const(linear.coeff[rows, nodes, k], "leaf_coeff", dtype=np.float64)
+        score = graph.add(score, graph.mul(graph.gather_elements(coeff, index, axis=1), value))
+        nan = graph.is_nan(value)
+        has_nan = nan if has_nan is None else graph.logical_or(has_nan, nan)
+    outputs = np.arange(ensemble.n_outputs)
+    if has_nan is not None:
+        constant = np.take_along_axis(leaf_values, linear.output[:, None, None], axis=2)[:, :, 0]
+        fallback = graph.gather_elements(graph.const(constant, "leaf_values", dtype=np.float64), index, axis=1)
+        score = graph.where(has_nan, fallback, score)
+    if len(outputs) == 1:
+        return graph.transpose(graph.reduce_sum(score, [0], keepdims=True), [1, 0])
+    zero = graph.const(0.0, "zero", np.float64)
+    per_output = [
+        graph.reduce_sum(graph.where(graph.const(linear.output[:, None] == k, "adds_to"), score, zero), [0], True)
+        for k in outputs
+    ]
+    return graph.transpose(graph.concat(per_output, axis=0), [1, 0])
 
 
 def _table_bytes(*shapes: tuple[int, ...]) -> int:
@@ -171,7 +233,7 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
         return lower_tree_traversal(graph, ensemble, x)
     split = split_tables(graph, ensemble, x)
     index, nodes = _perfect_levels(graph, split, ensemble, np.arange(trees), depth)
-    return _sum_leaves(graph, ensemble, ensemble.value[np.arange(trees)[:, None], nodes], index)
+    return _sum_leaves(graph, ensemble, nodes, index, x)
 
 
 def _perfect_levels(
@@ -454,7 +516,6 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, de
     old = np.where(padding, 0, old)
     column = np.where(padding, -1, split.column[rows, old])  # -1 marks padding until the tables are cut
     threshold = np.where(padding, np.inf, split.threshold[rows, old]).astype(split.threshold.dtype)
-    value = np.where(padding[:, :, None], 0.0, ensemble.value[rows, old])
     new_of_old = np.zeros_like(old)
     new_of_old[np.nonzero(~padding)[0], old[~padding]] = np.nonzero(~padding)[1]
     depths = ensemble.depths
@@ -495,7 +556,7 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, de
     if (order != np.arange(len(order))).any():
         # Back to tree order, so that the leaves are summed in sklearn's order.
         index = graph.gather(index, _int32(graph, np.argsort(order), "tree_order"), axis=0)
-    return _sum_leaves(graph, ensemble, value, index)
+    return _sum_leaves(graph, ensemble, old, index, x, padding)
 
 
 def _gemm_tables(ensemble: TreeEnsemble) -> dict[str, np.ndarray]:
@@ -528,7 +589,10 @@ def _gemm_tables(ensemble: TreeEnsemble) -> dict[str, np.ndarray]:
             pos = position[n]
             stack.append((int(ensemble.left[t, n]), [*turns, (pos, False)]))
             stack.append((int(ensemble.right[t, n]), [*turns, (pos, True)]))
-    return {"node": node, "path": path, "rights_needed": rights_needed, "values": values}
+    leaf = np.full((trees, n_leaves), -1, np.int64)
+    for t in range(trees):
+        leaf[t, : len(leaves[t])] = leaves[t]
+    return {"node": node, "path": path, "rights_needed": rights_needed, "values": values, "leaf": leaf}
 
 
 def gemm_table_bytes(ensemble: TreeEnsemble) -> int:
@@ -563,6 +627,9 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     matched = graph.matmul(graph.const(tables["path"], "path", dtype=np.float32), turns)
     needed = graph.const(tables["rights_needed"][:, :, None], "rights_needed", dtype=np.float32)
     one_hot = graph.cast(graph.equal(matched, needed), np.float64)
+    if ensemble.linear is not None:  # the leaf reached, for the leaf models
+        index = graph.argmax(one_hot, axis=1)
+        return _sum_leaves(graph, ensemble, tables["leaf"], index, x, tables["leaf"] < 0)
     # [trees, outputs, batch] -> float64 sum over trees, in tree order -> [batch, outputs]
     per_tree = graph.matmul(graph.const(tables["values"], "leaf_values", dtype=np.float64), one_hot)
     return graph.transpose(graph.reduce_sum(per_tree, [0]), [1, 0])
