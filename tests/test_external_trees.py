@@ -197,20 +197,19 @@ XGB_CASES = {
         ),
         "binary",
     ),
+    # The linear booster: no trees, so only strategy="auto" applies.
+    "gblinear_binary": (lambda: xgboost.XGBClassifier(n_estimators=20, booster="gblinear"), "binary"),
+    "gblinear_multiclass": (lambda: xgboost.XGBClassifier(n_estimators=20, booster="gblinear"), "multiclass"),
+    "gblinear_regression": (lambda: xgboost.XGBRegressor(n_estimators=30, booster="gblinear"), "regression"),
+    "gblinear_poisson": (
+        lambda: xgboost.XGBRegressor(n_estimators=30, booster="gblinear", objective="count:poisson"),
+        "positive",
+    ),
 }
 
 
-@pytest.mark.parametrize(
-    ("case", "strategy"),
-    [
-        (c, s)
-        for c in sorted(XGB_CASES)
-        for s in (STRATEGIES if c in ALL_STRATEGIES_FOR else ["perfect_tree_traversal"])
-    ],
-)
-def test_xgboost(case: str, strategy: str) -> None:
-    make, kind = XGB_CASES[case]
-    X, binary, multiclass, regression = _data(3)
+def _xgb_target(kind: str, seed: int = 3):
+    X, binary, multiclass, regression = _data(seed)
     y = {
         "binary": binary,
         "multiclass": multiclass,
@@ -218,7 +217,53 @@ def test_xgboost(case: str, strategy: str) -> None:
         "positive": np.abs(regression),
         "strictly_positive": np.abs(regression) + 0.5,
     }[kind]
+    return X, y
+
+
+@pytest.mark.parametrize(
+    ("case", "strategy"),
+    [
+        (c, s)
+        for c in sorted(XGB_CASES)
+        for s in (
+            STRATEGIES
+            if c in ALL_STRATEGIES_FOR
+            else ["auto"]
+            if c.startswith("gblinear")
+            else ["perfect_tree_traversal"]
+        )
+    ],
+)
+def test_xgboost(case: str, strategy: str) -> None:
+    make, kind = XGB_CASES[case]
+    X, y = _xgb_target(kind)
     _check(make().fit(X, y), _probe(X), strategy)
+
+
+@pytest.mark.parametrize(
+    "case", ["binary", "multiclass", "gblinear_binary", "gblinear_multiclass", "gblinear_regression"]
+)
+def test_xgboost_float64_exports_validate_against_float32_outputs(case: str) -> None:
+    """XGBoost computes and returns float32: a float64 graph is held to the float32 tolerance, not refused."""
+    make, kind = XGB_CASES[case]
+    X, y = _xgb_target(kind)
+    estimator = make().fit(X, y)
+    probe = _probe(X).astype(np.float64)
+    compiled = sk2tensor.convert(estimator, probe, dtype="float64")
+    assert compiled.validation.passed, compiled.validation.summary()
+    assert_matches_sklearn(estimator, compiled, probe, "float64")
+
+
+def test_xgboost_linear_booster_is_exact_in_margin_space() -> None:
+    """gblinear adds float32 products in feature order, as XGBoost does: margins equal bit for bit."""
+    X, y = _xgb_target("regression", seed=5)
+    probe = _probe(X)
+    for dtype in ("float32", "float64"):
+        booster = xgboost.XGBRegressor(n_estimators=40, booster="gblinear").fit(X, y)
+        compiled = sk2tensor.convert(booster, probe, dtype=dtype)
+        np.testing.assert_array_equal(compiled.predict(probe.astype(dtype)), booster.predict(probe))
+        np.testing.assert_array_equal(compiled.predict(probe[:1].astype(dtype)), booster.predict(probe[:1]))
+        assert compiled.predict(probe[:0].astype(dtype)).shape == (0,)
 
 
 def test_xgboost_raw_booster_and_ranker() -> None:

@@ -7,6 +7,9 @@ below the condition, which decides every float32 input the same way. Missing val
 direction. Categorical splits send the categories in the node's set right, and unknown or negative
 categories left, as XGBoost does. The start of the sum is ``base_score`` taken to margin space through the
 objective's link.
+
+The linear booster (``booster="gblinear"``) becomes XGBoost's own float32 arithmetic: ``bias + base_score``,
+then each feature's ``x * weight`` added in feature order, a missing (NaN) value adding nothing.
 """
 
 from __future__ import annotations
@@ -94,14 +97,31 @@ def _categorical_columns(graph: GraphBuilder, x: Var, categorical: list) -> Var:
     return graph.gather(graph.const(table.ravel(), "goes_right"), position)
 
 
+def _linear_margin(graph: GraphBuilder, model: dict[str, Any], base: np.ndarray, x: Var) -> Var:
+    """``gblinear``: ``[batch, groups]`` margins summed in float32 in XGBoost's order (``GBLinear::Pred``)."""
+    params = model["learner_model_param"]
+    n_features = int(params["num_feature"])
+    weights = np.asarray(model["gradient_booster"]["model"]["weights"], np.float32).reshape(n_features + 1, -1)
+    x = graph.cast(x, np.float32)
+    present = graph.where(graph.is_nan(x), graph.const(np.float32(0.0), "zero", np.float32), x)
+    terms = graph.mul(graph.unsqueeze(present, [2]), graph.const(weights[:n_features], "weights", np.float32))
+    # GBLinear::PredictBatchInternal starts every group from the first base score (XGBoost 3 stores one per class).
+    start = (weights[n_features] + np.float32(base[0])).astype(np.float32)
+    margin = graph.const(start[None, :], "bias", np.float32)
+    # One Add per feature: XGBoost adds the products one after the other, and ReduceSum's order is unspecified.
+    for feature in range(n_features):
+        margin = graph.add(margin, graph.gather(terms, graph.const(np.int64(feature), "feature", np.int64), axis=1))
+    return graph.cast(margin, np.float64)
+
+
 def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionContext) -> tuple[Var, str, int]:
     """``[batch, groups]`` float64 margins, the objective's name, and the number of output groups."""
     booster = _booster(estimator)
     model = json.loads(booster.save_raw("json"))["learner"]
     objective = model["objective"]["name"]
     booster_name = model["gradient_booster"]["name"]
-    if booster_name not in ("gbtree", "dart"):
-        raise unsupported(estimator, "booster", booster_name, "tree boosters ('gbtree', 'dart') convert")
+    if booster_name not in ("gbtree", "dart", "gblinear"):
+        raise unsupported(estimator, "booster", booster_name, "'gbtree', 'dart' and 'gblinear' convert")
     # Dart scales each tree by its weight_drop at prediction time. From XGBoost 3.4 dart is a gbtree with dropout
     # parameters, and the weights sit in the tree model itself.
     if booster_name == "dart":
@@ -116,6 +136,8 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     groups = max(1, int(params.get("num_class", "0")), int(params.get("num_target", "1")))
     base_score = np.atleast_1d(np.asarray(json.loads(str(params["base_score"]).lower()), np.float64))
     base = np.broadcast_to(_base_margin(base_score, objective), (groups,)).astype(np.float64)
+    if booster_name == "gblinear":
+        return _linear_margin(graph, model, base, x), objective, groups
     iteration_range = getattr(estimator, "best_iteration", None) if hasattr(estimator, "best_iteration") else None
     indptr = trees_model.get("iteration_indptr")
     trees_json = trees_model["trees"]
