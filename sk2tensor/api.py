@@ -25,7 +25,7 @@ from sk2tensor import __version__, versions
 from sk2tensor import metadata as md
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table
-from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows
+from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse
 from sk2tensor.registry import (
     METHODS,
     STRATEGIES,
@@ -50,9 +50,24 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise UnsupportedParameterError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
+#: Largest dense copy (bytes) of a sparse ``X`` that convert() and compare() make to validate on.
+MAX_DENSE_SAMPLE_BYTES = 2 * 1024**3
+
+
 def _as_matrix(X: Any) -> tuple[np.ndarray, list[str] | None]:
-    """A 2-D numeric array and the column names when ``X`` is a DataFrame."""
+    """A 2-D numeric array and the column names when ``X`` is a DataFrame; a scipy sparse ``X`` is densified
+    (the graph computes dense, and its zeros are sklearn's implicit zeros)."""
     names = None
+    if is_sparse(X):
+        if X.ndim != 2:
+            raise InputError(f"X must be 2-D (rows, features), got {X.ndim}-D")
+        size = X.shape[0] * X.shape[1] * max(X.dtype.itemsize, 4)
+        if size > MAX_DENSE_SAMPLE_BYTES:
+            raise InputError(
+                f"sparse X of shape {X.shape} would take {size / 1024**3:.1f} GiB dense to validate on; "
+                "pass a sample of its rows (X[:10000])"
+            )
+        X = X.toarray()
     if hasattr(X, "columns") and hasattr(X, "iloc"):
         names = [str(c) for c in X.columns]
         try:

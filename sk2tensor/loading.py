@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sk2tensor.errors import InputError, ModelFileError, Sk2TensorError
+from sk2tensor.model import is_sparse
 
 if TYPE_CHECKING:
     from sk2tensor.model import CompiledModel
@@ -491,9 +492,14 @@ class _ArraySource(DataSource):
     def __init__(self, data: Any) -> None:
         self.name = "X"
         self._frame = data if hasattr(data, "columns") and hasattr(data, "iloc") else None
+        self._sparse = is_sparse(data)
         if self._frame is not None:
             self.names = [str(c) for c in self._frame.columns]
             shape = self._frame.shape
+        elif self._sparse:  # densified one batch at a time
+            if data.ndim != 2 or data.dtype.kind not in "fiub":
+                raise InputError(f"X must be a 2-D sparse matrix of numbers, got {data.ndim}-D of {data.dtype}")
+            data, self.names, shape = data.tocsr(), None, data.shape
         else:
             data = np.asarray(data)
             if data.ndim != 2:
@@ -510,6 +516,8 @@ class _ArraySource(DataSource):
         self, columns: Sequence[int], batch_size: int = DEFAULT_BATCH_ROWS, *, strings: Sequence[int] = ()
     ) -> Iterator[np.ndarray]:
         columns = list(columns)
+        if strings and self._sparse:
+            raise InputError("this model has string columns: pass a DataFrame or a 2-D array, not a sparse matrix")
         if strings:
             yield from self._mixed_batches(columns, batch_size, set(strings))
             return
@@ -525,6 +533,7 @@ class _ArraySource(DataSource):
                 yield block.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 block = self._array[start : start + batch_size]
+                block = block.toarray() if self._sparse else block
                 yield block if columns == list(range(self.width)) else block[:, columns]
 
     def _mixed_batches(self, columns: list[int], batch_size: int, strings: set[int]) -> Iterator[np.ndarray]:

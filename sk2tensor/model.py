@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -298,6 +299,8 @@ class CompiledModel:
             # The array the session takes as it is, and few enough rows for one call: what prepare_input and the
             # chunking would do, without their few microseconds (a tenth of a small forest's one-row call).
             return self._as_sklearn(method, self.session.run([method], {self.input_name: X})[0])
+        if is_sparse(X):
+            return self._run_sparse(method, X)
         prepared = self.prepare_input(X)
         feeds = prepared if isinstance(prepared, dict) else {self.input_name: prepared}
         if len(next(iter(feeds.values()))) == 0:
@@ -312,6 +315,26 @@ class CompiledModel:
         else:
             result = self._run_feeds(method, feeds)
         return self._as_sklearn(method, result)
+
+    def _run_sparse(self, method: str, X: Any) -> np.ndarray:
+        """A scipy sparse ``X``: densified one chunk of rows at a time, so memory stays at a chunk's dense size."""
+        if self.string_inputs:
+            raise InputError("this model has string columns: pass a DataFrame or a 2-D array, not a sparse matrix")
+        if X.ndim != 2:
+            raise InputError(f"expected a 2-D array of shape (rows, {self.n_features}), got {X.ndim}-D")
+        if X.shape[1] != self.n_features:
+            raise InputError(f"X has {X.shape[1]} features, but this model expects {self.n_features}")
+        if X.dtype.kind not in "fiub":
+            raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
+        if X.shape[0] == 0:
+            return self.run(method, np.zeros((0, self.n_features), self.input_dtype))
+        rows = X.tocsr()
+
+        def run_rows(start: int, stop: int) -> np.ndarray:
+            dense = np.ascontiguousarray(rows[start:stop].toarray(), dtype=self.input_dtype)
+            return self.session.run([method], {self.input_name: dense})[0]
+
+        return self._as_sklearn(method, self._chunked(rows.shape[0], run_rows))
 
     def _run_feeds(self, method: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
         run = self.session.run
@@ -455,6 +478,12 @@ class CompiledModel:
     def __repr__(self) -> str:
         name = self.estimator_class.rsplit(".", 1)[-1]
         return f"<CompiledModel {name}: {self.n_features} features -> {', '.join(self.outputs)}>"
+
+
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a scipy sparse matrix or array (scipy comes with scikit-learn; imported only if loaded)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
 
 
 def string_feed(values: Any, label: str, missing: dict[str, str] | None = None) -> np.ndarray:

@@ -110,6 +110,40 @@ def test_prediction_input_is_checked(iris) -> None:
     np.testing.assert_array_equal(compiled.predict(X.astype(int)), model.predict(X.astype(int)))
 
 
+@pytest.mark.parametrize("layout", ["csr_matrix", "csc_matrix", "csr_array", "coo_array"])
+def test_scipy_sparse_input_is_densified_by_chunk(layout: str, monkeypatch) -> None:
+    """A model fitted on sparse rows converts from and predicts on sparse rows (ONNX takes dense tensors)."""
+    import scipy.sparse as sparse
+    from sklearn.ensemble import RandomForestClassifier
+
+    from sk2tensor import api
+    from sk2tensor.scoring import iter_scores
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(700, 12)) * (rng.random((700, 12)) < 0.2)  # 80% zeros
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    rows = getattr(sparse, layout)(X)
+    for model in (
+        LogisticRegression().fit(sparse.csr_matrix(X), y),
+        RandomForestClassifier(10, random_state=0).fit(X, y),
+    ):
+        compiled = sk2tensor.convert(model, rows)
+        assert compiled.validation.passed and compiled.validation.rows == 700
+        compiled.chunk_rows = 64  # several dense chunks
+        np.testing.assert_array_equal(compiled.predict(rows), model.predict(X))
+        np.testing.assert_allclose(compiled.predict_proba(rows), model.predict_proba(X), atol=1e-6, rtol=0)
+        assert compiled.predict(sparse.csr_matrix(X[:1])).shape == (1,)
+        assert compiled.predict_proba(sparse.csr_matrix(X[:0])).shape == (0, 2)
+        assert sk2tensor.compare(model, compiled, rows).passed
+        scores = list(iter_scores(compiled, rows, batch_size=300))
+        assert [n for n, _ in scores] == [300, 300, 100]
+        with pytest.raises(InputError, match="5 features, but this model expects 12"):
+            compiled.predict(sparse.csr_matrix(X[:, :5]))
+    monkeypatch.setattr(api, "MAX_DENSE_SAMPLE_BYTES", 1000)
+    with pytest.raises(InputError, match="sample of its rows"):
+        sk2tensor.convert(model, rows)
+
+
 def test_convert_without_sample_uses_generated_rows(iris) -> None:
     _, _, model = iris
     compiled = sk2tensor.convert(model)
