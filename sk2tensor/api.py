@@ -23,8 +23,10 @@ import sklearn
 
 from sk2tensor import __version__, versions
 from sk2tensor import metadata as md
+from sk2tensor.converters.trees.contributions import reference_contributions
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table
+from sk2tensor.metadata import CONTRIBUTIONS
 from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse
 from sk2tensor.registry import (
     METHODS,
@@ -134,13 +136,20 @@ def _dense(value: Any) -> np.ndarray:
     return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
 
 
+def _method_output(estimator: Any, name: str, data: Any) -> np.ndarray:
+    """``estimator.name(data)``; for ``contributions``, what :func:`reference_contributions` compares with."""
+    if name == CONTRIBUTIONS:
+        return reference_contributions(estimator, data)[0]
+    return getattr(estimator, name)(data)
+
+
 def _sklearn_outputs(estimator: Any, rows: Any, methods: list[str]) -> dict[str, np.ndarray]:
     framed = hasattr(rows, "columns") and hasattr(rows, "iloc")
     data = rows if framed or rows.dtype == object else _reference_input(estimator, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            return {name: _dense(getattr(estimator, name)(data)) for name in methods}
+            return {name: _dense(_method_output(estimator, name, data)) for name in methods}
         except ValueError as error:
             # sklearn 1.9's KMeans family refuses float32 rows once fitted on float64 data ("Buffer dtype
             # mismatch"); the graph upcasts them, so the reference is sklearn on the same rows in float64.
@@ -166,6 +175,7 @@ def convert(
     dtype: str = "float32",
     opset: int | None = None,
     validate: bool = True,
+    contributions: bool = False,
 ) -> CompiledModel:
     """Compile a fitted sklearn estimator or pipeline into an ONNX graph of plain tensor operations.
 
@@ -189,6 +199,10 @@ def convert(
     validate:
         Compare the export with the estimator and raise :class:`ValidationError` when they disagree
         beyond the tolerances in :mod:`sk2tensor.validate`.
+    contributions:
+        Also output ``contributions``: each feature's SHAP value (path-dependent TreeSHAP) for tree models, with
+        the expected value last (:mod:`sk2tensor.converters.trees.contributions`). Every run of the export then
+        computes them, so keep a plain export for predictions alone.
 
     Returns
     -------
@@ -208,7 +222,13 @@ def convert(
         raise UnsupportedParameterError(f"opset must be an integer, got {opset!r}")
     find_converter(estimator)
     check_fitted(estimator)
+    if not isinstance(contributions, bool):
+        raise UnsupportedParameterError(f"contributions must be True or False, got {contributions!r}")
     if X is not None and takes_strings(estimator) and _string_positions(X):
+        if contributions:
+            raise UnsupportedParameterError(
+                "contributions are computed on numeric inputs only; encode the string columns first"
+            )
         return _convert_with_strings(
             estimator,
             X,
@@ -230,9 +250,11 @@ def convert(
         graph = GraphBuilder(dtype=dtype, opset=DEFAULT_OPSET if opset is None else opset)
     except ValueError as error:
         raise UnsupportedParameterError(str(error)) from None
-    context = ConversionContext(strategy=strategy, device=device)
+    context = ConversionContext(strategy=strategy, device=device, contributions=contributions)
     outputs = lower(graph, estimator, graph.input(INPUT_NAME, width), context)
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
+    if contributions:
+        methods.append(_declare_contributions(graph, estimator, context))
 
     if rows is None:
         rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
@@ -263,6 +285,27 @@ def _declare_outputs(
             value = graph.cast(value, graph.dtype)
         graph.output(value, method)
     return methods
+
+
+def _declare_contributions(graph: GraphBuilder, estimator: Any, context: ConversionContext) -> str:
+    """Declare the ``contributions`` output of the one tree model that computed them."""
+    from sk2tensor.converters.tree import EXPLAINED_MODELS
+
+    name = type(estimator).__name__
+    if not context.explained:
+        raise UnsupportedParameterError(f"contributions=True applies to tree models ({EXPLAINED_MODELS}), not {name}")
+    if len(context.explained) > 1:
+        raise UnsupportedParameterError(
+            f"contributions=True explains one tree model; {name} combines {len(context.explained)} of them"
+        )
+    value, explained = context.explained[0]
+    if explained.source is None or explained.source.name != INPUT_NAME:
+        raise UnsupportedParameterError(
+            f"contributions=True explains a tree model on its own input, and {name} transforms the rows first: "
+            "export the final step, given the transformed rows"
+        )
+    graph.output(graph.cast(value, graph.dtype), CONTRIBUTIONS)
+    return CONTRIBUTIONS
 
 
 def _pandas() -> Any:
@@ -465,6 +508,10 @@ def validation_report(
 ) -> ValidationReport:
     """Run ``compiled`` on ``rows`` and compare each output with sklearn's ``reference``."""
     got = {name: compiled.run(name, rows) for name in compiled.outputs}
+    explained = reference.get(CONTRIBUTIONS)
+    if explained is not None and explained.ndim == got[CONTRIBUTIONS].ndim - 1:
+        # Without per-feature values to compare with, the contributions must add up to the explained score.
+        got[CONTRIBUTIONS] = got[CONTRIBUTIONS].astype(np.float64).sum(axis=-1)
     return compare_outputs(got, reference, dtype=str(compiled.input_dtype), is_classifier=is_classifier)
 
 

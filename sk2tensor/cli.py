@@ -183,6 +183,13 @@ def export(
         bool,
         typer.Option("--trust", help="Load pickles and types skops does not trust by default (this can run code)."),
     ] = False,
+    contributions: Annotated[
+        bool,
+        typer.Option(
+            "--contributions",
+            help="Also output per-feature contributions (TreeSHAP) of a tree model; every run then computes them.",
+        ),
+    ] = False,
 ) -> None:
     """Convert a fitted estimator to ONNX, validate it against sklearn, and save it."""
     for source in (model, validate):
@@ -200,6 +207,7 @@ def export(
         dtype=dtype.value,
         opset=opset,
         validate=True,
+        contributions=contributions,
     )
     _save_and_report(compiled, output, validate)
 

@@ -339,6 +339,9 @@ class GraphBuilder:
     def logical_and(self, a: Var, b: Var) -> Var:
         return self._node("And", [a, b], np.bool_)
 
+    def logical_xor(self, a: Var, b: Var) -> Var:
+        return self._node("Xor", [a, b], np.bool_)
+
     def logical_not(self, a: Var) -> Var:
         return self._node("Not", [a], np.bool_)
 

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 #: The prediction methods an exported graph can expose, in the order outputs are declared (output names).
-METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
+#: The output of per-feature contributions (``convert(contributions=True)``); no sklearn method has it.
+CONTRIBUTIONS = "contributions"
+METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples", CONTRIBUTIONS)
 
 PRODUCER = "producer"
 PRODUCER_VERSION = "producer_version"

@@ -72,6 +72,10 @@ class ConversionContext:
     traversal_nodes: int = 0
     #: Most rows one ``session.run`` may take, when a converter's memory grows with the batch that fast.
     max_chunk_rows: int | None = None
+    #: Whether the export should also output per-feature contributions (``convert(contributions=True)``).
+    contributions: bool = False
+    #: ``(value, what it explains)`` of each tree step that computed contributions.
+    explained: list[tuple[Any, Any]] = field(default_factory=list)
 
     def count_trees(self, n_trees: int, nodes: int = 0, strategy: str = "") -> None:
         """Add a tree step of ``n_trees`` trees of at most ``nodes`` nodes, lowered with ``strategy``."""

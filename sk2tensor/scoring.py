@@ -29,6 +29,7 @@ import numpy as np
 
 from sk2tensor.errors import InputError, ModelFileError
 from sk2tensor.loading import DEFAULT_BATCH_ROWS, DataSource, choose_columns, load_compiled, open_data
+from sk2tensor.metadata import CONTRIBUTIONS
 from sk2tensor.model import CompiledModel
 
 #: Suffixes :func:`score_file` writes.
@@ -175,6 +176,13 @@ def column_names(model: CompiledModel, method: str, result: np.ndarray) -> list[
     """Output column names for ``result``, the output ``method`` gave for a batch."""
     if result.ndim == 1:
         return [method]
+    if method == CONTRIBUTIONS:  # [rows, features + 1] or [rows, outputs, features + 1]
+        features = [*(model.feature_names or [f"x{j}" for j in range(model.n_features)]), "expected_value"]
+        if result.ndim == 2:
+            return [f"{method}_{name}" for name in features]
+        classes, width = model.classes, result.shape[1]
+        outputs = classes.tolist() if classes is not None and len(classes) == width else range(width)
+        return [f"{method}_{label}_{name}" for label in outputs for name in features]
     width = result.shape[1]
     classes = model.classes
     if method in ("predict_proba", "decision_function") and classes is not None and len(classes) == width:
@@ -187,7 +195,8 @@ def _flat_columns(model: CompiledModel, results: dict[str, np.ndarray]) -> tuple
     arrays: list[np.ndarray] = []
     for method, result in results.items():
         names += column_names(model, method, result)
-        arrays += [result] if result.ndim == 1 else [result[:, j] for j in range(result.shape[1])]
+        flat = result.reshape(len(result), -1) if result.ndim > 2 else result
+        arrays += [flat] if flat.ndim == 1 else [flat[:, j] for j in range(flat.shape[1])]
     return names, arrays
 
 

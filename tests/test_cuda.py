@@ -123,3 +123,11 @@ def test_lightgbm_linear_trees_run_whole_on_the_provider(strategy: str, dtype: s
     compiled = sk2tensor.convert(model, X[2000:], strategy=strategy, dtype=dtype, device=DEVICE)
     rows = np.ascontiguousarray(X[2000:], dtype=dtype)
     assert_same_outputs(compiled.onnx, [rows, rows[:1], rows[:100]], dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_contributions_run_whole_on_the_provider(forests, dtype: str) -> None:
+    for estimator, X in forests.values():
+        compiled = sk2tensor.convert(estimator, X[:200], dtype=dtype, device=DEVICE, contributions=True)
+        rows = np.ascontiguousarray(X[:200], dtype=dtype)
+        assert_same_outputs(compiled.onnx, [rows, rows[:1]], dtype)

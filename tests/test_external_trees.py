@@ -336,3 +336,75 @@ def test_depth_sweep(library: str, task: str, depth: int | None) -> None:
     estimator.fit(X, y)
     for strategy in ("tree_traversal", "perfect_tree_traversal"):
         _check(estimator, _probe(X), strategy)
+
+
+CONTRIBUTION_CASES = {
+    "xgb_binary": ("xgb", "binary", "binary"),
+    "xgb_multiclass": ("xgb", "multiclass", "multiclass"),
+    "xgb_categorical": ("xgb", "categorical", "binary"),
+    "xgb_dart": ("xgb", "dart", "regression"),
+    "xgb_rf": ("xgb", "rf_regressor", "regression"),
+    "lgb_binary_categorical": ("lgb", "binary_categorical", "binary"),
+    "lgb_multiclass": ("lgb", "multiclass", "multiclass"),
+    "lgb_zero_as_missing": ("lgb", "zero_as_missing", "binary"),
+    "lgb_random_forest": ("lgb", "random_forest", "regression"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTRIBUTION_CASES))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_contributions_match_the_libraries_own(case: str, dtype: str) -> None:
+    """Per-feature contributions against XGBoost's pred_contribs and LightGBM's pred_contrib, value by value
+    (XGBoost computes in float32: its float32 tolerance; LightGBM in float64: the graph's). LightGBM's random
+    forest mode does not average its contributions (lightgbm-org/LightGBM#6217): the export's add up to the
+    averaged score instead, and equal LightGBM's divided by the number of iterations."""
+    from sk2tensor.validate import SCALED_TOL
+
+    library, name, kind = CONTRIBUTION_CASES[case]
+    if library == "xgb":
+        make, _ = XGB_CASES[name]
+        X, y = _xgb_target(kind)
+        estimator = make().fit(X, y)
+    else:
+        make, _, categorical = LGBM_CASES[name]
+        X, *targets = _data()
+        estimator = make().fit(X, _target(kind, *targets), categorical_feature=categorical or "auto")
+    probe = _probe(X).astype(dtype)
+    compiled = sk2tensor.convert(estimator, probe, dtype=dtype, contributions=True)
+    assert compiled.validation.passed, compiled.validation.summary()
+    got = compiled.contributions(probe).astype(np.float64)
+    if library == "xgb":
+        expected = estimator.get_booster().predict(
+            xgboost.DMatrix(probe, feature_types=estimator.get_booster().feature_types, enable_categorical=True),
+            pred_contribs=True,
+        )
+        precision = "float32"
+    else:
+        expected = estimator.predict(probe, pred_contrib=True)
+        if got.ndim == 3:
+            expected = expected.reshape(got.shape)
+        if name == "random_forest":
+            expected = expected / estimator.n_estimators
+        precision = dtype
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=SCALED_TOL[precision] * scale)
+
+
+def test_contributions_follow_the_best_iteration_and_refuse_linear_models() -> None:
+    X, binary, _, regression = _data(2)
+    held_out = (
+        {"eval_X": X[900:], "eval_y": binary[900:]}
+        if "eval_X" in inspect.signature(lightgbm.LGBMClassifier.fit).parameters
+        else {"eval_set": [(X[900:], binary[900:])]}
+    )
+    stopped = lightgbm.LGBMClassifier(n_estimators=200, verbose=-1).fit(
+        X[:900], binary[:900], callbacks=[lightgbm.early_stopping(3, verbose=False)], **held_out
+    )
+    compiled = sk2tensor.convert(stopped, X, dtype="float64", contributions=True)
+    np.testing.assert_allclose(compiled.contributions(X), stopped.predict(X, pred_contrib=True), rtol=0, atol=1e-10)
+    linear = lightgbm.LGBMRegressor(n_estimators=5, linear_tree=True, verbose=-1).fit(X, regression)
+    with pytest.raises(sk2tensor.UnsupportedParameterError, match="linear-tree"):
+        sk2tensor.convert(linear, X, contributions=True)
+    gblinear = xgboost.XGBRegressor(n_estimators=5, booster="gblinear").fit(X, regression)
+    with pytest.raises(sk2tensor.UnsupportedParameterError, match="tree boosters"):
+        sk2tensor.convert(gblinear, X, contributions=True)

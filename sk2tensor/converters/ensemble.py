@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -27,6 +29,7 @@ from sk2tensor.converters.tree import (
     regressor_leaf_values,
 )
 from sk2tensor.converters.trees import TreeArrays, sklearn_tree_arrays, stack_trees
+from sk2tensor.converters.trees.contributions import Explained
 from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, refuse_strings, unsupported
 
@@ -43,8 +46,10 @@ def convert_forest_classifier(
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
-    proba = graph.div(summed, graph.const(float(len(estimator.estimators_)), "n_trees", dtype=np.float64))
+    n_trees = len(estimator.estimators_)
+    explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees, score="predict_proba")
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
+    proba = graph.div(summed, graph.const(float(n_trees), "n_trees", dtype=np.float64))
     return from_proba(graph, proba, np.asarray(estimator.classes_))
 
 
@@ -59,8 +64,10 @@ def convert_forest_regressor(
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
-    value = graph.div(summed, graph.const(float(len(estimator.estimators_)), "n_trees", dtype=np.float64))
+    n_trees = len(estimator.estimators_)
+    explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees)
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
+    value = graph.div(summed, graph.const(float(n_trees), "n_trees", dtype=np.float64))
     return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}
 
 
@@ -84,7 +91,8 @@ def _gradient_boosting_raw(
         for k, tree in enumerate(stage)
     ]
     ensemble = stack_trees(trees, base=base, compare_in_float32=True, n_features=width)
-    return lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    score = "decision_function" if hasattr(estimator, "decision_function") else "predict"
+    return lower_trees(graph, ensemble, x, context, type(estimator).__name__, Explained(x, width, score=score))
 
 
 def _with_output(tree: TreeArrays, output: int, n_outputs: int) -> TreeArrays:
@@ -93,7 +101,7 @@ def _with_output(tree: TreeArrays, output: int, n_outputs: int) -> TreeArrays:
         return tree
     value = np.zeros((len(tree.value), n_outputs))
     value[:, output] = tree.value[:, 0]
-    return TreeArrays(tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left, value)
+    return replace(tree, value=value)
 
 
 @converter(GradientBoostingClassifier)
@@ -250,13 +258,23 @@ def _hist_gradient_boosting_raw(
                 right=np.where(leaf, index, nodes["right"].astype(np.int64)),
                 missing_left=missing_left,
                 value=np.where(leaf, nodes["value"], 0.0)[:, None].astype(np.float64),
+                cover=nodes["count"].astype(np.float64),
             )
             trees.append(_with_output(tree, k, len(base)))
     if directions:
         columns = graph.concat([columns, _categorical_split_columns(graph, codes, split_columns, directions)], 1)
     # HistGradientBoosting compares float64 inputs with float64 thresholds.
     ensemble = stack_trees(trees, base=base, compare_in_float32=False, n_features=width + len(directions))
-    return lower_trees(graph, ensemble, columns, context, type(estimator).__name__)
+    # The trees index sklearn's column order (categorical features first when there are some), then the split
+    # columns: each maps back to the input feature it reads.
+    is_categorical = getattr(estimator, "is_categorical_", None)
+    order = np.arange(width)
+    if codes is not None and is_categorical is not None:
+        order = np.concatenate([np.flatnonzero(is_categorical), np.flatnonzero(~np.asarray(is_categorical))])
+    column_feature = np.concatenate([order, order[np.asarray(split_columns, np.int64)]]).astype(np.int64)
+    score = "decision_function" if hasattr(estimator, "decision_function") else "the raw prediction (before the link)"
+    explain = Explained(x if isinstance(x, Var) else None, width, column_feature, score=score)
+    return lower_trees(graph, ensemble, columns, context, type(estimator).__name__, explain)
 
 
 def _categorical_split_columns(

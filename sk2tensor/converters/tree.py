@@ -9,8 +9,16 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTre
 
 from sk2tensor.converters.heads import from_proba, squeeze_single
 from sk2tensor.converters.trees import TreeEnsemble, lower_ensemble, sklearn_tree_arrays, stack_trees
+from sk2tensor.converters.trees.contributions import Explained, explain_trees
+from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter, unsupported
+
+#: The models whose contributions convert, for error messages and the documentation.
+EXPLAINED_MODELS = (
+    "decision trees, random forests, extra trees, GradientBoosting, HistGradientBoosting, XGBoost (gbtree, dart) "
+    "and LightGBM models"
+)
 
 
 def check_single_output_classifier(estimator: Any) -> None:
@@ -32,11 +40,31 @@ def regressor_leaf_values(tree: Any, weight: float = 1.0) -> np.ndarray:
     return np.asarray(tree.tree_.value, dtype=np.float64)[:, :, 0] * weight
 
 
-def lower_trees(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, context: ConversionContext, step: str) -> Var:
-    """Lower with the context's strategy and record which strategy ran."""
+def lower_trees(
+    graph: GraphBuilder,
+    ensemble: TreeEnsemble,
+    x: Var,
+    context: ConversionContext,
+    step: str,
+    explain: Explained | None = None,
+) -> Var:
+    """Lower with the context's strategy and record which strategy ran.
+
+    When the conversion asks for contributions, a converter that can explain its score passes ``explain``
+    (what the trees' sum becomes and how ``x``'s columns map to input features); one that cannot is refused.
+    """
     lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device)
     context.record_strategy(step, lowered.strategy)
     context.count_trees(ensemble.n_trees, ensemble.feature.shape[1], lowered.strategy)
+    if context.contributions:
+        if explain is None:
+            raise UnsupportedParameterError(
+                f"contributions are not computed for {step}: its score is not a sum of leaf values; "
+                f"{EXPLAINED_MODELS} explain theirs"
+            )
+        value, rows = explain_trees(graph, ensemble, x, explain)
+        context.explained.append((value, explain))
+        context.limit_chunk_rows(rows)
     return lowered.value
 
 
@@ -52,7 +80,8 @@ def convert_tree_classifier(
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    explain = Explained(x, estimator.n_features_in_, score="predict_proba")
+    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
     return from_proba(graph, proba, np.asarray(estimator.classes_))
 
 
@@ -67,5 +96,6 @@ def convert_tree_regressor(
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__)
+    explain = Explained(x, estimator.n_features_in_)
+    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
     return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}

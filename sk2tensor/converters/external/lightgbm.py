@@ -19,6 +19,7 @@ Linear trees (``linear_tree=True``) keep a linear model in each leaf (``leaf_con
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import lightgbm
@@ -27,6 +28,7 @@ import numpy as np
 from sk2tensor.converters.heads import squeeze_single
 from sk2tensor.converters.tree import lower_trees
 from sk2tensor.converters.trees import TreeArrays, stack_trees
+from sk2tensor.converters.trees.contributions import Explained
 from sk2tensor.converters.trees.ensemble import LinearLeaves
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
@@ -63,12 +65,14 @@ def _flatten(
     columns); a leaf without ``leaf_const`` scores its ``leaf_value``.
     """
     feature, threshold, left, right, missing_left, value = [], [], [], [], [], []
+    cover: list[float] = []
     leaf_models: dict[int, tuple[float, list[int], list[float]]] = {}
 
     def visit(node: dict[str, Any]) -> int:
         index = len(feature)
         for column in (feature, threshold, left, right, missing_left, value):
             column.append(None)
+        cover.append(float(node.get("leaf_count", node.get("internal_count", 0))))
         if "leaf_value" in node or "split_feature" not in node:
             feature[index], threshold[index] = 0, 0.0
             left[index] = right[index] = index
@@ -113,6 +117,7 @@ def _flatten(
         np.asarray(missing_left, bool),
         np.asarray(value, np.float64)[:, None],
         _leaf_models(leaf_models, len(feature)) if linear else None,
+        np.asarray(cover, np.float64),
     )
 
 
@@ -182,7 +187,7 @@ def _raw_scores(graph: GraphBuilder, estimator: Any, x: Var, context: Conversion
             models = tree.linear
             if models is not None:
                 models = LinearLeaves(models.feature, models.coeff, models.const, np.asarray(i % per_iteration))
-            tree = TreeArrays(tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left, value, models)
+            tree = replace(tree, value=value, linear=models)
         trees.append(tree)
     columns = _input_columns(graph, x, n_features, blocks, categorical)
     ensemble = stack_trees(
@@ -191,9 +196,15 @@ def _raw_scores(graph: GraphBuilder, estimator: Any, x: Var, context: Conversion
         compare_in_float32=False,
         n_features=len(_BLOCKS) * n_features + len(categorical),
     )
-    raw = lower_trees(graph, ensemble, columns, context, type(estimator).__name__)
+    iterations = float(len(dump["tree_info"]) // per_iteration)
+    # Contributions are LightGBM's pred_contrib: of the raw score, per input feature (every column block and
+    # categorical split column maps back to the feature it reads).
+    blocks = np.tile(np.arange(n_features), len(_BLOCKS))
+    column_feature = np.concatenate([blocks, [column for column, _ in categorical]]).astype(np.int64)
+    scale = 1.0 / iterations if dump.get("average_output") else 1.0
+    explain = Explained(x, n_features, column_feature, scale=scale, score="the raw score (raw_score=True)")
+    raw = lower_trees(graph, ensemble, columns, context, type(estimator).__name__, explain)
     if dump.get("average_output"):
-        iterations = float(len(dump["tree_info"]) // per_iteration)
         raw = graph.div(raw, graph.const(iterations, "iterations", np.float64))
     return raw, dump
 

@@ -15,6 +15,7 @@ then each feature's ``x * weight`` added in feature order, a missing (NaN) value
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import xgboost
 from sk2tensor.converters.heads import squeeze_single
 from sk2tensor.converters.tree import lower_trees
 from sk2tensor.converters.trees import TreeArrays, stack_trees
+from sk2tensor.converters.trees.contributions import Explained
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, register_reference_input, unsupported
 
@@ -77,7 +79,13 @@ def _tree(tree: dict[str, Any], n_features: int, categorical: list) -> TreeArray
             threshold[node], missing_left[node] = 0.5, True
     value = np.where(leaf, np.asarray(tree["base_weights"], np.float64), 0.0)
     return TreeArrays(
-        feature, threshold, np.where(leaf, index, left), np.where(leaf, index, right), missing_left, value[:, None]
+        feature,
+        threshold,
+        np.where(leaf, index, left),
+        np.where(leaf, index, right),
+        missing_left,
+        value[:, None],
+        cover=np.asarray(tree["sum_hessian"], np.float64) if "sum_hessian" in tree else None,
     )
 
 
@@ -137,6 +145,8 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     base_score = np.atleast_1d(np.asarray(json.loads(str(params["base_score"]).lower()), np.float64))
     base = np.broadcast_to(_base_margin(base_score, objective), (groups,)).astype(np.float64)
     if booster_name == "gblinear":
+        if context.contributions:
+            raise unsupported(estimator, "booster", "gblinear", "contributions are computed for tree boosters")
         return _linear_margin(graph, model, base, x), objective, groups
     iteration_range = getattr(estimator, "best_iteration", None) if hasattr(estimator, "best_iteration") else None
     indptr = trees_model.get("iteration_indptr")
@@ -153,12 +163,17 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
             spread = np.zeros((len(value), groups))
             spread[:, int(tree_info[i])] = value[:, 0]
             value = spread
-        trees.append(TreeArrays(tree.feature, tree.threshold, tree.left, tree.right, tree.missing_left, value))
+        trees.append(replace(tree, value=value))
     columns = [x, x]
     if categorical:
         columns.append(_categorical_columns(graph, x, categorical))
     ensemble = stack_trees(trees, base=base, compare_in_float32=True, n_features=2 * n_features + len(categorical))
-    return lower_trees(graph, ensemble, graph.concat(columns, 1), context, type(estimator).__name__), objective, groups
+    # Contributions are XGBoost's pred_contribs: of the margin, per input feature (both column blocks and the
+    # categorical split columns map back to the feature they read).
+    column_feature = np.concatenate([np.arange(n_features), np.arange(n_features), [c for c, _, _ in categorical]])
+    explain = Explained(x, n_features, column_feature.astype(np.int64), score="the margin (output_margin=True)")
+    step = type(estimator).__name__
+    return lower_trees(graph, ensemble, graph.concat(columns, 1), context, step, explain), objective, groups
 
 
 def _transformed(graph: GraphBuilder, margin: Var, objective: str, owner: Any) -> Var:

@@ -77,6 +77,9 @@ class TreeEnsemble:
         Width of the input.
     linear:
         Linear models in the leaves, ``None`` for constant leaves.
+    cover:
+        ``float64 [trees, nodes]``: training cover of each node (weighted sample count or hessian sum), which
+        contributions (TreeSHAP) weigh branches by; ``None`` when the model does not record it.
     """
 
     feature: np.ndarray
@@ -89,6 +92,7 @@ class TreeEnsemble:
     compare_in_float32: bool
     n_features: int
     linear: LinearLeaves | None = None
+    cover: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         trees, nodes = self.feature.shape
@@ -100,6 +104,8 @@ class TreeEnsemble:
         internal = ~self.is_leaf
         if internal.any() and (self.feature[internal].min() < 0 or self.feature[internal].max() >= self.n_features):
             raise ConversionError("a split tests a feature outside the input")
+        if self.cover is not None and self.cover.shape != (trees, nodes):
+            raise ConversionError(f"node covers of shape {self.cover.shape} do not match {trees} trees")
         if self.linear is not None:
             linear = self.linear
             if linear.feature.shape[:2] != (trees, nodes) or linear.coeff.shape != linear.feature.shape:
@@ -174,6 +180,7 @@ class TreeArrays:
     missing_left: np.ndarray
     value: np.ndarray  # [nodes, outputs]
     linear: LinearLeaves | None = None  # arrays [nodes, K], [nodes, K], [nodes]; output a scalar
+    cover: np.ndarray | None = None  # [nodes]: training cover of each node
 
 
 def sklearn_tree_arrays(tree: object, value: np.ndarray, feature_map: np.ndarray | None = None) -> TreeArrays:
@@ -197,6 +204,7 @@ def sklearn_tree_arrays(tree: object, value: np.ndarray, feature_map: np.ndarray
         right=np.where(leaf, index, right),
         missing_left=missing_left,
         value=np.asarray(value, dtype=np.float64).reshape(len(left), -1),
+        cover=np.asarray(tree.weighted_n_node_samples, dtype=np.float64),
     )
 
 
@@ -215,7 +223,13 @@ def stack_trees(
         raise ConversionError("an ensemble with linear leaves must have them in every tree and no base score")
     if base.any():
         start = TreeArrays(
-            np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, bool), base
+            np.zeros(1, np.int64),
+            np.zeros(1),
+            np.zeros(1, np.int64),
+            np.zeros(1, np.int64),
+            np.ones(1, bool),
+            base,
+            cover=np.ones(1),
         )
         trees = [start, *trees]
     n_nodes = max(len(t.feature) for t in trees)
@@ -237,7 +251,13 @@ def stack_trees(
         missing_left[i, :n] = t.missing_left
         is_leaf[i, :n] = t.left == np.arange(n)
         value[i, :n] = t.value
+    covered = all(t.cover is not None for t in trees)
+    cover = np.zeros(shape, np.float64) if covered else None
+    if cover is not None:
+        for i, t in enumerate(trees):
+            cover[i, : len(t.feature)] = t.cover
     return TreeEnsemble(
+        cover=cover,
         linear=_stack_linear(trees, n_nodes) if any(linear) else None,
         feature=feature,
         threshold=threshold,

@@ -1,0 +1,340 @@
+"""Per-feature contributions (path-dependent TreeSHAP) of a TreeEnsemble's raw sum, as plain tensor operations.
+
+The contributions are the SHAP values of Lundberg et al.'s TreeSHAP with ``feature_perturbation=
+"tree_path_dependent"``: what ``shap.TreeExplainer`` gives without background data, XGBoost's
+``pred_contribs=True`` and LightGBM's ``pred_contrib=True``. A feature left out of a coalition follows both
+branches of its splits, weighted by the training cover of each child (sklearn's ``weighted_n_node_samples``,
+HistGradientBoosting's counts, XGBoost's hessian sums, LightGBM's counts).
+
+TreeSHAP splits over the paths from a root to a leaf (GPUTreeShap's formulation, Mitchell et al. 2022): a leaf's
+value reaches the row in proportion to, for each distinct feature ``e`` on its path, ``z_e`` (the product of the
+cover fractions of the path's branches on ``e``) when ``e`` is left out, and ``o_e`` (1 when the row takes every
+branch of the path on ``e``, else 0) when it is in. The Shapley values of that product game are TreeSHAP's
+``EXTEND``/``UNWIND`` recurrences, here run for every path and row at once on ``[paths, elements, batch]``
+tensors:
+
+* ``EXTEND`` (element ``i``): ``w'[k] = z_i w[k] (i - k) / (i + 1) + o_i w[k - 1] k / (i + 1)`` from
+  ``w = [1, 0, ...]``;
+* ``UNWIND`` (every element at once): with ``o_e = 1`` the running ``next`` portion, with ``o_e = 0`` a sum of
+  ``w[j] / ((D - j) z_e)``; the element adds ``(D + 1) * total * (o_e - z_e) * leaf value``.
+
+Paths shorter than the longest are padded with elements ``z = o = 1``: null players, which change no other
+element's value and get none. The result is gathered per feature; the last column is the expected value (the
+cover-weighted mean of the leaves), so each row's contributions add up to its raw score. Everything runs in
+float64 from exact 0/1 branch decisions (the same comparisons as the lowerings, :func:`split_tables`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sk2tensor.converters.trees.ensemble import TreeEnsemble
+from sk2tensor.converters.trees.lowering import split_tables
+from sk2tensor.errors import UnsupportedParameterError
+from sk2tensor.graph import GraphBuilder, Var
+
+#: Most distinct features on one root-to-leaf path: the recurrences cost elements² operations per path.
+MAX_PATH_FEATURES = 32
+#: Bytes of float64 intermediates per batch row that a run may hold: bounds the model's rows per run.
+RUN_BUDGET_BYTES = 768 * 1024**2
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What a tree converter's contributions explain: how its columns map to input features, and its score.
+
+    Attributes
+    ----------
+    source:
+        The input the converter was given (contributions are offered only when it is the model's own input).
+    n_features:
+        Width of ``source``.
+    column_feature:
+        ``int64 [columns]``: the input feature each column of the lowering's input comes from (identity by
+        default; LightGBM's and XGBoost's missing-value blocks and categorical split columns map back).
+    scale:
+        Factor from the trees' sum to the explained score (``1 / n_trees`` for a forest's mean).
+    score:
+        What the contributions add up to, for the documentation and errors (``"predict_proba"``,
+        ``"decision_function"``, ``"the raw margin"``...).
+    """
+
+    source: Var | None
+    n_features: int
+    column_feature: np.ndarray | None = None
+    scale: float = 1.0
+    score: str = "predict"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every root-to-leaf path of an ensemble, grouped by distinct feature.
+
+    Attributes
+    ----------
+    node:
+        ``int64 [paths, steps]``: the path's internal nodes, as positions in ``internal`` (padding: 0).
+    goes_right:
+        ``bool [paths, steps]``: the branch the path takes at each step.
+    member:
+        ``float32 [paths, elements, steps]``: 1 where a step tests the element's feature.
+    feature:
+        ``int64 [paths, elements]``: each element's input feature (-1 for padding).
+    zero:
+        ``float64 [paths, elements]``: cover fraction of the path's branches on the element (1 for padding).
+    value:
+        ``float64 [paths, outputs]``: the leaf values.
+    internal:
+        ``int64 [n, 2]``: (tree, node) of each internal node some path tests.
+    expected:
+        ``float64 [outputs]``: the cover-weighted mean of the leaves, summed over trees.
+    """
+
+    node: np.ndarray
+    goes_right: np.ndarray
+    member: np.ndarray
+    feature: np.ndarray
+    zero: np.ndarray
+    value: np.ndarray
+    internal: np.ndarray
+    expected: np.ndarray
+
+    @property
+    def n_elements(self) -> int:
+        return self.feature.shape[1]
+
+
+def extract_paths(ensemble: TreeEnsemble, column_feature: np.ndarray) -> Paths:
+    """The paths of ``ensemble``; ``column_feature`` maps each column the nodes test to its input feature."""
+    if ensemble.cover is None:
+        raise UnsupportedParameterError("contributions need the trees' training covers, which this model lacks")
+    if ensemble.linear is not None:
+        raise UnsupportedParameterError("contributions of linear-tree leaves are not supported")
+    cover = ensemble.cover
+    internal_index: dict[tuple[int, int], int] = {}
+    rows: list[tuple[list[tuple[int, bool, int]], list[int], list[float], np.ndarray]] = []
+    expected = np.zeros(ensemble.n_outputs)
+    for t in range(ensemble.n_trees):
+        root_cover = cover[t, 0]
+        stack: list[tuple[int, list[tuple[int, bool, int]], dict[int, float], list[int]]] = [(0, [], {}, [])]
+        while stack:
+            node, steps, zero, order = stack.pop()
+            if ensemble.is_leaf[t, node]:
+                value = ensemble.value[t, node]
+                if root_cover > 0:
+                    expected += value * (cover[t, node] / root_cover)
+                rows.append((steps, order, [zero[f] for f in order], value))
+                continue
+            feature = int(column_feature[ensemble.feature[t, node]])
+            position = internal_index.setdefault((t, node), len(internal_index))
+            for child, right in ((ensemble.left[t, node], False), (ensemble.right[t, node], True)):
+                fraction = cover[t, child] / cover[t, node] if cover[t, node] > 0 else 0.0
+                child_zero = {**zero, feature: zero.get(feature, 1.0) * fraction}
+                child_order = order if feature in zero else [*order, feature]
+                stack.append((int(child), [*steps, (position, right, feature)], child_zero, child_order))
+    n_elements = max(1, max(len(order) for _, order, _, _ in rows))
+    if n_elements > MAX_PATH_FEATURES:
+        raise UnsupportedParameterError(
+            f"contributions: a path tests {n_elements} distinct features (limit {MAX_PATH_FEATURES}); "
+            "limit the trees' depth"
+        )
+    n_steps = max(1, max(len(steps) for steps, _, _, _ in rows))
+    n_paths = len(rows)
+    node = np.zeros((n_paths, n_steps), np.int64)
+    goes_right = np.zeros((n_paths, n_steps), bool)
+    member = np.zeros((n_paths, n_elements, n_steps), np.float32)
+    feature = np.full((n_paths, n_elements), -1, np.int64)
+    zero = np.ones((n_paths, n_elements))
+    value = np.zeros((n_paths, ensemble.n_outputs))
+    for p, (steps, order, zeros, leaf_value) in enumerate(rows):
+        slot = {f: e for e, f in enumerate(order)}
+        feature[p, : len(order)], zero[p, : len(order)], value[p] = order, zeros, leaf_value
+        for s, (position, right, f) in enumerate(steps):
+            node[p, s], goes_right[p, s], member[p, slot[f], s] = position, right, 1.0
+    internal = np.array(sorted(internal_index, key=internal_index.get), np.int64).reshape(-1, 2)
+    return Paths(node, goes_right, member, feature, zero, value, internal, expected)
+
+
+def row_bytes(paths: Paths) -> int:
+    """Float64 bytes per batch row of the largest intermediates (a few ``[paths, elements + 1]`` tensors)."""
+    n_paths, n_elements = paths.feature.shape
+    return 8 * n_paths * (n_elements + 1) * 8 + 4 * paths.node.size * 2
+
+
+def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, paths: Paths, n_features: int) -> Var:
+    """``[batch, outputs, n_features + 1]`` float64 contributions of the raw sum (last column: expected value)."""
+    n_paths, n_elements = paths.feature.shape
+    zeros_row = _zeros_row(graph, x)
+    if len(paths.internal):
+        split = split_tables(graph, ensemble, x)
+        tree, node = paths.internal[:, 0], paths.internal[:, 1]
+        threshold = split.threshold[tree, node][:, None]
+        # [internal, batch]: whether each tested node sends the row right, decided as the prediction decides it.
+        went_right = graph.greater(
+            graph.gather(split.columns, graph.const(split.column[tree, node], "node_column", np.int64), axis=0),
+            graph.const(threshold, "node_threshold", threshold.dtype),
+        )
+        steps = graph.gather(went_right, graph.const(paths.node.reshape(-1), "path_nodes", np.int64), axis=0)
+        steps = graph.reshape(steps, [n_paths, paths.node.shape[1], -1])
+        wrong_way = graph.logical_xor(steps, graph.const(paths.goes_right[:, :, None], "path_goes_right", np.bool_))
+        # [paths, elements, batch]: 1 where the row takes every branch of the path on the element's feature.
+        missed = graph.matmul(graph.const(paths.member, "path_members", np.float32), graph.cast(wrong_way, np.float32))
+        one = graph.cast(graph.less(missed, graph.const(np.float32(0.5), "half", np.float32)), np.float64)
+        weights = _extend(graph, one, paths.zero, n_elements)
+        total = _unwind(graph, weights, one, paths.zero, n_elements)
+        shares = graph.mul(total, graph.sub(one, graph.const(paths.zero[:, :, None], "zero_fraction", np.float64)))
+        flat = graph.concat([graph.reshape(shares, [n_paths * n_elements, -1]), zeros_row], axis=0)
+        index, source = _feature_slots(paths, n_features)
+        per_slot = graph.gather(flat, graph.const(index, "feature_slots", np.int64), axis=0)  # [F, slots, B]
+    else:  # no tree splits: every feature contributes zero
+        source = None
+        per_feature = graph.gather(zeros_row, graph.const(np.zeros(n_features, np.int64), "no_split", np.int64), 0)
+    outputs = []
+    for k in range(paths.value.shape[1]):
+        if source is not None:
+            value = np.where(source >= 0, paths.value[np.maximum(source, 0), k], 0.0)[:, :, None]
+            per_feature = graph.reduce_sum(graph.mul(per_slot, graph.const(value, "slot_value", np.float64)), [1])
+        bias = graph.add(zeros_row, graph.const(np.array([[paths.expected[k]]]), "expected_value", np.float64))
+        outputs.append(graph.unsqueeze(graph.concat([per_feature, bias], axis=0), [1]))  # [F + 1, 1, B]
+    stacked = outputs[0] if len(outputs) == 1 else graph.concat(outputs, axis=1)
+    return graph.transpose(stacked, [2, 1, 0])
+
+
+def _zeros_row(graph: GraphBuilder, x: Var) -> Var:
+    """``[1, batch]`` float64 zeros, without computing a shape: ``a < a`` is false for every value, NaN included."""
+    first = graph.transpose(graph.gather(x, graph.const(np.array([0], np.int64), "first_column", np.int64), 1), [1, 0])
+    return graph.cast(graph.less(first, first), np.float64)
+
+
+def _feature_slots(paths: Paths, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[F, slots]`` positions in the flattened ``[paths * elements]`` shares of each feature's elements (padding
+    points at the appended zeros row), and the path of each slot (-1 for padding)."""
+    flat_feature = paths.feature.reshape(-1)
+    positions = [np.flatnonzero(flat_feature == f) for f in range(n_features)]
+    slots = max(1, max(len(p) for p in positions))
+    index = np.full((n_features, slots), flat_feature.size, np.int64)
+    source = np.full((n_features, slots), -1, np.int64)
+    for f, found in enumerate(positions):
+        index[f, : len(found)] = found
+        source[f, : len(found)] = found // paths.n_elements
+    return index, source
+
+
+def _extend(graph: GraphBuilder, one: Var, zero: np.ndarray, n_elements: int) -> Var:
+    """``[paths, elements + 1, batch]``: the path weights once every element is added, in turn."""
+    size = n_elements + 1
+    k = np.arange(size, dtype=np.float64)
+    start = np.zeros((1, size, 1))
+    start[0, 0, 0] = 1.0
+    weights = graph.const(start, "path_weights", np.float64)
+    for i in range(1, n_elements + 1):
+        keep = np.where(k <= i, (i - k) / (i + 1), 0.0)[None, :, None] * zero[:, i - 1, None, None]  # [P, size, 1]
+        move = np.zeros((size, size))
+        move[np.arange(1, i + 1), np.arange(0, i)] = np.arange(1, i + 1) / (i + 1)  # w'[k] gets w[k - 1] k/(i+1)
+        o_i = graph.gather(one, graph.const(np.array([i - 1], np.int64), "element", np.int64), axis=1)  # [P, 1, B]
+        moved = graph.mul(graph.matmul(graph.const(move, "extend_move", np.float64), weights), o_i)
+        weights = graph.add(graph.mul(weights, graph.const(keep, "extend_keep", np.float64)), moved)
+    return weights
+
+
+def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero: np.ndarray, depth: int) -> Var:
+    """``[paths, elements, batch]``: each element's unwound sum times ``depth + 1`` (its TreeSHAP weight)."""
+
+    def level(j: int) -> Var:
+        return graph.gather(weights, graph.const(np.array([j], np.int64), "level", np.int64), axis=1)  # [P, 1, B]
+
+    # o_e = 1: the running portion, over j = depth - 1 .. 0.
+    portion: Var = level(depth)
+    total_in: Var | None = None
+    for j in range(depth - 1, -1, -1):
+        share = graph.mul(portion, graph.const(1.0 / (j + 1), "inverse", np.float64))
+        total_in = share if total_in is None else graph.add(total_in, share)
+        step = graph.const(zero[:, :, None] * (depth - j), "zero_step", np.float64)  # [P, E, 1]
+        portion = graph.sub(level(j), graph.mul(share, step))
+    # o_e = 0: sum_j w[j] / ((depth - j) z_e). A zero cover fraction (zero-weight samples only) divides by 1
+    # instead: its element gets (o - z) = 0 whatever the sum.
+    scale = np.zeros((1, depth + 1))
+    scale[0, :depth] = 1.0 / (depth - np.arange(depth))
+    summed = graph.matmul(graph.const(scale, "unwind_scale", np.float64), weights)  # [P, 1, B]
+    safe = np.where(zero == 0.0, 1.0, zero)[:, :, None]
+    total_out = graph.mul(summed, graph.const(1.0 / safe, "inverse_zero", np.float64))
+    assert total_in is not None
+    chosen = graph.where(graph.cast(one, np.bool_), total_in, total_out)
+    return graph.mul(chosen, graph.const(float(depth + 1), "depth_plus_one", np.float64))
+
+
+def explain_trees(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, explained: Explained) -> tuple[Var, int]:
+    """Contributions of ``ensemble`` lowered on ``x``, scaled to the explained score; ``[batch, F + 1]`` for one
+    output, else ``[batch, outputs, F + 1]``. Also returns the most rows one run may take within
+    :data:`RUN_BUDGET_BYTES`."""
+    column_feature = explained.column_feature
+    if column_feature is None:
+        column_feature = np.arange(ensemble.n_features, dtype=np.int64)
+    paths = extract_paths(ensemble, np.asarray(column_feature, np.int64))
+    value = lower_contributions(graph, ensemble, x, paths, explained.n_features)
+    if explained.scale != 1.0:
+        value = graph.mul(value, graph.const(float(explained.scale), "contribution_scale", np.float64))
+    if ensemble.n_outputs == 1:
+        value = graph.squeeze(value, [1])
+    return value, max(1, RUN_BUDGET_BYTES // row_bytes(paths))
+
+
+def reference_contributions(estimator: Any, rows: Any) -> tuple[np.ndarray, bool]:
+    """What the exported contributions are validated against, and whether it is per feature.
+
+    XGBoost (``pred_contribs=True``) and LightGBM (``pred_contrib=True``) compute TreeSHAP themselves: their
+    values are compared one by one. For sklearn's trees the reference is the explained score, which every
+    row's contributions must add up to (TreeSHAP's local accuracy); the values themselves are tested against
+    exact Shapley values and ``shap`` in the test suite.
+    """
+    module = type(estimator).__module__.split(".")[0]
+    if module == "xgboost":
+        import xgboost
+
+        booster = estimator if isinstance(estimator, xgboost.Booster) else estimator.get_booster()
+        best = getattr(estimator, "best_iteration", None) if hasattr(estimator, "best_iteration") else None
+        matrix = rows if isinstance(rows, xgboost.DMatrix) else _dmatrix(xgboost, booster, rows)
+        extra = {"iteration_range": (0, best + 1)} if best is not None else {}
+        return np.asarray(booster.predict(matrix, pred_contribs=True, **extra)), True
+    if module == "lightgbm":
+        booster = estimator if hasattr(estimator, "dump_model") else estimator.booster_
+        dump = booster.dump_model()
+        if dump.get("average_output"):
+            # boosting_type="rf": LightGBM's pred_contrib and raw_score add the trees without averaging them
+            # (lightgbm-org/LightGBM#6217); the exported contributions are of the averaged score.
+            iterations = len(dump["tree_info"]) // int(dump["num_tree_per_iteration"])
+            return np.asarray(estimator.predict(rows, raw_score=True)) / iterations, False
+        values = np.asarray(estimator.predict(rows, pred_contrib=True))
+        width = np.asarray(rows).shape[1] + 1 if not hasattr(rows, "columns") else rows.shape[1] + 1
+        return (values.reshape(len(values), -1, width) if values.shape[1] > width else values), True
+    return explained_score(estimator, rows), False
+
+
+def _dmatrix(xgboost: Any, booster: Any, rows: Any) -> Any:
+    types = booster.feature_types
+    if types and "c" in types:
+        return xgboost.DMatrix(rows, feature_types=types, enable_categorical=True)
+    return xgboost.DMatrix(rows)
+
+
+#: The sklearn method whose output an sklearn tree model's contributions add up to.
+def explained_method(estimator: Any) -> str:
+    """``predict_proba`` for trees and forests of classifiers, ``decision_function`` for boosted classifiers,
+    ``predict`` for regressors (the raw prediction for HistGradientBoosting's poisson and gamma losses)."""
+    if hasattr(estimator, "decision_function"):
+        return "decision_function"
+    if hasattr(estimator, "predict_proba"):
+        return "predict_proba"
+    return "predict"
+
+
+def explained_score(estimator: Any, rows: Any) -> np.ndarray:
+    """The score an sklearn tree model's contributions add up to, on ``rows``."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    if isinstance(estimator, HistGradientBoostingRegressor):
+        return np.asarray(estimator._raw_predict(rows))[:, 0]  # the link's input (log for poisson and gamma)
+    return np.asarray(getattr(estimator, explained_method(estimator))(rows))
