@@ -59,7 +59,7 @@ DESCRIPTIONS = {
     INPUT_NAME: 'name of the (numeric) graph input (`"input"`)',
     INPUT_DTYPE: '`"float32"` or `"float64"`',
     FEATURE_NAMES: "JSON list of column names, present when the estimator was fitted on a DataFrame",
-    OUTPUTS: "JSON list of output names, each a sklearn method name",
+    OUTPUTS: "JSON list of output names, each a sklearn method name (or `contributions`)",
     OUTPUT_DTYPES: "JSON object: output name -> numpy dtype sklearn returns for it",
     CLASSES: "JSON list of class labels (classifiers only)",
     CLASSES_DTYPE: "numpy dtype string of the labels (classifiers only)",
