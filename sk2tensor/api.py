@@ -507,7 +507,7 @@ def validation_report(
     compiled: CompiledModel, reference: dict[str, np.ndarray], rows: Any, *, is_classifier: bool
 ) -> ValidationReport:
     """Run ``compiled`` on ``rows`` and compare each output with sklearn's ``reference``."""
-    got = {name: compiled.run(name, rows) for name in compiled.outputs}
+    got = compiled.run_many(compiled.outputs, rows)
     explained = reference.get(CONTRIBUTIONS)
     if explained is not None and explained.ndim == got[CONTRIBUTIONS].ndim - 1:
         # Without per-feature values to compare with, the contributions must add up to the explained score.

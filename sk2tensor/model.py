@@ -299,8 +299,22 @@ class CompiledModel:
             # The array the session takes as it is, and few enough rows for one call: what prepare_input and the
             # chunking would do, without their few microseconds (a tenth of a small forest's one-row call).
             return self._as_sklearn(method, self.session.run([method], {self.input_name: X})[0])
+        return self._as_sklearn(method, self._run_outputs([method], X)[0])
+
+    def run_many(self, methods: Any, X: Any) -> dict[str, np.ndarray]:
+        """Several outputs for the rows of ``X`` from one pass over them: ONNX Runtime computes every output of
+        the graph on each run whichever are asked for, so asking for them together costs one run, not several."""
+        methods = list(dict.fromkeys(methods))
+        for method in methods:
+            if method not in self.outputs:
+                raise AttributeError(f"this model has no {method!r} output; it has {list(self.outputs)}")
+        results = self._run_outputs(methods, X)
+        return {method: self._as_sklearn(method, result) for method, result in zip(methods, results, strict=True)}
+
+    def _run_outputs(self, methods: list[str], X: Any) -> list[np.ndarray]:
+        """The graph's raw ``methods`` outputs for ``X`` (any accepted input), in chunks."""
         if is_sparse(X):
-            return self._run_sparse(method, X)
+            return self._run_sparse(methods, X)
         prepared = self.prepare_input(X)
         feeds = prepared if isinstance(prepared, dict) else {self.input_name: prepared}
         if len(next(iter(feeds.values()))) == 0:
@@ -311,12 +325,10 @@ class CompiledModel:
                 else np.zeros((1, value.shape[1]), self.input_dtype)
                 for name, value in feeds.items()
             }
-            result = self._run_feeds(method, one)[:0]
-        else:
-            result = self._run_feeds(method, feeds)
-        return self._as_sklearn(method, result)
+            return [result[:0] for result in self._run_feeds(methods, one)]
+        return self._run_feeds(methods, feeds)
 
-    def _run_sparse(self, method: str, X: Any) -> np.ndarray:
+    def _run_sparse(self, methods: list[str], X: Any) -> list[np.ndarray]:
         """A scipy sparse ``X``: densified one chunk of rows at a time, so memory stays at a chunk's dense size."""
         if self.string_inputs:
             raise InputError("this model has string columns: pass a DataFrame or a 2-D array, not a sparse matrix")
@@ -327,22 +339,22 @@ class CompiledModel:
         if X.dtype.kind not in "fiub":
             raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
         if X.shape[0] == 0:
-            return self.run(method, np.zeros((0, self.n_features), self.input_dtype))
+            return self._run_outputs(methods, np.zeros((0, self.n_features), self.input_dtype))
         rows = X.tocsr()
 
-        def run_rows(start: int, stop: int) -> np.ndarray:
+        def run_rows(start: int, stop: int) -> list[np.ndarray]:
             dense = np.ascontiguousarray(rows[start:stop].toarray(), dtype=self.input_dtype)
-            return self.session.run([method], {self.input_name: dense})[0]
+            return self.session.run(methods, {self.input_name: dense})
 
-        return self._as_sklearn(method, self._chunked(rows.shape[0], run_rows))
+        return self._chunked(rows.shape[0], run_rows)
 
-    def _run_feeds(self, method: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def _run_feeds(self, methods: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         run = self.session.run
         n = len(next(iter(feeds.values())))
 
-        def run_rows(start: int, stop: int) -> np.ndarray:
+        def run_rows(start: int, stop: int) -> list[np.ndarray]:
             # Row slices are views: no input is copied.
-            return run([method], {name: value[start:stop] for name, value in feeds.items()})[0]
+            return run(methods, {name: value[start:stop] for name, value in feeds.items()})
 
         return self._chunked(n, run_rows)
 
@@ -360,14 +372,15 @@ class CompiledModel:
             return rows
         return min(rows, 2 * MIN_PARALLEL_ROWS - 1)  # below 2 * MIN_PARALLEL_ROWS rows no second thread is used
 
-    def _chunked(self, n: int, run_rows: Any) -> np.ndarray:
-        """``run_rows(start, stop)`` over ``n`` rows, in chunks: sequential on CUDA; on the CPU, equal chunks
-        (a whole number per thread, so that no thread waits for another's last chunk) run concurrently."""
+    def _chunked(self, n: int, run_rows: Any) -> list[np.ndarray]:
+        """``run_rows(start, stop)`` (a list of outputs) over ``n`` rows, in chunks: sequential on CUDA; on the
+        CPU, equal chunks (a whole number per thread, so that no thread waits for another's last chunk) run
+        concurrently."""
         size = self._chunk_rows()
         if self.device == "cuda":
             if n <= size:
                 return run_rows(0, n)
-            return np.concatenate([run_rows(i, min(i + size, n)) for i in range(0, n, size)])
+            return _joined([run_rows(i, min(i + size, n)) for i in range(0, n, size)])
         threads = min(self.threads, n // MIN_PARALLEL_ROWS)
         n_chunks = -(-n // size)
         if threads > 1:
@@ -377,8 +390,8 @@ class CompiledModel:
         bounds = np.linspace(0, n, n_chunks + 1).astype(np.int64)
         pairs = [(int(bounds[i]), int(bounds[i + 1])) for i in range(n_chunks)]
         if threads <= 1:
-            return np.concatenate([run_rows(a, b) for a, b in pairs])
-        return np.concatenate(list(_thread_pool(threads).map(lambda pair: run_rows(*pair), pairs)))
+            return _joined([run_rows(a, b) for a, b in pairs])
+        return _joined(list(_thread_pool(threads).map(lambda pair: run_rows(*pair), pairs)))
 
     def _as_sklearn(self, method: str, result: np.ndarray) -> np.ndarray:
         if method == "predict" and self.classes is not None and self.predict_output == "class_index":
@@ -478,6 +491,11 @@ class CompiledModel:
     def __repr__(self) -> str:
         name = self.estimator_class.rsplit(".", 1)[-1]
         return f"<CompiledModel {name}: {self.n_features} features -> {', '.join(self.outputs)}>"
+
+
+def _joined(chunks: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Each output's chunks, concatenated along the rows."""
+    return [np.concatenate([chunk[i] for chunk in chunks]) for i in range(len(chunks[0]))]
 
 
 def is_sparse(X: Any) -> bool:

@@ -80,10 +80,9 @@ def _output_columns(model: CompiledModel, methods: Sequence[str]) -> list[str] |
     names: list[str] = []
     for method in methods:
         dims = shapes.get(method)
-        if dims is None or len(dims) not in (1, 2) or (len(dims) == 2 and not dims[1].dim_value):
+        if dims is None or not dims or not all(d.dim_value for d in dims[1:]):
             return None
-        shape = (0,) if len(dims) == 1 else (0, dims[1].dim_value)
-        names += column_names(model, method, np.empty(shape))
+        names += column_names(model, method, np.empty((0, *(d.dim_value for d in dims[1:]))))
     return names
 
 
@@ -332,13 +331,13 @@ class _Scorer:
             if model.feature_names is not None:
                 frame = frame.set_axis(model.feature_names, axis=1)
         new: dict[str, Any] = {}
-        for method in self.methods:
-            result = model.run(method, frame)
+        for method, result in model.run_many(self.methods, frame).items():
             names = column_names(model, method, result)
             if result.ndim == 1:
                 new[names[0]] = result
             else:
-                new.update((name, result[:, j]) for j, name in enumerate(names))
+                flat = result.reshape(len(result), -1)  # outputs of more than two axes: one column per value
+                new.update((name, flat[:, j]) for j, name in enumerate(names))
         return batch.assign(**new)
 
 

@@ -87,7 +87,7 @@ def iter_scores(
     chosen = choose_columns(source, model.n_features, feature_names=model.feature_names, columns=columns)
     strings = [position for _, position in model.string_inputs]  # a model's string columns are read as text
     for batch in source.batches(chosen, batch_size, strings=strings) if strings else source.batches(chosen, batch_size):
-        yield len(batch), {method: model.run(method, batch) for method in methods}
+        yield len(batch), model.run_many(methods, batch)
 
 
 def score_file(

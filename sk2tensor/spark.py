@@ -93,15 +93,13 @@ def _methods(model: CompiledModel, method: str | Sequence[str] | None) -> tuple[
     return check_methods(model, list(method))
 
 
-def _output_width(model: CompiledModel, method: str) -> int | None:
-    """Columns of a 2-D output (None for a 1-D one), from the graph's declared output shape."""
+def _output_shape(model: CompiledModel, method: str) -> tuple[int, ...]:
+    """The shape of one row of an output (``()`` for a 1-D one), from the graph's declared output shape."""
     for output in model.onnx.graph.output:
         if output.name == method:
             dims = output.type.tensor_type.shape.dim
-            if len(dims) == 1:
-                return None
-            if len(dims) == 2 and dims[1].HasField("dim_value"):
-                return int(dims[1].dim_value)
+            if len(dims) >= 1 and all(d.HasField("dim_value") for d in dims[1:]):
+                return tuple(int(d.dim_value) for d in dims[1:])
             break
     # Not declared: run one row of zeros on the driver (needs onnxruntime here, and a model of numbers only).
     try:
@@ -111,7 +109,7 @@ def _output_width(model: CompiledModel, method: str) -> int | None:
             f"the graph does not declare the width of its {method!r} output, and it could not be measured on the "
             f"driver ({type(error).__name__}: {error})"
         ) from None
-    return None if result.ndim == 1 else int(result.shape[1])
+    return tuple(int(d) for d in result.shape[1:])
 
 
 def _spark_type(dtype: np.dtype, values: Sequence[Any] | None = None) -> tuple[T.DataType, str]:
@@ -140,9 +138,9 @@ def _spark_type(dtype: np.dtype, values: Sequence[Any] | None = None) -> tuple[T
 def _prediction_columns(model: CompiledModel, methods: Sequence[str]) -> list[_Column]:
     columns: list[_Column] = []
     for method in methods:
-        width = _output_width(model, method)
-        shape = (0,) if width is None else (0, width)
-        names = column_names(model, method, np.empty(shape))
+        tail = _output_shape(model, method)
+        width = int(np.prod(tail)) if tail else None  # outputs of more than two axes become one column per value
+        names = column_names(model, method, np.empty((0, *tail)))
         if method == "predict" and model.classes is not None:
             spark_type, cast = _spark_type(model.classes.dtype, model.classes.tolist())
         else:
@@ -470,11 +468,11 @@ class _Scorer:
                 frame = batch[list(plan.features)]
                 if plan.rename is not None:
                     frame.columns = list(plan.rename)
-            results = {method: model.run(method, frame) for method in plan.methods}
+            results = model.run_many(plan.methods, frame)
             new: dict[str, np.ndarray] = {}
             for column in plan.columns:
                 result = results[column.method]
-                values = result if column.index is None else result[:, column.index]
+                values = result if column.index is None else result.reshape(len(result), -1)[:, column.index]
                 new[column.name] = values.astype(column.numpy_dtype, copy=False)
             yield pd.concat([batch, pd.DataFrame(new, index=batch.index)], axis=1)
 

@@ -82,7 +82,10 @@ def models(data, tmp_path_factory) -> dict[str, Path]:
         "ridge": (make_pipeline(encode, Ridge()).fit(frame, target), frame),  # string column "city" too
     }
     folder = tmp_path_factory.mktemp("models")
-    return {name: sk2tensor.convert(model, X).save(folder / f"{name}.onnx") for name, (model, X) in fitted.items()}
+    paths = {name: sk2tensor.convert(model, X).save(folder / f"{name}.onnx") for name, (model, X) in fitted.items()}
+    explained = sk2tensor.convert(fitted["forest"][0], numbers, contributions=True)
+    paths["explained"] = explained.save(folder / "explained.onnx")
+    return paths
 
 
 def in_process(path: Path, method: str, frame: pd.DataFrame) -> np.ndarray:
@@ -116,6 +119,17 @@ def test_classifiers_chained(ray_local, data, models):
     for method in methods[1:]:
         names = [name for name in strings if name.startswith(method)]
         np.testing.assert_array_equal(scored[names], in_process(models["strings"], method, frame))
+
+
+def test_contributions_become_one_column_per_class_and_feature(ray_local, data, models, tmp_path):
+    frame, folder = data
+    output = tmp_path / "explained"
+    skray.predict_parquet(folder, models["explained"], output, methods=["contributions"], keep_columns=["id"])
+    scored = by_id(pd.read_parquet(output))
+    expected = in_process(models["explained"], "contributions", frame)  # [rows, 3 classes, features + 1]
+    names = [f"contributions_{k}_{f}" for k in range(3) for f in [*FEATURES, "expected_value"]]
+    assert list(scored.columns) == ["id", *names]
+    np.testing.assert_array_equal(scored[names].to_numpy(), expected.reshape(len(expected), -1))
 
 
 def test_predict_parquet_regressor_with_a_string_column(ray_local, data, models, tmp_path):

@@ -119,11 +119,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             TRAIN, ANIMALS[np.digitize(SIGNAL.fillna(0), [-0.5, 0.5])]
         ),
         "regressor": Ridge().fit(TRAIN.fillna(0), SIGNAL),
+        "explained": RandomForestClassifier(5, max_depth=3, random_state=0).fit(
+            TRAIN, ANIMALS[np.digitize(SIGNAL.fillna(0), [-0.5, 0.5])]
+        ),
     }
     paths = {}
     for name, estimator in fitted.items():
         paths[name] = directory / f"{name}.onnx"
-        sk2tensor.convert(estimator, TRAIN.fillna(0)).save(paths[name])
+        sk2tensor.convert(estimator, TRAIN.fillna(0), contributions=name == "explained").save(paths[name])
     return paths
 
 
@@ -143,8 +146,9 @@ def expected_columns(path: Path, rows: pd.DataFrame, methods: list[str]) -> dict
     for method in methods:
         result = compiled.run(method, rows)
         names = column_names(compiled, method, result)
+        flat = result.reshape(len(result), -1) if result.ndim > 1 else result
         for j, name in enumerate(names):
-            columns[name] = result if result.ndim == 1 else result[:, j]
+            columns[name] = result if result.ndim == 1 else flat[:, j]
     return columns
 
 
@@ -175,6 +179,17 @@ def test_string_labels_and_several_methods(df: object, rows: pd.DataFrame, model
     got = by_id(scored.toPandas())
     assert set(got["predict"]) <= set(ANIMALS)
     assert_same(got, expected)
+
+
+def test_contributions_become_one_column_per_class_and_feature(
+    df: object, rows: pd.DataFrame, models: dict[str, Path]
+) -> None:
+    scored = sk_spark.predict(df, models["explained"], method=["predict", "contributions"])
+    expected = expected_columns(models["explained"], by_id(rows), ["predict", "contributions"])
+    assert scored.columns[len(df.columns) :] == list(expected)
+    assert list(expected)[1] == "contributions_cat_x0" and list(expected)[-1] == "contributions_owl_expected_value"
+    assert len(expected) == 1 + 3 * (len(FEATURES) + 1)
+    assert_same(by_id(scored.toPandas()), expected)
 
 
 def test_predict_of_a_regressor_with_output_cols(df: object, rows: pd.DataFrame, models: dict[str, Path]) -> None:

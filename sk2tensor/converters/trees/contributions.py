@@ -26,20 +26,21 @@ float64 from exact 0/1 branch decisions (the same comparisons as the lowerings, 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sk2tensor.converters.trees.ensemble import TreeEnsemble
-from sk2tensor.converters.trees.lowering import split_tables
+from sk2tensor.converters.trees.lowering import MAX_TABLE_BYTES, split_tables
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 
 #: Most distinct features on one root-to-leaf path: the recurrences cost elements² operations per path.
 MAX_PATH_FEATURES = 32
 #: Bytes of float64 intermediates per batch row that a run may hold: bounds the model's rows per run.
-RUN_BUDGET_BYTES = 768 * 1024**2
+RUN_BUDGET_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ class Paths:
         ``int64 [paths, steps]``: the path's internal nodes, as positions in ``internal`` (padding: 0).
     goes_right:
         ``bool [paths, steps]``: the branch the path takes at each step.
-    member:
-        ``float32 [paths, elements, steps]``: 1 where a step tests the element's feature.
+    step_of:
+        ``int64 [paths, elements, repeats]``: the steps (as positions in the flattened ``[paths * steps]``) that
+        test each element's feature; padding points one past the end, at a step that always matches.
     feature:
         ``int64 [paths, elements]``: each element's input feature (-1 for padding).
     zero:
@@ -95,7 +97,7 @@ class Paths:
 
     node: np.ndarray
     goes_right: np.ndarray
-    member: np.ndarray
+    step_of: np.ndarray
     feature: np.ndarray
     zero: np.ndarray
     value: np.ndarray
@@ -141,32 +143,45 @@ def extract_paths(ensemble: TreeEnsemble, column_feature: np.ndarray) -> Paths:
             f"contributions: a path tests {n_elements} distinct features (limit {MAX_PATH_FEATURES}); "
             "limit the trees' depth"
         )
+    rows.sort(key=lambda row: len(row[1]))  # by element count: buckets of paths run recurrences of their width
     n_steps = max(1, max(len(steps) for steps, _, _, _ in rows))
+    repeats = max(1, max((max(Counter(f for _, _, f in steps).values(), default=0) for steps, _, _, _ in rows)))
     n_paths = len(rows)
     node = np.zeros((n_paths, n_steps), np.int64)
     goes_right = np.zeros((n_paths, n_steps), bool)
-    member = np.zeros((n_paths, n_elements, n_steps), np.float32)
+    step_of = np.full((n_paths, n_elements, repeats), n_paths * n_steps, np.int64)
     feature = np.full((n_paths, n_elements), -1, np.int64)
     zero = np.ones((n_paths, n_elements))
     value = np.zeros((n_paths, ensemble.n_outputs))
     for p, (steps, order, zeros, leaf_value) in enumerate(rows):
         slot = {f: e for e, f in enumerate(order)}
         feature[p, : len(order)], zero[p, : len(order)], value[p] = order, zeros, leaf_value
+        used = Counter()
         for s, (position, right, f) in enumerate(steps):
-            node[p, s], goes_right[p, s], member[p, slot[f], s] = position, right, 1.0
+            node[p, s], goes_right[p, s] = position, right
+            step_of[p, slot[f], used[f]] = p * n_steps + s
+            used[f] += 1
     internal = np.array(sorted(internal_index, key=internal_index.get), np.int64).reshape(-1, 2)
-    return Paths(node, goes_right, member, feature, zero, value, internal, expected)
+    return Paths(node, goes_right, step_of, feature, zero, value, internal, expected)
+
+
+def table_bytes(paths: Paths) -> int:
+    """Bytes of the constants the contributions add to the graph."""
+    return sum(a.nbytes for a in (paths.node, paths.goes_right, paths.step_of, paths.zero)) * 3 + paths.value.nbytes
 
 
 def row_bytes(paths: Paths) -> int:
-    """Float64 bytes per batch row of the largest intermediates (a few ``[paths, elements + 1]`` tensors)."""
-    n_paths, n_elements = paths.feature.shape
-    return 8 * n_paths * (n_elements + 1) * 8 + 4 * paths.node.size * 2
+    """Bytes per batch row of the intermediates a run holds at once: about ten float64 ``[paths, width + 1]``
+    tensors of the largest bucket, and the gathered shares of every element (a forest of 40,675 leaves, before
+    buckets and with a third of this bound, peaked at 4.3 GiB resident with 12 rows per run on 2 threads)."""
+    buckets = path_buckets(paths) or [(0, 0, 0)]
+    widest = max((last - first) * (width + 1) for first, last, width in buckets)
+    shares = sum((last - first) * width for first, last, width in buckets)
+    return 8 * (10 * widest + 3 * shares) + 2 * paths.node.size
 
 
 def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, paths: Paths, n_features: int) -> Var:
     """``[batch, outputs, n_features + 1]`` float64 contributions of the raw sum (last column: expected value)."""
-    n_paths, n_elements = paths.feature.shape
     zeros_row = _zeros_row(graph, x)
     if len(paths.internal):
         split = split_tables(graph, ensemble, x)
@@ -177,17 +192,22 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
             graph.gather(split.columns, graph.const(split.column[tree, node], "node_column", np.int64), axis=0),
             graph.const(threshold, "node_threshold", threshold.dtype),
         )
+        # [paths * steps, batch]: whether the row takes the path's branch at each step; then a row that always
+        # matches, for the padding of step_of.
         steps = graph.gather(went_right, graph.const(paths.node.reshape(-1), "path_nodes", np.int64), axis=0)
-        steps = graph.reshape(steps, [n_paths, paths.node.shape[1], -1])
-        wrong_way = graph.logical_xor(steps, graph.const(paths.goes_right[:, :, None], "path_goes_right", np.bool_))
-        # [paths, elements, batch]: 1 where the row takes every branch of the path on the element's feature.
-        missed = graph.matmul(graph.const(paths.member, "path_members", np.float32), graph.cast(wrong_way, np.float32))
-        one = graph.cast(graph.less(missed, graph.const(np.float32(0.5), "half", np.float32)), np.float64)
-        weights = _extend(graph, one, paths.zero, n_elements)
-        total = _unwind(graph, weights, one, paths.zero, n_elements)
-        shares = graph.mul(total, graph.sub(one, graph.const(paths.zero[:, :, None], "zero_fraction", np.float64)))
-        flat = graph.concat([graph.reshape(shares, [n_paths * n_elements, -1]), zeros_row], axis=0)
-        index, source = _feature_slots(paths, n_features)
+        taken = graph.logical_not(
+            graph.logical_xor(steps, graph.const(paths.goes_right.reshape(-1, 1), "path_goes_right", np.bool_))
+        )
+        taken = graph.concat([taken, graph.logical_not(graph.cast(zeros_row, np.bool_))], axis=0)
+        parts, position = [], np.full(paths.feature.shape, -1, np.int64)
+        offset = 0
+        for first, last, width in path_buckets(paths):
+            shares = _bucket_shares(graph, paths, taken, first, last, width)
+            parts.append(graph.reshape(shares, [(last - first) * width, -1]))
+            position[first:last, :width] = offset + np.arange((last - first) * width).reshape(width, -1).T
+            offset += (last - first) * width
+        flat = graph.concat([*parts, zeros_row], axis=0)  # [every element of every bucket, then zeros, batch]
+        index, source = _feature_slots(paths, position, offset, n_features)
         per_slot = graph.gather(flat, graph.const(index, "feature_slots", np.int64), axis=0)  # [F, slots, B]
     else:  # no tree splits: every feature contributes zero
         source = None
@@ -209,42 +229,94 @@ def _zeros_row(graph: GraphBuilder, x: Var) -> Var:
     return graph.cast(graph.less(first, first), np.float64)
 
 
-def _feature_slots(paths: Paths, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """``[F, slots]`` positions in the flattened ``[paths * elements]`` shares of each feature's elements (padding
-    points at the appended zeros row), and the path of each slot (-1 for padding)."""
-    flat_feature = paths.feature.reshape(-1)
-    positions = [np.flatnonzero(flat_feature == f) for f in range(n_features)]
-    slots = max(1, max(len(p) for p in positions))
-    index = np.full((n_features, slots), flat_feature.size, np.int64)
+def path_buckets(paths: Paths) -> list[tuple[int, int, int]]:
+    """``(first, last, width)`` runs of the (sorted) paths whose recurrences share a width: each distinct element
+    count, a run too small to pay for its operators merged into the next. Paths without a split are left out
+    (their leaf adds to the expected value only). The recurrences cost width² per path: one width for every path
+    would cost 3.9 times as much on a forest of unlimited depth (20 against 9.4 elements on average)."""
+    counts = (paths.feature >= 0).sum(axis=1)
+    smallest = max(64, len(counts) // 50)
+    buckets, first = [], int(np.searchsorted(counts, 1))
+    while first < len(counts):
+        last = int(np.searchsorted(counts, counts[first], side="right"))
+        while last < len(counts) and last - first < smallest:
+            last = int(np.searchsorted(counts, counts[last], side="right"))
+        buckets.append((first, last, int(counts[last - 1])))
+        first = last
+    return buckets
+
+
+def _bucket_shares(graph: GraphBuilder, paths: Paths, taken: Var, first: int, last: int, width: int) -> Var:
+    """``[width, paths, batch]``: each element's Shapley share (before the leaf value) for paths first..last.
+
+    Tensors are element-major, ``[elements, paths, batch]``, so that the recurrences' small matrices apply to
+    every path and row in one matrix product rather than one per path."""
+    # 1 where the row takes every branch of the path on the element's feature.
+    one = None
+    for r in range(paths.step_of.shape[2]):
+        index = graph.const(paths.step_of[first:last, :width, r].T, "element_steps", np.int64)
+        repeat = graph.gather(taken, index, axis=0)
+        one = repeat if one is None else graph.logical_and(one, repeat)
+    assert one is not None
+    one = graph.cast(one, np.float64)
+    zero = paths.zero[first:last, :width].T  # [E, P]
+    zero_var = graph.const(zero[:, :, None], "zero_fraction", np.float64)  # [E, P, 1]
+    weights = _extend(graph, one, zero, width)
+    total = _unwind(graph, weights, one, zero, zero_var, width)
+    return graph.mul(total, graph.sub(one, zero_var))
+
+
+def _feature_slots(paths: Paths, position: np.ndarray, size: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[F, slots]``: where each feature's elements sit in the flattened shares (``position``; padding points at
+    the zeros row after the ``size`` shares), and the path of each slot (-1 for padding)."""
+    valid = paths.feature >= 0
+    path_of = np.broadcast_to(np.arange(len(paths.feature))[:, None], paths.feature.shape)[valid]
+    feature, where = paths.feature[valid], position[valid]
+    found = [np.flatnonzero(feature == f) for f in range(n_features)]
+    slots = max(1, max(len(k) for k in found))
+    index = np.full((n_features, slots), size, np.int64)
     source = np.full((n_features, slots), -1, np.int64)
-    for f, found in enumerate(positions):
-        index[f, : len(found)] = found
-        source[f, : len(found)] = found // paths.n_elements
+    for f, k in enumerate(found):
+        index[f, : len(k)], source[f, : len(k)] = where[k], path_of[k]
     return index, source
 
 
 def _extend(graph: GraphBuilder, one: Var, zero: np.ndarray, n_elements: int) -> Var:
-    """``[paths, elements + 1, batch]``: the path weights once every element is added, in turn."""
-    size = n_elements + 1
+    """``[elements + 1, paths, batch]``: the path weights once every element is added, in turn."""
+    size, n_paths = n_elements + 1, zero.shape[1]
     k = np.arange(size, dtype=np.float64)
-    start = np.zeros((1, size, 1))
-    start[0, 0, 0] = 1.0
-    weights = graph.const(start, "path_weights", np.float64)
+    start = np.zeros((size, 1, 1))
+    start[0] = 1.0
+    weights: Var | None = None  # None: still the constant start
     for i in range(1, n_elements + 1):
-        keep = np.where(k <= i, (i - k) / (i + 1), 0.0)[None, :, None] * zero[:, i - 1, None, None]  # [P, size, 1]
+        keep = np.where(k <= i, (i - k) / (i + 1), 0.0)[:, None, None]  # [size, 1, 1]
+        z_i = graph.const(zero[i - 1][None, :, None], "extend_zero", np.float64)  # [1, P, 1]
         move = np.zeros((size, size))
         move[np.arange(1, i + 1), np.arange(0, i)] = np.arange(1, i + 1) / (i + 1)  # w'[k] gets w[k - 1] k/(i+1)
-        o_i = graph.gather(one, graph.const(np.array([i - 1], np.int64), "element", np.int64), axis=1)  # [P, 1, B]
-        moved = graph.mul(graph.matmul(graph.const(move, "extend_move", np.float64), weights), o_i)
-        weights = graph.add(graph.mul(weights, graph.const(keep, "extend_keep", np.float64)), moved)
+        o_i = graph.gather(one, graph.const(np.array([i - 1], np.int64), "element", np.int64), axis=0)  # [1, P, B]
+        if weights is None:
+            moved = graph.mul(graph.const(np.einsum("ij,jab->iab", move, start), "extend_moved", np.float64), o_i)
+            kept = graph.mul(z_i, graph.const(start * keep, "extend_kept", np.float64))
+        else:
+            moved = graph.mul(_left_product(graph, move, weights, n_paths), o_i)
+            kept = graph.mul(graph.mul(weights, z_i), graph.const(keep, "extend_keep", np.float64))
+        weights = graph.add(kept, moved)
+    assert weights is not None
     return weights
 
 
-def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero: np.ndarray, depth: int) -> Var:
-    """``[paths, elements, batch]``: each element's unwound sum times ``depth + 1`` (its TreeSHAP weight)."""
+def _left_product(graph: GraphBuilder, matrix: np.ndarray, tensor: Var, n_paths: int) -> Var:
+    """``matrix @ tensor`` over the leading axis of ``tensor [size, paths, batch]``: one matrix product on the
+    ``[size, paths * batch]`` view (a broadcast product would run one small product per path)."""
+    product = graph.matmul(graph.const(matrix, "recurrence", np.float64), graph.reshape(tensor, [matrix.shape[1], -1]))
+    return graph.reshape(product, [matrix.shape[0], n_paths, -1])
+
+
+def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero: np.ndarray, zero_var: Var, depth: int) -> Var:
+    """``[elements, paths, batch]``: each element's unwound sum times ``depth + 1`` (its TreeSHAP weight)."""
 
     def level(j: int) -> Var:
-        return graph.gather(weights, graph.const(np.array([j], np.int64), "level", np.int64), axis=1)  # [P, 1, B]
+        return graph.gather(weights, graph.const(np.array([j], np.int64), "level", np.int64), axis=0)  # [1, P, B]
 
     # o_e = 1: the running portion, over j = depth - 1 .. 0.
     portion: Var = level(depth)
@@ -252,13 +324,13 @@ def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero: np.ndarray, depth
     for j in range(depth - 1, -1, -1):
         share = graph.mul(portion, graph.const(1.0 / (j + 1), "inverse", np.float64))
         total_in = share if total_in is None else graph.add(total_in, share)
-        step = graph.const(zero[:, :, None] * (depth - j), "zero_step", np.float64)  # [P, E, 1]
-        portion = graph.sub(level(j), graph.mul(share, step))
+        step = graph.mul(graph.mul(share, zero_var), graph.const(float(depth - j), "steps_left", np.float64))
+        portion = graph.sub(level(j), step)
     # o_e = 0: sum_j w[j] / ((depth - j) z_e). A zero cover fraction (zero-weight samples only) divides by 1
     # instead: its element gets (o - z) = 0 whatever the sum.
     scale = np.zeros((1, depth + 1))
     scale[0, :depth] = 1.0 / (depth - np.arange(depth))
-    summed = graph.matmul(graph.const(scale, "unwind_scale", np.float64), weights)  # [P, 1, B]
+    summed = _left_product(graph, scale, weights, zero.shape[1])  # [1, P, B]
     safe = np.where(zero == 0.0, 1.0, zero)[:, :, None]
     total_out = graph.mul(summed, graph.const(1.0 / safe, "inverse_zero", np.float64))
     assert total_in is not None
@@ -274,6 +346,12 @@ def explain_trees(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, explained
     if column_feature is None:
         column_feature = np.arange(ensemble.n_features, dtype=np.int64)
     paths = extract_paths(ensemble, np.asarray(column_feature, np.int64))
+    if table_bytes(paths) > MAX_TABLE_BYTES:
+        raise UnsupportedParameterError(
+            f"contributions of {ensemble.n_trees} trees with {len(paths.feature)} leaves would need "
+            f"{table_bytes(paths) / 1024**2:.0f} MiB of path tables (limit {MAX_TABLE_BYTES / 1024**2:.0f} MiB); "
+            "limit the trees' depth or count"
+        )
     value = lower_contributions(graph, ensemble, x, paths, explained.n_features)
     if explained.scale != 1.0:
         value = graph.mul(value, graph.const(float(explained.scale), "contribution_scale", np.float64))
