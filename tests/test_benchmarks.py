@@ -69,3 +69,21 @@ def test_auto_targets_separate_the_choice_from_timing_noise() -> None:
     choice_line = next(line for line in lines if line.startswith("- The strategy `auto` chose"))
     assert "within +10% on 0 of 1 rows" in auto_line and "+40.0%" in auto_line and "up to 33%" in auto_line
     assert "within +10% on 1 of 1 rows" in choice_line and "+5.0%" in choice_line
+
+
+def test_contributions_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The contributions benchmark end to end on one small model: every engine a row, differences filled in."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from benchmarks import contributions
+
+    monkeypatch.setattr(contributions, "TRAIN_ROWS", 500)
+    monkeypatch.setattr(
+        contributions, "_models", lambda: {"RF 5 x 4": lambda: RandomForestClassifier(5, max_depth=4, random_state=0)}
+    )
+    assert contributions.main(["--repeats", "1", "--out", str(tmp_path)]) == 0
+    (written,) = tmp_path.glob("contributions-*.md")
+    table = [line for line in written.read_text().splitlines() if line.startswith("| RF 5 x 4 |")]
+    engines = {line.split(" | ")[2] for line in table}
+    assert "sk2tensor" in engines and len(table) == 3 * len(engines)
+    assert all(line.split(" | ")[6] for line in table)  # max diff

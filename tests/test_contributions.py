@@ -130,6 +130,39 @@ def test_contributions_are_exact_shapley_values(name: str) -> None:
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
+SHAP_MODELS = {
+    "random_forest": lambda: RandomForestClassifier(15, max_depth=6, random_state=0),
+    "extra_trees": lambda: ExtraTreesClassifier(10, max_depth=8, random_state=0),
+    "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(max_iter=15),
+    "hist_gradient_boosting_regressor": lambda: HistGradientBoostingRegressor(max_iter=15),
+    "gradient_boosting": lambda: GradientBoostingRegressor(n_estimators=15, max_depth=4),
+    "decision_tree": lambda: DecisionTreeRegressor(max_depth=10, random_state=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAP_MODELS))
+def test_contributions_match_shap_tree_explainer(name: str) -> None:
+    """shap's own TreeSHAP (C++) on the same rows: every value and the expected value, within 1e-12 of the
+    largest (float64 export; both sum a few hundred products in another order)."""
+    shap = pytest.importorskip("shap")
+    X, signal, labels = _rows(6, n=500)
+    estimator = SHAP_MODELS[name]()
+    if isinstance(estimator, GradientBoostingRegressor):
+        X = np.nan_to_num(X)
+    estimator.fit(X, labels if hasattr(estimator, "predict_proba") else signal)
+    compiled = sk2tensor.convert(estimator, X[:100], dtype="float64", contributions=True)
+    ours = compiled.contributions(X[:100])
+    explainer = shap.TreeExplainer(estimator)
+    theirs = np.asarray(explainer.shap_values(X[:100], check_additivity=False))  # [rows, F] or [rows, F, classes]
+    if ours.ndim == 3:
+        ours = np.transpose(ours, (0, 2, 1))  # [rows, F + 1, classes]
+    scale = max(1.0, float(np.abs(theirs).max()))
+    np.testing.assert_allclose(ours[:, :N_FEATURES], theirs, rtol=0, atol=1e-12 * scale)
+    bias = ours[:, N_FEATURES].reshape(len(ours), -1)
+    expected = np.asarray(explainer.expected_value).reshape(1, -1)
+    np.testing.assert_allclose(bias, np.broadcast_to(expected, bias.shape), rtol=0, atol=1e-12 * scale)
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -226,6 +259,17 @@ def test_models_without_contributions_are_refused_clearly(make, message: str) ->
         sk2tensor.convert(estimator, np.nan_to_num(X), contributions=True)
     with pytest.raises(UnsupportedParameterError, match="True or False"):
         sk2tensor.convert(estimator, np.nan_to_num(X), contributions="yes")
+
+
+def test_contributions_past_the_table_bound_are_refused(monkeypatch) -> None:
+    from sk2tensor.converters.trees import contributions
+
+    X, signal, _ = _rows(7)
+    model = RandomForestRegressor(5, max_depth=6, random_state=0).fit(np.nan_to_num(X), signal)
+    monkeypatch.setattr(contributions, "MAX_TABLE_BYTES", 1_000)
+    with pytest.raises(UnsupportedParameterError, match="MiB of path tables"):
+        sk2tensor.convert(model, np.nan_to_num(X), contributions=True)
+    sk2tensor.convert(model, np.nan_to_num(X))  # the plain export does not hold them
 
 
 def test_cli_export_with_contributions(tmp_path: Path) -> None:

@@ -166,8 +166,12 @@ def extract_paths(ensemble: TreeEnsemble, column_feature: np.ndarray) -> Paths:
 
 
 def table_bytes(paths: Paths) -> int:
-    """Bytes of the constants the contributions add to the graph."""
-    return sum(a.nbytes for a in (paths.node, paths.goes_right, paths.step_of, paths.zero)) * 3 + paths.value.nbytes
+    """Bytes of the constants the contributions add to the graph: int32 indices (the path steps, each element's
+    steps, each feature's slots), the branch directions, the cover fractions, and per output the slots' leaf
+    values."""
+    elements = int((paths.feature >= 0).sum())
+    indices = paths.node.size + elements * paths.step_of.shape[2] + elements
+    return 4 * indices + paths.goes_right.size + 8 * elements * (1 + paths.value.shape[1])
 
 
 def row_bytes(paths: Paths) -> int:
@@ -189,12 +193,12 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
         threshold = split.threshold[tree, node][:, None]
         # [internal, batch]: whether each tested node sends the row right, decided as the prediction decides it.
         went_right = graph.greater(
-            graph.gather(split.columns, graph.const(split.column[tree, node], "node_column", np.int64), axis=0),
+            graph.gather(split.columns, _indices(graph, split.column[tree, node], "node_column"), axis=0),
             graph.const(threshold, "node_threshold", threshold.dtype),
         )
         # [paths * steps, batch]: whether the row takes the path's branch at each step; then a row that always
         # matches, for the padding of step_of.
-        steps = graph.gather(went_right, graph.const(paths.node.reshape(-1), "path_nodes", np.int64), axis=0)
+        steps = graph.gather(went_right, _indices(graph, paths.node.reshape(-1), "path_nodes"), axis=0)
         taken = graph.logical_not(
             graph.logical_xor(steps, graph.const(paths.goes_right.reshape(-1, 1), "path_goes_right", np.bool_))
         )
@@ -208,7 +212,7 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
             offset += (last - first) * width
         flat = graph.concat([*parts, zeros_row], axis=0)  # [every element of every bucket, then zeros, batch]
         index, source = _feature_slots(paths, position, offset, n_features)
-        per_slot = graph.gather(flat, graph.const(index, "feature_slots", np.int64), axis=0)  # [F, slots, B]
+        per_slot = graph.gather(flat, _indices(graph, index, "feature_slots"), axis=0)  # [F, slots, B]
     else:  # no tree splits: every feature contributes zero
         source = None
         per_feature = graph.gather(zeros_row, graph.const(np.zeros(n_features, np.int64), "no_split", np.int64), 0)
@@ -221,6 +225,11 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
         outputs.append(graph.unsqueeze(graph.concat([per_feature, bias], axis=0), [1]))  # [F + 1, 1, B]
     stacked = outputs[0] if len(outputs) == 1 else graph.concat(outputs, axis=1)
     return graph.transpose(stacked, [2, 1, 0])
+
+
+def _indices(graph: GraphBuilder, values: np.ndarray, hint: str) -> Var:
+    """Gather indices as int32: half the bytes of int64 in the file (every table here is far below 2^31)."""
+    return graph.const(np.asarray(values).astype(np.int32), hint, np.int32)
 
 
 def _zeros_row(graph: GraphBuilder, x: Var) -> Var:
@@ -254,15 +263,15 @@ def _bucket_shares(graph: GraphBuilder, paths: Paths, taken: Var, first: int, la
     # 1 where the row takes every branch of the path on the element's feature.
     one = None
     for r in range(paths.step_of.shape[2]):
-        index = graph.const(paths.step_of[first:last, :width, r].T, "element_steps", np.int64)
+        index = _indices(graph, paths.step_of[first:last, :width, r].T, "element_steps")
         repeat = graph.gather(taken, index, axis=0)
         one = repeat if one is None else graph.logical_and(one, repeat)
     assert one is not None
     one = graph.cast(one, np.float64)
     zero = paths.zero[first:last, :width].T  # [E, P]
     zero_var = graph.const(zero[:, :, None], "zero_fraction", np.float64)  # [E, P, 1]
-    weights = _extend(graph, one, zero, width)
-    total = _unwind(graph, weights, one, zero, zero_var, width)
+    weights = _extend(graph, one, zero_var, width, zero.shape[1])
+    total = _unwind(graph, weights, one, zero_var, width, zero.shape[1])
     return graph.mul(total, graph.sub(one, zero_var))
 
 
@@ -281,16 +290,17 @@ def _feature_slots(paths: Paths, position: np.ndarray, size: int, n_features: in
     return index, source
 
 
-def _extend(graph: GraphBuilder, one: Var, zero: np.ndarray, n_elements: int) -> Var:
-    """``[elements + 1, paths, batch]``: the path weights once every element is added, in turn."""
-    size, n_paths = n_elements + 1, zero.shape[1]
+def _extend(graph: GraphBuilder, one: Var, zero: Var, n_elements: int, n_paths: int) -> Var:
+    """``[elements + 1, paths, batch]``: the path weights once every element is added, in turn (``zero``:
+    ``[elements, paths, 1]`` cover fractions)."""
+    size = n_elements + 1
     k = np.arange(size, dtype=np.float64)
     start = np.zeros((size, 1, 1))
     start[0] = 1.0
     weights: Var | None = None  # None: still the constant start
     for i in range(1, n_elements + 1):
         keep = np.where(k <= i, (i - k) / (i + 1), 0.0)[:, None, None]  # [size, 1, 1]
-        z_i = graph.const(zero[i - 1][None, :, None], "extend_zero", np.float64)  # [1, P, 1]
+        z_i = graph.gather(zero, graph.const(np.array([i - 1], np.int64), "element", np.int64), axis=0)  # [1, P, 1]
         move = np.zeros((size, size))
         move[np.arange(1, i + 1), np.arange(0, i)] = np.arange(1, i + 1) / (i + 1)  # w'[k] gets w[k - 1] k/(i+1)
         o_i = graph.gather(one, graph.const(np.array([i - 1], np.int64), "element", np.int64), axis=0)  # [1, P, B]
@@ -312,7 +322,7 @@ def _left_product(graph: GraphBuilder, matrix: np.ndarray, tensor: Var, n_paths:
     return graph.reshape(product, [matrix.shape[0], n_paths, -1])
 
 
-def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero: np.ndarray, zero_var: Var, depth: int) -> Var:
+def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero_var: Var, depth: int, n_paths: int) -> Var:
     """``[elements, paths, batch]``: each element's unwound sum times ``depth + 1`` (its TreeSHAP weight)."""
 
     def level(j: int) -> Var:
@@ -330,9 +340,9 @@ def _unwind(graph: GraphBuilder, weights: Var, one: Var, zero: np.ndarray, zero_
     # instead: its element gets (o - z) = 0 whatever the sum.
     scale = np.zeros((1, depth + 1))
     scale[0, :depth] = 1.0 / (depth - np.arange(depth))
-    summed = _left_product(graph, scale, weights, zero.shape[1])  # [1, P, B]
-    safe = np.where(zero == 0.0, 1.0, zero)[:, :, None]
-    total_out = graph.mul(summed, graph.const(1.0 / safe, "inverse_zero", np.float64))
+    summed = _left_product(graph, scale, weights, n_paths)  # [1, P, B]
+    one_where_zero = graph.cast(graph.equal(zero_var, graph.const(0.0, "zero", np.float64)), np.float64)
+    total_out = graph.div(summed, graph.add(zero_var, one_where_zero))
     assert total_in is not None
     chosen = graph.where(graph.cast(one, np.bool_), total_in, total_out)
     return graph.mul(chosen, graph.const(float(depth + 1), "depth_plus_one", np.float64))
