@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from types import SimpleNamespace
 
@@ -73,8 +74,6 @@ def test_auto_targets_separate_the_choice_from_timing_noise() -> None:
 
 def test_contributions_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """The contributions benchmark end to end on one small model: every engine a row, differences filled in."""
-    from sklearn.ensemble import RandomForestClassifier
-
     from benchmarks import contributions
 
     monkeypatch.setattr(contributions, "TRAIN_ROWS", 500)
@@ -86,4 +85,5 @@ def test_contributions_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch,
     table = [line for line in written.read_text().splitlines() if line.startswith("| RF 5 x 4 |")]
     engines = {line.split(" | ")[2] for line in table}
     assert "sk2tensor" in engines and len(table) == 3 * len(engines)
-    assert all(line.split(" | ")[6] for line in table)  # max diff
+    if importlib.util.find_spec("shap") is not None:  # shap is the reference the differences are taken from
+        assert all(line.split(" | ")[6] for line in table)
