@@ -10,18 +10,20 @@ TreeSHAP splits over the paths from a root to a leaf (GPUTreeShap's formulation,
 value reaches the row in proportion to, for each distinct feature ``e`` on its path, ``z_e`` (the product of the
 cover fractions of the path's branches on ``e``) when ``e`` is left out, and ``o_e`` (1 when the row takes every
 branch of the path on ``e``, else 0) when it is in. The Shapley values of that product game are TreeSHAP's
-``EXTEND``/``UNWIND`` recurrences, here run for every path and row at once on ``[paths, elements, batch]``
-tensors:
+``EXTEND``/``UNWIND`` recurrences, here run for every path and row at once on ``[elements, paths, batch]``
+tensors (element-major: a recurrence step is one matrix product over ``paths * batch`` columns), paths grouped in
+buckets of equal element count (:func:`path_buckets`):
 
 * ``EXTEND`` (element ``i``): ``w'[k] = z_i w[k] (i - k) / (i + 1) + o_i w[k - 1] k / (i + 1)`` from
   ``w = [1, 0, ...]``;
 * ``UNWIND`` (every element at once): with ``o_e = 1`` the running ``next`` portion, with ``o_e = 0`` a sum of
   ``w[j] / ((D - j) z_e)``; the element adds ``(D + 1) * total * (o_e - z_e) * leaf value``.
 
-Paths shorter than the longest are padded with elements ``z = o = 1``: null players, which change no other
-element's value and get none. The result is gathered per feature; the last column is the expected value (the
-cover-weighted mean of the leaves), so each row's contributions add up to its raw score. Everything runs in
-float64 from exact 0/1 branch decisions (the same comparisons as the lowerings, :func:`split_tables`).
+Paths shorter than the longest of their bucket are padded with elements ``z = o = 1``: null players, which
+change no other element's value and get none. The result is gathered per feature; the last column is the
+expected value (the cover-weighted mean of the leaves), so each row's contributions add up to its raw score.
+Everything runs in float64 from exact 0/1 branch decisions (the same comparisons as the lowerings,
+:func:`split_tables`).
 """
 
 from __future__ import annotations
