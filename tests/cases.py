@@ -27,6 +27,7 @@ from sklearn.ensemble import (
     IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
+    RandomTreesEmbedding,
 )
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -238,6 +239,20 @@ CASES: list[Case] = [
         lambda: make_pipeline(StandardScaler(), RandomForestClassifier(20, max_depth=6, random_state=0)),
         "wine",
         name="Pipeline_scaler_forest",
+    ),
+    *_cases(lambda: RandomTreesEmbedding(n_estimators=20, random_state=0), "diabetes", "nan_regression"),
+    *_cases(
+        lambda: RandomTreesEmbedding(n_estimators=10, max_depth=3, sparse_output=False, random_state=0),
+        "wine",
+        name="RandomTreesEmbedding_dense",
+    ),
+    *_cases(
+        lambda: make_pipeline(
+            RandomTreesEmbedding(n_estimators=30, max_depth=4, random_state=0), LogisticRegression(max_iter=2000)
+        ),
+        "breast_cancer",
+        "string_labels",
+        name="Pipeline_tree_embedding_logistic",
     ),
 ]
 

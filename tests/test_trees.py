@@ -80,6 +80,23 @@ def test_padding_of_trees_of_different_sizes() -> None:
     assert ensemble.reachable[0].sum() == small.tree_.node_count
 
 
+@pytest.mark.parametrize("strategy", ["auto", *STRATEGIES])
+def test_random_trees_embedding_one_hot_of_the_leaves(strategy: str, monkeypatch) -> None:
+    """The leaf each tree reaches (sklearn's apply), one-hot encoded in the fitted encoder's column order: exact
+    on NaN rows, with every lowering, and with the cache-sized parts of tree_traversal (an If on the rows)."""
+    from sklearn.ensemble import RandomTreesEmbedding
+
+    X, _ = make_regression(400, 6, random_state=3)
+    X[np.random.default_rng(3).random(X.shape) < 0.1] = np.nan
+    embedding = RandomTreesEmbedding(n_estimators=25, max_depth=6, random_state=0).fit(X)
+    monkeypatch.setattr(lowering, "TRAVERSAL_CACHE_BYTES", 2_000)  # several parts when traversal runs
+    compiled = sk2tensor.convert(embedding, X, strategy=strategy)
+    expected = embedding.transform(X.astype(np.float32)).toarray()
+    np.testing.assert_array_equal(compiled.transform(X.astype(np.float32)), expected)
+    np.testing.assert_array_equal(compiled.transform(X[:1]), embedding.transform(X[:1]).toarray())
+    assert compiled.transform(X[:0]).shape == (0, expected.shape[1])
+
+
 def test_linear_leaves_are_padded_and_checked() -> None:
     from sk2tensor.converters.trees.ensemble import LinearLeaves, TreeArrays
     from sk2tensor.errors import ConversionError

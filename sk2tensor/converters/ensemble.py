@@ -18,6 +18,7 @@ from sklearn.ensemble import (
     IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
+    RandomTreesEmbedding,
 )
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
@@ -407,3 +408,27 @@ def convert_adaboost_regressor(
     reached = graph.greater_equal(cumulative, graph.mul(total, graph.const(0.5, "half", np.float64)))
     median = graph.argmax(graph.cast(reached, np.int32), axis=1, keepdims=True)
     return {"predict": graph.squeeze(graph.gather_elements(ordered, median, axis=1), [1])}
+
+
+@converter(RandomTreesEmbedding)
+def convert_random_trees_embedding(
+    graph: GraphBuilder, estimator: RandomTreesEmbedding, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """One-hot encoding of the leaf each tree reaches (sklearn's ``one_hot_encoder_`` over ``apply``): a column
+    per (tree, leaf) in the encoder's order, 1.0 where the row's leaf in that tree is that leaf. sklearn returns a
+    sparse matrix by default; the export computes it dense."""
+    encoder = estimator.one_hot_encoder_
+    if encoder.drop_idx_ is not None or getattr(encoder, "_infrequent_enabled", False):
+        raise unsupported(estimator, "one_hot_encoder_", encoder, "the encoder RandomTreesEmbedding fits converts")
+    ensemble = stack_trees(
+        [sklearn_tree_arrays(tree.tree_, np.zeros((tree.tree_.node_count, 1))) for tree in estimator.estimators_],
+        base=np.zeros(1),
+        compare_in_float32=True,
+        n_features=estimator.n_features_in_,
+    )
+    leaves = lower_trees(graph, ensemble, x, context, type(estimator).__name__, apply=True)  # [batch, trees]
+    tree_of_column = np.concatenate([np.full(len(c), t) for t, c in enumerate(encoder.categories_)])
+    leaf_of_column = np.concatenate([np.asarray(c, np.int64) for c in encoder.categories_])
+    reached = graph.gather(leaves, graph.int64s(tree_of_column, "column_tree"), axis=1)
+    one_hot = graph.equal(reached, graph.const(leaf_of_column[None, :], "column_leaf", np.int64))
+    return {"transform": graph.cast(one_hot, np.float64)}

@@ -47,13 +47,15 @@ def lower_trees(
     context: ConversionContext,
     step: str,
     explain: Explained | None = None,
+    apply: bool = False,
 ) -> Var:
-    """Lower with the context's strategy and record which strategy ran.
+    """Lower with the context's strategy and record which strategy ran; ``apply`` returns the ``[batch, trees]``
+    leaf node ids each tree reaches instead of the sum.
 
     When the conversion asks for contributions, a converter that can explain its score passes ``explain``
     (what the trees' sum becomes and how ``x``'s columns map to input features); one that cannot is refused.
     """
-    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device)
+    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, apply)
     context.record_strategy(step, lowered.strategy)
     context.count_trees(ensemble.n_trees, ensemble.feature.shape[1], lowered.strategy)
     if context.contributions:

@@ -142,8 +142,11 @@ def _sum_leaves(
     index: Var,
     x: Var,
     padding: np.ndarray | None = None,
+    apply: bool = False,
 ) -> Var:
-    """``sum_t value[t, nodes[t, index[t, row]]]`` as float64 ``[batch, outputs]``.
+    """``sum_t value[t, nodes[t, index[t, row]]]`` as float64 ``[batch, outputs]``; with ``apply``, the leaf
+    each tree reaches instead, as int64 ``[batch, trees]`` node ids of the original numbering (sklearn's
+    ``apply``).
 
     ``nodes [T, L]`` is the node (original numbering) at each slot the lowering's ``index [T, batch]`` points to;
     ``padding [T, L]`` marks slots no row reaches. ``ReduceSum`` over the leading axis adds the trees one after
@@ -151,6 +154,9 @@ def _sum_leaves(
     """
     rows = np.arange(ensemble.n_trees)[:, None]
     nodes = np.where(padding, 0, nodes) if padding is not None else nodes
+    if apply:
+        leaf = graph.gather_elements(graph.const(nodes.astype(np.int64), "leaf_node", np.int64), index, axis=1)
+        return graph.transpose(leaf, [1, 0])
     leaf_values = ensemble.value[rows, nodes]
     if padding is not None:
         leaf_values = np.where(padding[:, :, None], 0.0, leaf_values)
@@ -219,7 +225,7 @@ def perfect_table_bytes(ensemble: TreeEnsemble) -> int:
     return _table_bytes((ensemble.n_trees, 2**ensemble.max_depth, ensemble.n_outputs + 2))
 
 
-def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
+def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, apply: bool = False) -> Var:
     """See the module docstring; refused when the padded tables exceed :data:`MAX_TABLE_BYTES`."""
     depth, trees = ensemble.max_depth, ensemble.n_trees
     size = perfect_table_bytes(ensemble)
@@ -230,10 +236,10 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
             "use 'tree_traversal' or 'auto'"
         )
     if depth == 0:  # every tree is a single leaf: no level to pad
-        return lower_tree_traversal(graph, ensemble, x)
+        return lower_tree_traversal(graph, ensemble, x, apply=apply)
     split = split_tables(graph, ensemble, x)
     index, nodes = _perfect_levels(graph, split, ensemble, np.arange(trees), depth)
-    return _sum_leaves(graph, ensemble, nodes, index, x)
+    return _sum_leaves(graph, ensemble, nodes, index, x, apply=apply)
 
 
 def _perfect_levels(
@@ -506,7 +512,9 @@ def _traverse(
     return index
 
 
-def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, device: str = "cpu") -> Var:
+def lower_tree_traversal(
+    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, device: str = "cpu", apply: bool = False
+) -> Var:
     """See the module docstring; trees of similar depth are stepped together (:func:`depth_groups`), and on the
     CPU in parts whose node tables stay in the cache (:data:`TRAVERSAL_CACHE_BYTES`)."""
     split = split_tables(graph, ensemble, x)
@@ -556,7 +564,7 @@ def lower_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, de
     if (order != np.arange(len(order))).any():
         # Back to tree order, so that the leaves are summed in sklearn's order.
         index = graph.gather(index, _int32(graph, np.argsort(order), "tree_order"), axis=0)
-    return _sum_leaves(graph, ensemble, old, index, x, padding)
+    return _sum_leaves(graph, ensemble, old, index, x, padding, apply)
 
 
 def _gemm_tables(ensemble: TreeEnsemble) -> dict[str, np.ndarray]:
@@ -601,7 +609,7 @@ def gemm_table_bytes(ensemble: TreeEnsemble) -> int:
     return _table_bytes((ensemble.n_trees, leaves, max(1, leaves - 1)))
 
 
-def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
+def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, apply: bool = False) -> Var:
     """See the module docstring; refused when the path matrices exceed :data:`MAX_TABLE_BYTES`."""
     size = gemm_table_bytes(ensemble)
     if size > MAX_TABLE_BYTES:
@@ -610,7 +618,7 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
             f"(limit {MAX_TABLE_BYTES / 1024**2:.0f} MiB); use 'tree_traversal' or 'auto'"
         )
     if ensemble.max_depth == 0:
-        return lower_tree_traversal(graph, ensemble, x)
+        return lower_tree_traversal(graph, ensemble, x, apply=apply)
     tables = _gemm_tables(ensemble)
     split = split_tables(graph, ensemble, x)
     rows = np.arange(ensemble.n_trees)[:, None]
@@ -627,9 +635,9 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var) -> Var:
     matched = graph.matmul(graph.const(tables["path"], "path", dtype=np.float32), turns)
     needed = graph.const(tables["rights_needed"][:, :, None], "rights_needed", dtype=np.float32)
     one_hot = graph.cast(graph.equal(matched, needed), np.float64)
-    if ensemble.linear is not None:  # the leaf reached, for the leaf models
+    if ensemble.linear is not None or apply:  # the leaf reached, for the leaf models or as the result
         index = graph.argmax(one_hot, axis=1)
-        return _sum_leaves(graph, ensemble, tables["leaf"], index, x, tables["leaf"] < 0)
+        return _sum_leaves(graph, ensemble, tables["leaf"], index, x, tables["leaf"] < 0, apply)
     # [trees, outputs, batch] -> float64 sum over trees, in tree order -> [batch, outputs]
     per_tree = graph.matmul(graph.const(tables["values"], "leaf_values", dtype=np.float64), one_hot)
     return graph.transpose(graph.reduce_sum(per_tree, [0]), [1, 0])
@@ -649,11 +657,14 @@ def choose_strategy(ensemble: TreeEnsemble, device: str) -> str:
     return choose(ensemble, device)
 
 
-def lower_ensemble(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, strategy: str, device: str) -> Lowered:
-    """Lower with ``strategy`` (``"auto"`` picks one); returns the ``[batch, outputs]`` raw sum."""
+def lower_ensemble(
+    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, strategy: str, device: str, apply: bool = False
+) -> Lowered:
+    """Lower with ``strategy`` (``"auto"`` picks one); returns the ``[batch, outputs]`` raw sum, or with
+    ``apply`` the ``[batch, trees]`` int64 leaf node each tree reaches."""
     chosen = choose_strategy(ensemble, device) if strategy == "auto" else strategy
     if chosen not in LOWERINGS:
         raise UnsupportedParameterError(f"unknown tree strategy {chosen!r}; use one of {sorted(LOWERINGS)} or 'auto'")
     if chosen == "tree_traversal":
-        return Lowered(lower_tree_traversal(graph, ensemble, x, device), chosen)
-    return Lowered(LOWERINGS[chosen](graph, ensemble, x), chosen)
+        return Lowered(lower_tree_traversal(graph, ensemble, x, device, apply), chosen)
+    return Lowered(LOWERINGS[chosen](graph, ensemble, x, apply), chosen)
