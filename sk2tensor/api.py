@@ -26,7 +26,7 @@ from sk2tensor import metadata as md
 from sk2tensor.converters.trees.contributions import reference_contributions
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table
-from sk2tensor.metadata import CONTRIBUTIONS
+from sk2tensor.metadata import APPLY, CONTRIBUTIONS
 from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse
 from sk2tensor.registry import (
     METHODS,
@@ -176,6 +176,7 @@ def convert(
     opset: int | None = None,
     validate: bool = True,
     contributions: bool = False,
+    leaves: bool = False,
 ) -> CompiledModel:
     """Compile a fitted sklearn estimator or pipeline into an ONNX graph of plain tensor operations.
 
@@ -203,6 +204,9 @@ def convert(
         Also output ``contributions``: each feature's SHAP value (path-dependent TreeSHAP) for tree models, with
         the expected value last (:mod:`sk2tensor.converters.trees.contributions`). Every run of the export then
         computes them, so keep a plain export for predictions alone.
+    leaves:
+        Also output ``apply``: the leaf each tree reaches, as sklearn's ``apply`` returns it (decision trees,
+        forests, extra trees, ``RandomTreesEmbedding``, gradient boosting, and XGBoost's ``XGBModel.apply``).
 
     Returns
     -------
@@ -222,12 +226,13 @@ def convert(
         raise UnsupportedParameterError(f"opset must be an integer, got {opset!r}")
     find_converter(estimator)
     check_fitted(estimator)
-    if not isinstance(contributions, bool):
-        raise UnsupportedParameterError(f"contributions must be True or False, got {contributions!r}")
+    for name, flag in (("contributions", contributions), ("leaves", leaves)):
+        if not isinstance(flag, bool):
+            raise UnsupportedParameterError(f"{name} must be True or False, got {flag!r}")
     if X is not None and takes_strings(estimator) and _string_positions(X):
-        if contributions:
+        if contributions or leaves:
             raise UnsupportedParameterError(
-                "contributions are computed on numeric inputs only; encode the string columns first"
+                "contributions and leaves are computed on numeric inputs only; encode the string columns first"
             )
         return _convert_with_strings(
             estimator,
@@ -250,11 +255,13 @@ def convert(
         graph = GraphBuilder(dtype=dtype, opset=DEFAULT_OPSET if opset is None else opset)
     except ValueError as error:
         raise UnsupportedParameterError(str(error)) from None
-    context = ConversionContext(strategy=strategy, device=device, contributions=contributions)
+    context = ConversionContext(strategy=strategy, device=device, contributions=contributions, leaves=leaves)
     outputs = lower(graph, estimator, graph.input(INPUT_NAME, width), context)
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
     if contributions:
         methods.append(_declare_contributions(graph, estimator, context))
+    if leaves:
+        methods.append(_declare_leaves(graph, estimator, context))
 
     if rows is None:
         rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
@@ -306,6 +313,18 @@ def _declare_contributions(graph: GraphBuilder, estimator: Any, context: Convers
         )
     graph.output(graph.cast(value, graph.dtype), CONTRIBUTIONS)
     return CONTRIBUTIONS
+
+
+def _declare_leaves(graph: GraphBuilder, estimator: Any, context: ConversionContext) -> str:
+    """Declare the ``apply`` output: the leaf each tree of the estimator reaches, as its ``apply`` returns it."""
+    name = type(estimator).__name__
+    if not hasattr(estimator, APPLY) or len(context.applied) != 1:
+        raise UnsupportedParameterError(
+            f"leaves=True outputs sklearn's apply, which {name} does not have; decision trees, forests, extra "
+            "trees, RandomTreesEmbedding, GradientBoosting and XGBoost models have it"
+        )
+    graph.output(context.applied[0], APPLY)
+    return APPLY
 
 
 def _pandas() -> Any:

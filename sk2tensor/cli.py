@@ -190,6 +190,10 @@ def export(
             help="Also output per-feature contributions (TreeSHAP) of a tree model; every run then computes them.",
         ),
     ] = False,
+    leaves: Annotated[
+        bool,
+        typer.Option("--leaves", help="Also output apply: the leaf each tree reaches (tree models with apply)."),
+    ] = False,
 ) -> None:
     """Convert a fitted estimator to ONNX, validate it against sklearn, and save it."""
     for source in (model, validate):
@@ -208,6 +212,7 @@ def export(
         opset=opset,
         validate=True,
         contributions=contributions,
+        leaves=leaves,
     )
     _save_and_report(compiled, output, validate)
 

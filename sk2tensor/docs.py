@@ -24,7 +24,7 @@ from pathlib import Path
 from sklearn.pipeline import Pipeline
 
 from sk2tensor import registry
-from sk2tensor.metadata import DESCRIPTIONS
+from sk2tensor.metadata import APPLY, CONTRIBUTIONS, DESCRIPTIONS
 from sk2tensor.registry import METHODS, supported
 from sk2tensor.validate import PROBABILITY_ATOL, SCALED_TOL
 
@@ -55,6 +55,10 @@ def _is_conditional(cls: type, method: str) -> bool:
     return not inspect.isfunction(attribute)
 
 
+#: Outputs an export holds only when asked for (``convert(leaves=True)``, ``contributions=True``).
+OPT_IN_OUTPUTS = (APPLY, CONTRIBUTIONS)
+
+
 def class_path(cls: type) -> str:
     return f"{public_module(cls)}.{cls.__name__}"
 
@@ -62,7 +66,7 @@ def class_path(cls: type) -> str:
 def class_outputs(cls: type) -> list[tuple[str, bool]]:
     """``(method, conditional)`` for each output an export of ``cls`` holds: its prediction methods among the
     output names, less those in :data:`NOT_EXPORTED`."""
-    missing = NOT_EXPORTED.get(class_path(cls), ())
+    missing = (*NOT_EXPORTED.get(class_path(cls), ()), *OPT_IN_OUTPUTS)
     return [
         (method, _is_conditional(cls, method)) for method in METHODS if hasattr(cls, method) and method not in missing
     ]

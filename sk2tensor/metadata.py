@@ -23,7 +23,9 @@ import numpy as np
 #: The prediction methods an exported graph can expose, in the order outputs are declared (output names).
 #: The output of per-feature contributions (``convert(contributions=True)``); no sklearn method has it.
 CONTRIBUTIONS = "contributions"
-METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples", CONTRIBUTIONS)
+#: The leaf each tree reaches (``convert(leaves=True)``), as sklearn's ``apply`` of tree models returns it.
+APPLY = "apply"
+METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples", CONTRIBUTIONS, APPLY)
 
 PRODUCER = "producer"
 PRODUCER_VERSION = "producer_version"

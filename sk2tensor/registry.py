@@ -76,6 +76,10 @@ class ConversionContext:
     contributions: bool = False
     #: ``(value, what it explains)`` of each tree step that computed contributions.
     explained: list[tuple[Any, Any]] = field(default_factory=list)
+    #: Whether the export should also output ``apply``, the leaf each tree reaches (``convert(leaves=True)``).
+    leaves: bool = False
+    #: The ``apply`` value of each tree step that produced one, shaped as sklearn's ``apply``.
+    applied: list[Any] = field(default_factory=list)
 
     def count_trees(self, n_trees: int, nodes: int = 0, strategy: str = "") -> None:
         """Add a tree step of ``n_trees`` trees of at most ``nodes`` nodes, lowered with ``strategy``."""

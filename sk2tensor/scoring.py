@@ -183,6 +183,8 @@ def column_names(model: CompiledModel, method: str, result: np.ndarray) -> list[
         classes, width = model.classes, result.shape[1]
         outputs = classes.tolist() if classes is not None and len(classes) == width else range(width)
         return [f"{method}_{label}_{name}" for label in outputs for name in features]
+    if result.ndim > 2:  # e.g. GradientBoosting's apply [rows, stages, trees per stage]
+        return [f"{method}_" + "_".join(map(str, i)) for i in np.ndindex(*result.shape[1:])]
     width = result.shape[1]
     classes = model.classes
     if method in ("predict_proba", "decision_function") and classes is not None and len(classes) == width:

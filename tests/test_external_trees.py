@@ -408,3 +408,14 @@ def test_contributions_follow_the_best_iteration_and_refuse_linear_models() -> N
     gblinear = xgboost.XGBRegressor(n_estimators=5, booster="gblinear").fit(X, regression)
     with pytest.raises(sk2tensor.UnsupportedParameterError, match="tree boosters"):
         sk2tensor.convert(gblinear, X, contributions=True)
+
+
+@pytest.mark.parametrize("case", ["binary", "multiclass", "regression", "categorical"])
+def test_xgboost_leaves_are_its_apply(case: str) -> None:
+    make, kind = XGB_CASES[case]
+    X, y = _xgb_target(kind)
+    estimator = make().fit(X, y)
+    probe = _probe(X)
+    compiled = sk2tensor.convert(estimator, probe, leaves=True)
+    assert compiled.validation.passed
+    np.testing.assert_array_equal(compiled.apply(probe), estimator.apply(probe))

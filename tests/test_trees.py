@@ -97,6 +97,50 @@ def test_random_trees_embedding_one_hot_of_the_leaves(strategy: str, monkeypatch
     assert compiled.transform(X[:0]).shape == (0, expected.shape[1])
 
 
+LEAF_MODELS = {
+    "tree": (lambda: DecisionTreeClassifier(max_depth=6, random_state=0), "labels"),
+    "forest": (lambda: RandomForestClassifier(8, max_depth=5, random_state=0), "labels"),
+    "extra_trees": (lambda: ExtraTreesRegressor(6, random_state=0), "target"),
+    "gradient_boosting_multiclass": (lambda: GradientBoostingClassifier(n_estimators=4), "labels"),
+    "gradient_boosting_binary": (lambda: GradientBoostingClassifier(n_estimators=4), "binary"),
+    "gradient_boosting_regressor": (lambda: GradientBoostingRegressor(n_estimators=4), "target"),
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("name", sorted(LEAF_MODELS))
+def test_leaves_output_is_sklearns_apply(name: str, strategy: str, tmp_path) -> None:
+    """convert(leaves=True) adds ``apply``, equal to sklearn's (node ids, its shape and dtype), NaN rows included
+    where the model takes them, with every lowering; the scoring file has one column per tree."""
+    from sk2tensor.scoring import score_file
+
+    make, target = LEAF_MODELS[name]
+    X, y = make_classification(400, 6, n_informative=4, n_classes=3, random_state=1)
+    estimator = make()
+    if not isinstance(estimator, (GradientBoostingClassifier, GradientBoostingRegressor)):
+        X[np.random.default_rng(1).random(X.shape) < 0.05] = np.nan
+    estimator.fit(X, {"labels": y, "binary": y > 0, "target": np.nan_to_num(X[:, 0])}[target])
+    compiled = sk2tensor.convert(estimator, X, strategy=strategy, leaves=True)
+    assert compiled.validation.passed and "apply" in compiled.outputs
+    expected = estimator.apply(X.astype(np.float32))
+    got = compiled.apply(X)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    assert compiled.apply(X[:0]).shape == (0, *expected.shape[1:])
+    score_file(compiled, X, tmp_path / "leaves.csv", methods=["apply"])
+    columns = (tmp_path / "leaves.csv").read_text().splitlines()[0].split(",")
+    assert len(columns) == int(np.prod(expected.shape[1:], dtype=np.int64))
+
+
+def test_leaves_refused_for_models_without_apply() -> None:
+    X, y = make_classification(200, 5, random_state=0)
+    for estimator in (HistGradientBoostingClassifier(max_iter=5), AdaBoostClassifier(n_estimators=3)):
+        with pytest.raises(UnsupportedParameterError, match="apply, which"):
+            sk2tensor.convert(estimator.fit(X, y), X, leaves=True)
+    with pytest.raises(UnsupportedParameterError, match="True or False"):
+        sk2tensor.convert(RandomForestClassifier(3).fit(X, y), X, leaves=1)
+
+
 def test_linear_leaves_are_padded_and_checked() -> None:
     from sk2tensor.converters.trees.ensemble import LinearLeaves, TreeArrays
     from sk2tensor.errors import ConversionError

@@ -26,6 +26,8 @@ from sk2tensor.converters.heads import binary_from_raw, from_proba, multiclass_f
 from sk2tensor.converters.tree import (
     check_single_output_classifier,
     classifier_leaf_values,
+    leaves_after,
+    lower_tree_leaves,
     lower_trees,
     regressor_leaf_values,
 )
@@ -49,7 +51,8 @@ def convert_forest_classifier(
     )
     n_trees = len(estimator.estimators_)
     explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees, score="predict_proba")
-    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
+    layout = leaves_after(graph, 0, n_trees)
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, layout)
     proba = graph.div(summed, graph.const(float(n_trees), "n_trees", dtype=np.float64))
     return from_proba(graph, proba, np.asarray(estimator.classes_))
 
@@ -67,7 +70,8 @@ def convert_forest_regressor(
     )
     n_trees = len(estimator.estimators_)
     explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees)
-    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
+    layout = leaves_after(graph, 0, n_trees)
+    summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, layout)
     value = graph.div(summed, graph.const(float(n_trees), "n_trees", dtype=np.float64))
     return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}
 
@@ -93,7 +97,13 @@ def _gradient_boosting_raw(
     ]
     ensemble = stack_trees(trees, base=base, compare_in_float32=True, n_features=width)
     score = "decision_function" if hasattr(estimator, "decision_function") else "predict"
-    return lower_trees(graph, ensemble, x, context, type(estimator).__name__, Explained(x, width, score=score))
+    stages, per_stage = estimator.estimators_.shape
+    # apply: [batch, stages, trees per stage] ([batch, stages] for the regressor, as sklearn reshapes it), after
+    # the leading tree that holds the initial score (if any).
+    shape = (stages,) if isinstance(estimator, GradientBoostingRegressor) else (stages, per_stage)
+    layout = leaves_after(graph, ensemble.n_trees - stages * per_stage, stages * per_stage, shape)
+    step = type(estimator).__name__
+    return lower_trees(graph, ensemble, x, context, step, Explained(x, width, score=score), layout)
 
 
 def _with_output(tree: TreeArrays, output: int, n_outputs: int) -> TreeArrays:
@@ -426,7 +436,9 @@ def convert_random_trees_embedding(
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    leaves = lower_trees(graph, ensemble, x, context, type(estimator).__name__, apply=True)  # [batch, trees]
+    leaves = lower_tree_leaves(graph, ensemble, x, context, type(estimator).__name__)  # [batch, trees]
+    if context.leaves:
+        context.applied.append(leaves)
     tree_of_column = np.concatenate([np.full(len(c), t) for t, c in enumerate(encoder.categories_)])
     leaf_of_column = np.concatenate([np.asarray(c, np.int64) for c in encoder.categories_])
     reached = graph.gather(leaves, graph.int64s(tree_of_column, "column_tree"), axis=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,17 +48,18 @@ def lower_trees(
     context: ConversionContext,
     step: str,
     explain: Explained | None = None,
-    apply: bool = False,
+    apply_layout: Callable[[Var], Var] | None = None,
 ) -> Var:
-    """Lower with the context's strategy and record which strategy ran; ``apply`` returns the ``[batch, trees]``
-    leaf node ids each tree reaches instead of the sum.
+    """Lower with the context's strategy and record which strategy ran.
 
     When the conversion asks for contributions, a converter that can explain its score passes ``explain``
     (what the trees' sum becomes and how ``x``'s columns map to input features); one that cannot is refused.
+    When it asks for leaves, a converter whose estimator has sklearn's ``apply`` passes ``apply_layout``, which
+    shapes the ``[batch, trees]`` leaf node ids as that method returns them.
     """
-    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, apply)
-    context.record_strategy(step, lowered.strategy)
-    context.count_trees(ensemble.n_trees, ensemble.feature.shape[1], lowered.strategy)
+    leaves = context.leaves and apply_layout is not None
+    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, leaves)
+    _record(context, ensemble, step, lowered.strategy)
     if context.contributions:
         if explain is None:
             raise UnsupportedParameterError(
@@ -67,7 +69,37 @@ def lower_trees(
         value, rows = explain_trees(graph, ensemble, x, explain)
         context.explained.append((value, explain))
         context.limit_chunk_rows(rows)
+    if leaves:
+        assert apply_layout is not None and lowered.leaves is not None
+        context.applied.append(apply_layout(lowered.leaves))
     return lowered.value
+
+
+def lower_tree_leaves(
+    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, context: ConversionContext, step: str
+) -> Var:
+    """The ``[batch, trees]`` int64 leaf node each tree of ``ensemble`` reaches (sklearn's ``apply``)."""
+    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, leaves=True)
+    _record(context, ensemble, step, lowered.strategy)
+    assert lowered.leaves is not None
+    return lowered.leaves
+
+
+def _record(context: ConversionContext, ensemble: TreeEnsemble, step: str, strategy: str) -> None:
+    context.record_strategy(step, strategy)
+    context.count_trees(ensemble.n_trees, ensemble.feature.shape[1], strategy)
+
+
+def leaves_after(graph: GraphBuilder, first: int, n_trees: int, shape: tuple[int, ...] = ()) -> Callable[[Var], Var]:
+    """An ``apply_layout``: the leaf ids of trees ``first..first + n_trees`` (a leading base-score tree is not
+    the model's), reshaped to ``[batch, *shape]`` (``()``: ``[batch, n_trees]``)."""
+
+    def layout(leaves: Var) -> Var:
+        if first:
+            leaves = graph.slice(leaves, [0, first], [2**62, first + n_trees])
+        return graph.reshape(leaves, [-1, *shape]) if shape else leaves
+
+    return layout
 
 
 @converter(DecisionTreeClassifier, ExtraTreeClassifier)
@@ -83,7 +115,7 @@ def convert_tree_classifier(
         n_features=estimator.n_features_in_,
     )
     explain = Explained(x, estimator.n_features_in_, score="predict_proba")
-    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
+    proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, lambda v: _single(graph, v))
     return from_proba(graph, proba, np.asarray(estimator.classes_))
 
 
@@ -99,5 +131,10 @@ def convert_tree_regressor(
         n_features=estimator.n_features_in_,
     )
     explain = Explained(x, estimator.n_features_in_)
-    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain)
+    value = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, lambda v: _single(graph, v))
     return {"predict": squeeze_single(graph, value, estimator.n_outputs_)}
+
+
+def _single(graph: GraphBuilder, leaves: Var) -> Var:
+    """A single tree's ``apply``: ``[batch]``."""
+    return graph.squeeze(leaves, [1])

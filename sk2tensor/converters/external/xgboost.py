@@ -22,7 +22,7 @@ import numpy as np
 import xgboost
 
 from sk2tensor.converters.heads import squeeze_single
-from sk2tensor.converters.tree import lower_trees
+from sk2tensor.converters.tree import leaves_after, lower_trees
 from sk2tensor.converters.trees import TreeArrays, stack_trees
 from sk2tensor.converters.trees.contributions import Explained
 from sk2tensor.graph import GraphBuilder, Var
@@ -173,7 +173,10 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     column_feature = np.concatenate([np.arange(n_features), np.arange(n_features), [c for c, _, _ in categorical]])
     explain = Explained(x, n_features, column_feature.astype(np.int64), score="the margin (output_margin=True)")
     step = type(estimator).__name__
-    return lower_trees(graph, ensemble, graph.concat(columns, 1), context, step, explain), objective, groups
+    # apply (XGBModel.apply): the leaf of every tree, after the leading tree holding base_score (if any).
+    layout = leaves_after(graph, ensemble.n_trees - len(trees), len(trees))
+    value = lower_trees(graph, ensemble, graph.concat(columns, 1), context, step, explain, layout)
+    return value, objective, groups
 
 
 def _transformed(graph: GraphBuilder, margin: Var, objective: str, owner: Any) -> Var:

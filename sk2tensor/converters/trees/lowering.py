@@ -54,10 +54,12 @@ MAX_TABLE_BYTES = 512 * 1024**2
 
 @dataclass(frozen=True)
 class Lowered:
-    """The float64 ``[batch, outputs]`` sum of leaf values, and the strategy that produced it."""
+    """The float64 ``[batch, outputs]`` sum of leaf values, the strategy that produced it, and the int64
+    ``[batch, trees]`` leaf node ids when they were asked for."""
 
     value: Var
     strategy: str
+    leaves: Var | None = None
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,10 @@ def _sum_leaves(
     index: Var,
     x: Var,
     padding: np.ndarray | None = None,
-    apply: bool = False,
+    leaves: list[Var] | None = None,
 ) -> Var:
-    """``sum_t value[t, nodes[t, index[t, row]]]`` as float64 ``[batch, outputs]``; with ``apply``, the leaf
-    each tree reaches instead, as int64 ``[batch, trees]`` node ids of the original numbering (sklearn's
+    """``sum_t value[t, nodes[t, index[t, row]]]`` as float64 ``[batch, outputs]``; ``leaves`` (when given)
+    receives the leaf each tree reaches, int64 ``[batch, trees]`` node ids of the original numbering (sklearn's
     ``apply``).
 
     ``nodes [T, L]`` is the node (original numbering) at each slot the lowering's ``index [T, batch]`` points to;
@@ -154,9 +156,9 @@ def _sum_leaves(
     """
     rows = np.arange(ensemble.n_trees)[:, None]
     nodes = np.where(padding, 0, nodes) if padding is not None else nodes
-    if apply:
+    if leaves is not None:
         leaf = graph.gather_elements(graph.const(nodes.astype(np.int64), "leaf_node", np.int64), index, axis=1)
-        return graph.transpose(leaf, [1, 0])
+        leaves.append(graph.transpose(leaf, [1, 0]))
     leaf_values = ensemble.value[rows, nodes]
     if padding is not None:
         leaf_values = np.where(padding[:, :, None], 0.0, leaf_values)
@@ -225,7 +227,9 @@ def perfect_table_bytes(ensemble: TreeEnsemble) -> int:
     return _table_bytes((ensemble.n_trees, 2**ensemble.max_depth, ensemble.n_outputs + 2))
 
 
-def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, apply: bool = False) -> Var:
+def lower_perfect_tree_traversal(
+    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, leaves: list[Var] | None = None
+) -> Var:
     """See the module docstring; refused when the padded tables exceed :data:`MAX_TABLE_BYTES`."""
     depth, trees = ensemble.max_depth, ensemble.n_trees
     size = perfect_table_bytes(ensemble)
@@ -236,10 +240,10 @@ def lower_perfect_tree_traversal(graph: GraphBuilder, ensemble: TreeEnsemble, x:
             "use 'tree_traversal' or 'auto'"
         )
     if depth == 0:  # every tree is a single leaf: no level to pad
-        return lower_tree_traversal(graph, ensemble, x, apply=apply)
+        return lower_tree_traversal(graph, ensemble, x, leaves=leaves)
     split = split_tables(graph, ensemble, x)
     index, nodes = _perfect_levels(graph, split, ensemble, np.arange(trees), depth)
-    return _sum_leaves(graph, ensemble, nodes, index, x, apply=apply)
+    return _sum_leaves(graph, ensemble, nodes, index, x, leaves=leaves)
 
 
 def _perfect_levels(
@@ -513,7 +517,7 @@ def _traverse(
 
 
 def lower_tree_traversal(
-    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, device: str = "cpu", apply: bool = False
+    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, device: str = "cpu", leaves: list[Var] | None = None
 ) -> Var:
     """See the module docstring; trees of similar depth are stepped together (:func:`depth_groups`), and on the
     CPU in parts whose node tables stay in the cache (:data:`TRAVERSAL_CACHE_BYTES`)."""
@@ -564,7 +568,7 @@ def lower_tree_traversal(
     if (order != np.arange(len(order))).any():
         # Back to tree order, so that the leaves are summed in sklearn's order.
         index = graph.gather(index, _int32(graph, np.argsort(order), "tree_order"), axis=0)
-    return _sum_leaves(graph, ensemble, old, index, x, padding, apply)
+    return _sum_leaves(graph, ensemble, old, index, x, padding, leaves)
 
 
 def _gemm_tables(ensemble: TreeEnsemble) -> dict[str, np.ndarray]:
@@ -609,7 +613,7 @@ def gemm_table_bytes(ensemble: TreeEnsemble) -> int:
     return _table_bytes((ensemble.n_trees, leaves, max(1, leaves - 1)))
 
 
-def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, apply: bool = False) -> Var:
+def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, leaves: list[Var] | None = None) -> Var:
     """See the module docstring; refused when the path matrices exceed :data:`MAX_TABLE_BYTES`."""
     size = gemm_table_bytes(ensemble)
     if size > MAX_TABLE_BYTES:
@@ -618,7 +622,7 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, apply: bool 
             f"(limit {MAX_TABLE_BYTES / 1024**2:.0f} MiB); use 'tree_traversal' or 'auto'"
         )
     if ensemble.max_depth == 0:
-        return lower_tree_traversal(graph, ensemble, x, apply=apply)
+        return lower_tree_traversal(graph, ensemble, x, leaves=leaves)
     tables = _gemm_tables(ensemble)
     split = split_tables(graph, ensemble, x)
     rows = np.arange(ensemble.n_trees)[:, None]
@@ -635,9 +639,9 @@ def lower_gemm(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, apply: bool 
     matched = graph.matmul(graph.const(tables["path"], "path", dtype=np.float32), turns)
     needed = graph.const(tables["rights_needed"][:, :, None], "rights_needed", dtype=np.float32)
     one_hot = graph.cast(graph.equal(matched, needed), np.float64)
-    if ensemble.linear is not None or apply:  # the leaf reached, for the leaf models or as the result
+    if ensemble.linear is not None or leaves is not None:  # the leaf reached, for the leaf models or as an output
         index = graph.argmax(one_hot, axis=1)
-        return _sum_leaves(graph, ensemble, tables["leaf"], index, x, tables["leaf"] < 0, apply)
+        return _sum_leaves(graph, ensemble, tables["leaf"], index, x, tables["leaf"] < 0, leaves)
     # [trees, outputs, batch] -> float64 sum over trees, in tree order -> [batch, outputs]
     per_tree = graph.matmul(graph.const(tables["values"], "leaf_values", dtype=np.float64), one_hot)
     return graph.transpose(graph.reduce_sum(per_tree, [0]), [1, 0])
@@ -658,13 +662,16 @@ def choose_strategy(ensemble: TreeEnsemble, device: str) -> str:
 
 
 def lower_ensemble(
-    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, strategy: str, device: str, apply: bool = False
+    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, strategy: str, device: str, leaves: bool = False
 ) -> Lowered:
-    """Lower with ``strategy`` (``"auto"`` picks one); returns the ``[batch, outputs]`` raw sum, or with
-    ``apply`` the ``[batch, trees]`` int64 leaf node each tree reaches."""
+    """Lower with ``strategy`` (``"auto"`` picks one); returns the ``[batch, outputs]`` raw sum and, with
+    ``leaves``, the ``[batch, trees]`` int64 leaf node each tree reaches."""
     chosen = choose_strategy(ensemble, device) if strategy == "auto" else strategy
     if chosen not in LOWERINGS:
         raise UnsupportedParameterError(f"unknown tree strategy {chosen!r}; use one of {sorted(LOWERINGS)} or 'auto'")
+    sink: list[Var] | None = [] if leaves else None
     if chosen == "tree_traversal":
-        return Lowered(lower_tree_traversal(graph, ensemble, x, device, apply), chosen)
-    return Lowered(LOWERINGS[chosen](graph, ensemble, x, apply), chosen)
+        value = lower_tree_traversal(graph, ensemble, x, device, sink)
+    else:
+        value = LOWERINGS[chosen](graph, ensemble, x, sink)
+    return Lowered(value, chosen, sink[0] if sink else None)
