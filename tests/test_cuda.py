@@ -128,6 +128,7 @@ def test_lightgbm_linear_trees_run_whole_on_the_provider(strategy: str, dtype: s
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_contributions_run_whole_on_the_provider(forests, dtype: str) -> None:
     for estimator, X in forests.values():
-        compiled = sk2tensor.convert(estimator, X[:200], dtype=dtype, device=DEVICE, contributions=True)
+        leaves = hasattr(estimator, "apply")  # the random forest: its leaf ids too
+        compiled = sk2tensor.convert(estimator, X[:200], dtype=dtype, device=DEVICE, contributions=True, leaves=leaves)
         rows = np.ascontiguousarray(X[:200], dtype=dtype)
         assert_same_outputs(compiled.onnx, [rows, rows[:1]], dtype)
