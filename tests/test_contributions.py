@@ -301,3 +301,26 @@ def test_cli_export_with_contributions(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         restored.contributions(np.nan_to_num(X)).sum(axis=1), model.predict(np.nan_to_num(X)), rtol=0, atol=1e-5
     )
+
+
+def test_a_gpu_export_takes_more_rows_per_run() -> None:
+    from sk2tensor.converters.tree import classifier_leaf_values
+    from sk2tensor.converters.trees import sklearn_tree_arrays, stack_trees
+    from sk2tensor.converters.trees.contributions import RUN_BUDGET_BYTES, Explained, explain_trees
+    from sk2tensor.graph import GraphBuilder
+
+    X, _, labels = _rows(8)
+    forest = RandomForestClassifier(30, max_depth=8, random_state=0).fit(np.nan_to_num(X), labels)
+    ensemble = stack_trees(
+        [sklearn_tree_arrays(t.tree_, classifier_leaf_values(t)) for t in forest.estimators_],
+        base=np.zeros(3),
+        compare_in_float32=True,
+        n_features=N_FEATURES,
+    )
+    rows = {}
+    for device in ("cpu", "cuda"):
+        graph = GraphBuilder()
+        x = graph.input("input", N_FEATURES)
+        rows[device] = explain_trees(graph, ensemble, x, Explained(x, N_FEATURES), device)[1]
+    ratio = RUN_BUDGET_BYTES["cuda"] // RUN_BUDGET_BYTES["cpu"]
+    assert rows["cuda"] >= ratio * rows["cpu"] - ratio

@@ -66,7 +66,7 @@ def lower_trees(
                 f"contributions are not computed for {step}: its score is not a sum of leaf values; "
                 f"{EXPLAINED_MODELS} explain theirs"
             )
-        value, rows = explain_trees(graph, ensemble, x, explain)
+        value, rows = explain_trees(graph, ensemble, x, explain, context.device)
         context.explained.append((value, explain))
         context.limit_chunk_rows(rows)
     if leaves:
