@@ -419,3 +419,19 @@ def test_xgboost_leaves_are_its_apply(case: str) -> None:
     compiled = sk2tensor.convert(estimator, probe, leaves=True)
     assert compiled.validation.passed
     np.testing.assert_array_equal(compiled.apply(probe), estimator.apply(probe))
+
+
+def test_xgboost_early_stopping_contributions_and_leaves_follow_the_best_iteration() -> None:
+    X, binary, _, _ = _data(2)
+    estimator = xgboost.XGBClassifier(n_estimators=200, early_stopping_rounds=3).fit(
+        X[:900], binary[:900], eval_set=[(X[900:], binary[900:])], verbose=False
+    )
+    assert 0 < estimator.best_iteration < 199
+    compiled = sk2tensor.convert(estimator, X, contributions=True, leaves=True)
+    assert compiled.validation.passed, compiled.validation.summary()
+    expected = estimator.get_booster().predict(
+        xgboost.DMatrix(X), pred_contribs=True, iteration_range=(0, estimator.best_iteration + 1)
+    )
+    scale = max(1.0, float(np.abs(expected).max()))  # XGBoost computes in float32: the float32 tolerance
+    np.testing.assert_allclose(compiled.contributions(X), expected, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_array_equal(compiled.apply(X), estimator.apply(X))
