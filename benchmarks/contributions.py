@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.scoring_memory import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -149,19 +150,6 @@ def run(device: str, repeats: int) -> list[dict[str, object]]:
     return rows
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores"
-
-
 def report(rows: list[dict[str, object]], device: str) -> str:
     import onnxruntime
     import sklearn
@@ -178,7 +166,7 @@ def report(rows: list[dict[str, object]], device: str) -> str:
     lines = [
         f"# Contributions (TreeSHAP), {datetime.date.today().isoformat()}",
         "",
-        f"Machine: {_machine()}; device {device}; load average {os.getloadavg()[0]:.2f} at the end.",
+        f"Machine: {machine()}; device {device}; load average {os.getloadavg()[0]:.2f} at the end.",
         f"Versions: {', '.join(versions)}.",
         "",
         "Median seconds of one call after a warm-up, same process, same float32 rows. `ratio`: seconds over the",
@@ -207,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(run(args.device, args.repeats), args.device)
     print(text)
     if not args.no_write:
-        slug = "-".join(_machine().lower().replace("(", " ").split()[:2]).replace(",", "")
+        slug = "-".join(machine().lower().replace("(", " ").split()[:2]).replace(",", "")
         path = args.out / f"contributions-{slug}-{args.device}-{datetime.date.today().isoformat()}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -332,12 +332,7 @@ class CompiledModel:
         """A scipy sparse ``X``: densified one chunk of rows at a time, so memory stays at a chunk's dense size."""
         if self.string_inputs:
             raise InputError("this model has string columns: pass a DataFrame or a 2-D array, not a sparse matrix")
-        if X.ndim != 2:
-            raise InputError(f"expected a 2-D array of shape (rows, {self.n_features}), got {X.ndim}-D")
-        if X.shape[1] != self.n_features:
-            raise InputError(f"X has {X.shape[1]} features, but this model expects {self.n_features}")
-        if X.dtype.kind not in "fiub":
-            raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
+        self._check_matrix(X)
         if X.shape[0] == 0:
             return self._run_outputs(methods, np.zeros((0, self.n_features), self.input_dtype))
         rows = X.tocsr()
@@ -410,6 +405,12 @@ class CompiledModel:
             X = self._frame_to_array(X)
         elif self.feature_names is None or not isinstance(X, np.ndarray):
             X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        self._check_matrix(X)
+        return np.ascontiguousarray(X, dtype=self.input_dtype)
+
+    def _check_matrix(self, X: Any) -> None:
+        """Raise :class:`InputError` unless ``X`` (an array or a sparse matrix) is 2-D numbers of the model's
+        width."""
         if X.ndim != 2:
             hint = " (use X.reshape(1, -1) for a single row)" if X.ndim == 1 else ""
             raise InputError(f"expected a 2-D array of shape (rows, {self.n_features}), got {X.ndim}-D{hint}")
@@ -417,7 +418,6 @@ class CompiledModel:
             raise InputError(f"X has {X.shape[1]} features, but this model expects {self.n_features}")
         if X.dtype.kind not in "fiub":
             raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
-        return np.ascontiguousarray(X, dtype=self.input_dtype)
 
     def frame_columns(self, frame: Any) -> list[Any]:
         """The labels of ``frame``'s columns in the model's column order (matched by feature name)."""

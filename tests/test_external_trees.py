@@ -164,8 +164,8 @@ def test_lightgbm_ranker_and_raw_booster() -> None:
     np.testing.assert_allclose(compiled.predict(X), booster.predict(X), atol=1e-6)
 
 
-def test_lightgbm_early_stopping_uses_the_best_iteration() -> None:
-    X, binary, _, _ = _data(2)
+def _lightgbm_stopped_early(X: np.ndarray, binary: np.ndarray):
+    """A LightGBM classifier early-stopped on the rows after the 900th."""
     # LightGBM 4.7 takes eval_X/eval_y and deprecates eval_set, the only spelling before it.
     held_out = (
         {"eval_X": X[900:], "eval_y": binary[900:]}
@@ -176,6 +176,12 @@ def test_lightgbm_early_stopping_uses_the_best_iteration() -> None:
         X[:900], binary[:900], callbacks=[lightgbm.early_stopping(3, verbose=False)], **held_out
     )
     assert 0 < estimator.best_iteration_ < 200
+    return estimator
+
+
+def test_lightgbm_early_stopping_uses_the_best_iteration() -> None:
+    X, binary, _, _ = _data(2)
+    estimator = _lightgbm_stopped_early(X, binary)
     _check(estimator, X, "auto")
 
 
@@ -392,14 +398,7 @@ def test_contributions_match_the_libraries_own(case: str, dtype: str) -> None:
 
 def test_contributions_follow_the_best_iteration_and_refuse_linear_models() -> None:
     X, binary, _, regression = _data(2)
-    held_out = (
-        {"eval_X": X[900:], "eval_y": binary[900:]}
-        if "eval_X" in inspect.signature(lightgbm.LGBMClassifier.fit).parameters
-        else {"eval_set": [(X[900:], binary[900:])]}
-    )
-    stopped = lightgbm.LGBMClassifier(n_estimators=200, verbose=-1).fit(
-        X[:900], binary[:900], callbacks=[lightgbm.early_stopping(3, verbose=False)], **held_out
-    )
+    stopped = _lightgbm_stopped_early(X, binary)
     compiled = sk2tensor.convert(stopped, X, dtype="float64", contributions=True)
     np.testing.assert_allclose(compiled.contributions(X), stopped.predict(X, pred_contrib=True), rtol=0, atol=1e-10)
     linear = lightgbm.LGBMRegressor(n_estimators=5, linear_tree=True, verbose=-1).fit(X, regression)

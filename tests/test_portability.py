@@ -32,7 +32,42 @@ def _all_nodes(graph: onnx.GraphProto):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_graph_uses_only_the_default_domain(case: Case) -> None:
     estimator, data = case.fitted()
-    model = sk2tensor.convert(estimator, data.X[:50]).onnx
+    assert_portable(sk2tensor.convert(estimator, data.X[:50]).onnx)
+
+
+def _explained_exports():
+    """Exports with the opt-in outputs, and the external models' own graph kinds (linear trees, gblinear)."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    X, y = make_classification(300, 6, random_state=0)
+    X[::13, 2] = np.nan
+    yield (
+        "forest",
+        RandomForestClassifier(10, max_depth=5, random_state=0).fit(X, y),
+        {"contributions": True, "leaves": True},
+    )
+    yield "hgb", HistGradientBoostingClassifier(max_iter=10).fit(X, y), {"contributions": True}
+    lightgbm = pytest.importorskip("lightgbm")
+    yield "lgbm", lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y), {"contributions": True}
+    yield "lgbm_linear", lightgbm.LGBMRegressor(n_estimators=10, linear_tree=True, verbose=-1).fit(X, X[:, 0]), {}
+    xgboost = pytest.importorskip("xgboost")
+    yield "xgb", xgboost.XGBClassifier(n_estimators=10).fit(X, y), {"contributions": True, "leaves": True}
+    yield "gblinear", xgboost.XGBRegressor(n_estimators=10, booster="gblinear").fit(X, X[:, 0]), {}
+
+
+def test_exports_with_contributions_leaves_and_linear_boosters_use_only_the_default_domain() -> None:
+    for name, estimator, options in _explained_exports():
+        X = np.random.default_rng(0).normal(size=(50, 6))
+        compiled = sk2tensor.convert(estimator, X, **options)
+        wanted = {"contributions": "contributions", "leaves": "apply"}
+        assert {wanted[option] for option in options} <= set(compiled.outputs), name
+        assert_portable(compiled.onnx)
+
+
+def assert_portable(model: onnx.ModelProto) -> None:
+    """Default-domain operators only (subgraphs too), no shape computation, the lowest IR version, no unread
+    constant, and the full checker."""
     assert [op.domain for op in model.opset_import] == [""]
     nodes = list(_all_nodes(model.graph))
     assert nodes

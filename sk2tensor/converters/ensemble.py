@@ -50,7 +50,7 @@ def convert_forest_classifier(
         n_features=estimator.n_features_in_,
     )
     n_trees = len(estimator.estimators_)
-    explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees, score="predict_proba")
+    explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees)
     layout = leaves_after(graph, 0, n_trees)
     summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, layout)
     proba = graph.div(summed, graph.const(float(n_trees), "n_trees", dtype=np.float64))
@@ -96,14 +96,13 @@ def _gradient_boosting_raw(
         for k, tree in enumerate(stage)
     ]
     ensemble = stack_trees(trees, base=base, compare_in_float32=True, n_features=width)
-    score = "decision_function" if hasattr(estimator, "decision_function") else "predict"
     stages, per_stage = estimator.estimators_.shape
     # apply: [batch, stages, trees per stage] ([batch, stages] for the regressor, as sklearn reshapes it), after
     # the leading tree that holds the initial score (if any).
     shape = (stages,) if isinstance(estimator, GradientBoostingRegressor) else (stages, per_stage)
     layout = leaves_after(graph, ensemble.n_trees - stages * per_stage, stages * per_stage, shape)
     step = type(estimator).__name__
-    return lower_trees(graph, ensemble, x, context, step, Explained(x, width, score=score), layout)
+    return lower_trees(graph, ensemble, x, context, step, Explained(x, width), layout)
 
 
 def _with_output(tree: TreeArrays, output: int, n_outputs: int) -> TreeArrays:
@@ -283,8 +282,7 @@ def _hist_gradient_boosting_raw(
     if codes is not None and is_categorical is not None:
         order = np.concatenate([np.flatnonzero(is_categorical), np.flatnonzero(~np.asarray(is_categorical))])
     column_feature = np.concatenate([order, order[np.asarray(split_columns, np.int64)]]).astype(np.int64)
-    score = "decision_function" if hasattr(estimator, "decision_function") else "the raw prediction (before the link)"
-    explain = Explained(x if isinstance(x, Var) else None, width, column_feature, score=score)
+    explain = Explained(x if isinstance(x, Var) else None, width, column_feature)
     return lower_trees(graph, ensemble, columns, context, type(estimator).__name__, explain)
 
 

@@ -114,7 +114,7 @@ def convert_tree_classifier(
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    explain = Explained(x, estimator.n_features_in_, score="predict_proba")
+    explain = Explained(x, estimator.n_features_in_)
     proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, lambda v: _single(graph, v))
     return from_proba(graph, proba, np.asarray(estimator.classes_))
 

@@ -202,7 +202,7 @@ def _raw_scores(graph: GraphBuilder, estimator: Any, x: Var, context: Conversion
     blocks = np.tile(np.arange(n_features), len(_BLOCKS))
     column_feature = np.concatenate([blocks, [column for column, _ in categorical]]).astype(np.int64)
     scale = 1.0 / iterations if dump.get("average_output") else 1.0
-    explain = Explained(x, n_features, column_feature, scale=scale, score="the raw score (raw_score=True)")
+    explain = Explained(x, n_features, column_feature, scale=scale)
     raw = lower_trees(graph, ensemble, columns, context, type(estimator).__name__, explain)
     if dump.get("average_output"):
         raw = graph.div(raw, graph.const(iterations, "iterations", np.float64))

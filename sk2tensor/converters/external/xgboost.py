@@ -171,7 +171,7 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     # Contributions are XGBoost's pred_contribs: of the margin, per input feature (both column blocks and the
     # categorical split columns map back to the feature they read).
     column_feature = np.concatenate([np.arange(n_features), np.arange(n_features), [c for c, _, _ in categorical]])
-    explain = Explained(x, n_features, column_feature.astype(np.int64), score="the margin (output_margin=True)")
+    explain = Explained(x, n_features, column_feature.astype(np.int64))
     step = type(estimator).__name__
     # apply (XGBModel.apply): the leaf of every tree, after the leading tree holding base_score (if any).
     layout = leaves_after(graph, ensemble.n_trees - len(trees), len(trees))

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from sk2tensor.converters.trees.ensemble import TreeEnsemble
-from sk2tensor.converters.trees.lowering import MAX_TABLE_BYTES, split_tables
+from sk2tensor.converters.trees.lowering import MAX_TABLE_BYTES, split_tables, zeros_row
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 
@@ -62,16 +62,12 @@ class Explained:
         default; LightGBM's and XGBoost's missing-value blocks and categorical split columns map back).
     scale:
         Factor from the trees' sum to the explained score (``1 / n_trees`` for a forest's mean).
-    score:
-        What the contributions add up to, for the documentation and errors (``"predict_proba"``,
-        ``"decision_function"``, ``"the raw margin"``...).
     """
 
     source: Var | None
     n_features: int
     column_feature: np.ndarray | None = None
     scale: float = 1.0
-    score: str = "predict"
 
 
 @dataclass(frozen=True)
@@ -107,10 +103,6 @@ class Paths:
     value: np.ndarray
     internal: np.ndarray
     expected: np.ndarray
-
-    @property
-    def n_elements(self) -> int:
-        return self.feature.shape[1]
 
 
 def extract_paths(ensemble: TreeEnsemble, column_feature: np.ndarray) -> Paths:
@@ -190,9 +182,9 @@ def row_bytes(paths: Paths) -> int:
 
 def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, paths: Paths, n_features: int) -> Var:
     """``[batch, outputs, n_features + 1]`` float64 contributions of the raw sum (last column: expected value)."""
-    zeros_row = _zeros_row(graph, x)
+    split = split_tables(graph, ensemble, x)
+    zeros = zeros_row(graph, split.columns)
     if len(paths.internal):
-        split = split_tables(graph, ensemble, x)
         tree, node = paths.internal[:, 0], paths.internal[:, 1]
         threshold = split.threshold[tree, node][:, None]
         # [internal, batch]: whether each tested node sends the row right, decided as the prediction decides it.
@@ -206,7 +198,7 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
         taken = graph.logical_not(
             graph.logical_xor(steps, graph.const(paths.goes_right.reshape(-1, 1), "path_goes_right", np.bool_))
         )
-        taken = graph.concat([taken, graph.logical_not(graph.cast(zeros_row, np.bool_))], axis=0)
+        taken = graph.concat([taken, graph.logical_not(graph.cast(zeros, np.bool_))], axis=0)
         parts, position = [], np.full(paths.feature.shape, -1, np.int64)
         offset = 0
         for first, last, width in path_buckets(paths):
@@ -214,18 +206,18 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
             parts.append(graph.reshape(shares, [(last - first) * width, -1]))
             position[first:last, :width] = offset + np.arange((last - first) * width).reshape(width, -1).T
             offset += (last - first) * width
-        flat = graph.concat([*parts, zeros_row], axis=0)  # [every element of every bucket, then zeros, batch]
+        flat = graph.concat([*parts, zeros], axis=0)  # [every element of every bucket, then zeros, batch]
         index, source = _feature_slots(paths, position, offset, n_features)
         per_slot = graph.gather(flat, _indices(graph, index, "feature_slots"), axis=0)  # [F, slots, B]
     else:  # no tree splits: every feature contributes zero
         source = None
-        per_feature = graph.gather(zeros_row, graph.const(np.zeros(n_features, np.int64), "no_split", np.int64), 0)
+        per_feature = graph.gather(zeros, graph.const(np.zeros(n_features, np.int64), "no_split", np.int64), 0)
     outputs = []
     for k in range(paths.value.shape[1]):
         if source is not None:
             value = np.where(source >= 0, paths.value[np.maximum(source, 0), k], 0.0)[:, :, None]
             per_feature = graph.reduce_sum(graph.mul(per_slot, graph.const(value, "slot_value", np.float64)), [1])
-        bias = graph.add(zeros_row, graph.const(np.array([[paths.expected[k]]]), "expected_value", np.float64))
+        bias = graph.add(zeros, graph.const(np.array([[paths.expected[k]]]), "expected_value", np.float64))
         outputs.append(graph.unsqueeze(graph.concat([per_feature, bias], axis=0), [1]))  # [F + 1, 1, B]
     stacked = outputs[0] if len(outputs) == 1 else graph.concat(outputs, axis=1)
     return graph.transpose(stacked, [2, 1, 0])
@@ -234,12 +226,6 @@ def lower_contributions(graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, pat
 def _indices(graph: GraphBuilder, values: np.ndarray, hint: str) -> Var:
     """Gather indices as int32: half the bytes of int64 in the file (every table here is far below 2^31)."""
     return graph.const(np.asarray(values).astype(np.int32), hint, np.int32)
-
-
-def _zeros_row(graph: GraphBuilder, x: Var) -> Var:
-    """``[1, batch]`` float64 zeros, without computing a shape: ``a < a`` is false for every value, NaN included."""
-    first = graph.transpose(graph.gather(x, graph.const(np.array([0], np.int64), "first_column", np.int64), 1), [1, 0])
-    return graph.cast(graph.less(first, first), np.float64)
 
 
 def path_buckets(paths: Paths) -> list[tuple[int, int, int]]:
@@ -403,7 +389,7 @@ def reference_contributions(estimator: Any, rows: Any) -> tuple[np.ndarray, bool
             iterations = len(dump["tree_info"]) // int(dump["num_tree_per_iteration"])
             return np.asarray(estimator.predict(rows, raw_score=True)) / iterations, False
         values = np.asarray(estimator.predict(rows, pred_contrib=True))
-        width = np.asarray(rows).shape[1] + 1 if not hasattr(rows, "columns") else rows.shape[1] + 1
+        width = rows.shape[1] + 1
         return (values.reshape(len(values), -1, width) if values.shape[1] > width else values), True
     return explained_score(estimator, rows), False
 
@@ -415,7 +401,6 @@ def _dmatrix(xgboost: Any, booster: Any, rows: Any) -> Any:
     return xgboost.DMatrix(rows)
 
 
-#: The sklearn method whose output an sklearn tree model's contributions add up to.
 def explained_method(estimator: Any) -> str:
     """``predict_proba`` for trees and forests of classifiers, ``decision_function`` for boosted classifiers,
     ``predict`` for regressors (the raw prediction for HistGradientBoosting's poisson and gamma losses)."""

@@ -172,6 +172,13 @@ def _sum_leaves(
     return graph.transpose(summed, [1, 0])
 
 
+def zeros_row(graph: GraphBuilder, columns: Var) -> Var:
+    """``[1, batch]`` float64 zeros for ``columns [n, batch]``, without computing a shape: ``a < a`` is false for
+    every value, NaN and infinities included."""
+    first = graph.slice(columns, [0], [1])
+    return graph.cast(graph.less(first, first), np.float64)
+
+
 def _sum_linear_leaves(
     graph: GraphBuilder, ensemble: TreeEnsemble, nodes: np.ndarray, leaf_values: np.ndarray, index: Var, x: Var
 ) -> Var:
@@ -186,9 +193,7 @@ def _sum_linear_leaves(
     assert linear is not None
     rows = np.arange(ensemble.n_trees)[:, None]
     values = graph.transpose(graph.cast(x, np.float64), [1, 0])  # [columns, batch]
-    first = graph.slice(values, [0], [1])
-    zeros = graph.cast(graph.less(first, first), np.float64)  # 0 for any value, NaN and inf included
-    values = graph.concat([values, zeros], axis=0)
+    values = graph.concat([values, zeros_row(graph, values)], axis=0)
     zero_row = ensemble.n_features
     score = graph.gather_elements(graph.const(linear.const[rows, nodes], "leaf_const", dtype=np.float64), index, 1)
     has_nan: Var | None = None
