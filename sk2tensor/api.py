@@ -25,7 +25,7 @@ from sk2tensor import __version__, versions
 from sk2tensor import metadata as md
 from sk2tensor.converters.trees.contributions import reference_contributions
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
-from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table
+from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table, Var
 from sk2tensor.metadata import APPLY, CONTRIBUTIONS
 from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse
 from sk2tensor.registry import (
@@ -37,6 +37,7 @@ from sk2tensor.registry import (
     label_encoding,
     lower,
     reference_input,
+    reference_output,
     takes_strings,
 )
 from sk2tensor.validate import ValidationReport, compare_outputs
@@ -106,6 +107,9 @@ def _string_positions(X: Any) -> list[int]:
 
 def _input_width(estimator: Any, X: np.ndarray | None, n_features: int | None) -> int:
     fitted = getattr(estimator, "n_features_in_", None)
+    if fitted == 0:  # a CatBoost model loaded from a file reports 0; its feature_names_ lists every column
+        names = getattr(estimator, "feature_names_", None)
+        fitted = len(names) if names else None
     width = X.shape[1] if X is not None else n_features
     if X is not None and n_features is not None and n_features != width:
         raise InputError(f"n_features={n_features} but X has {width} columns")
@@ -140,7 +144,7 @@ def _method_output(estimator: Any, name: str, data: Any) -> np.ndarray:
     """``estimator.name(data)``; for ``contributions``, what :func:`reference_contributions` compares with."""
     if name == CONTRIBUTIONS:
         return reference_contributions(estimator, data)[0]
-    return getattr(estimator, name)(data)
+    return reference_output(estimator, name, getattr(estimator, name)(data))
 
 
 def _sklearn_outputs(estimator: Any, rows: Any, methods: list[str]) -> dict[str, np.ndarray]:
@@ -268,7 +272,8 @@ def convert(
     rows = np.ascontiguousarray(rows, dtype=dtype)
     reference = _sklearn_outputs(estimator, rows if validate else rows[:2], methods)
     props = _properties(estimator, width, dtype, methods, reference, context, names)
-    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate)
+    labels = _predicts_labels(outputs)
+    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
 
 
 def _declare_outputs(
@@ -447,7 +452,8 @@ def _convert_with_strings(
     props[md.INPUTS] = json.dumps(inputs)
     props[md.MISSING_STRINGS] = json.dumps({"nan": md.MISSING_NAN, "none": md.MISSING_NONE})
     rows = sample if named else sample.to_numpy(dtype=object)
-    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate)
+    labels = _predicts_labels(outputs)
+    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
 
 
 def _properties(
@@ -479,6 +485,12 @@ def _properties(
     return props
 
 
+def _predicts_labels(outputs: dict[str, Any]) -> bool:
+    """Whether the converter's ``predict`` holds class labels (class indices or integer labels)."""
+    predict = outputs.get("predict")
+    return isinstance(predict, Var) and predict.dtype.kind in "iub"
+
+
 def _finish(
     estimator: Any,
     graph: GraphBuilder,
@@ -489,9 +501,14 @@ def _finish(
     device: str,
     dtype: str,
     validate: bool,
+    labels: bool,
 ) -> CompiledModel:
-    """Class metadata, the model, and its validation on ``rows`` against sklearn's ``reference``."""
-    classes = getattr(estimator, "classes_", None)
+    """Class metadata, the model, and its validation on ``rows`` against sklearn's ``reference``.
+
+    ``labels``: the ``predict`` output holds class labels (an integer tensor); a ``classes_`` attribute beside a
+    float ``predict`` (``catboost.CatBoost`` predicts raw scores) is not a classifier's.
+    """
+    classes = getattr(estimator, "classes_", None) if labels else None
     if classes is not None and "predict" in methods:
         try:
             classes = np.asarray(classes)

@@ -35,6 +35,7 @@ STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
 #: Converter modules for optional libraries, imported only when given an estimator from that library, so
 #: that sk2tensor never imports LightGBM or XGBoost on its own.
 OPTIONAL_CONVERTERS = {
+    "catboost": "sk2tensor.converters.external.catboost",
     "lightgbm": "sk2tensor.converters.external.lightgbm",
     "xgboost": "sk2tensor.converters.external.xgboost",
 }
@@ -46,6 +47,8 @@ _REGISTRY: dict[type, Converter] = {}
 _TABLE_CLASSES: set[type] = set()
 #: How to hand rows to a class whose prediction methods do not take arrays (xgboost.Booster wants a DMatrix).
 _REFERENCE_INPUT: dict[type, Callable[[Any], Any]] = {}
+#: How to bring a class's method results to sklearn's shapes.
+_REFERENCE_OUTPUT: dict[type, Callable[[str, Any], Any]] = {}
 
 
 def register_reference_input(cls: type, adapter: Callable[[Any], Any]) -> None:
@@ -57,6 +60,18 @@ def reference_input(estimator: Any, rows: Any) -> Any:
     """``rows`` as ``estimator``'s prediction methods take them."""
     adapter = _REFERENCE_INPUT.get(type(estimator))
     return rows if adapter is None else adapter(rows)
+
+
+def register_reference_output(cls: type, adapter: Callable[[str, Any], Any]) -> None:
+    """Make validation compare with ``adapter(method, result)`` for ``cls``'s methods, where the library's shape
+    differs from sklearn's (CatBoost's multiclass ``predict`` is ``[rows, 1]``; the export's is ``[rows]``)."""
+    _REFERENCE_OUTPUT[cls] = adapter
+
+
+def reference_output(estimator: Any, method: str, result: Any) -> Any:
+    """``result`` of ``estimator.method`` in sklearn's shape."""
+    adapter = _REFERENCE_OUTPUT.get(type(estimator))
+    return result if adapter is None else adapter(method, result)
 
 
 @dataclass

@@ -125,6 +125,19 @@ def test_lightgbm_linear_trees_run_whole_on_the_provider(strategy: str, dtype: s
     assert_same_outputs(compiled.onnx, [rows, rows[:1], rows[:100]], dtype)
 
 
+@pytest.mark.parametrize("strategy", ["auto", *lowering.LOWERINGS])
+@pytest.mark.parametrize("policy", ["SymmetricTree", "Depthwise"])
+def test_catboost_runs_whole_on_the_provider(strategy: str, policy: str) -> None:
+    catboost = pytest.importorskip("catboost")
+    X, y = make_regression(3000, 8, random_state=0)
+    X[np.random.default_rng(4).random(X.shape) < 0.05] = np.nan
+    quiet = {"verbose": 0, "allow_writing_files": False, "thread_count": 1}
+    model = catboost.CatBoostRegressor(iterations=50, grow_policy=policy, **quiet).fit(X[:2000], y[:2000])
+    compiled = sk2tensor.convert(model, X[2000:], strategy=strategy, device=DEVICE, contributions=True)
+    rows = np.ascontiguousarray(X[2000:], dtype=np.float32)
+    assert_same_outputs(compiled.onnx, [rows, rows[:1], rows[:100]], "float32")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_contributions_run_whole_on_the_provider(forests, dtype: str) -> None:
     for estimator, X in forests.values():

@@ -54,6 +54,11 @@ def _explained_exports():
     xgboost = pytest.importorskip("xgboost")
     yield "xgb", xgboost.XGBClassifier(n_estimators=10).fit(X, y), {"contributions": True, "leaves": True}
     yield "gblinear", xgboost.XGBRegressor(n_estimators=10, booster="gblinear").fit(X, X[:, 0]), {}
+    catboost = pytest.importorskip("catboost")
+    quiet = {"verbose": 0, "allow_writing_files": False, "thread_count": 1}
+    for policy in ("SymmetricTree", "Depthwise"):
+        model = catboost.CatBoostClassifier(iterations=10, grow_policy=policy, **quiet).fit(X, y)
+        yield f"catboost_{policy}", model, {"contributions": True}
 
 
 def test_exports_with_contributions_leaves_and_linear_boosters_use_only_the_default_domain() -> None:

@@ -17,8 +17,8 @@ from sk2tensor.registry import ConversionContext, converter, unsupported
 
 #: The models whose contributions convert, for error messages and the documentation.
 EXPLAINED_MODELS = (
-    "decision trees, random forests, extra trees, GradientBoosting, HistGradientBoosting, XGBoost (gbtree, dart) "
-    "and LightGBM models"
+    "decision trees, random forests, extra trees, GradientBoosting, HistGradientBoosting, XGBoost (gbtree, dart), "
+    "LightGBM and CatBoost models"
 )
 
 

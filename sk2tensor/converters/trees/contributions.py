@@ -366,10 +366,11 @@ def explain_trees(
 def reference_contributions(estimator: Any, rows: Any) -> tuple[np.ndarray, bool]:
     """What the exported contributions are validated against, and whether it is per feature.
 
-    XGBoost (``pred_contribs=True``) and LightGBM (``pred_contrib=True``) compute TreeSHAP themselves: their
-    values are compared one by one. For sklearn's trees the reference is the explained score, which every
-    row's contributions must add up to (TreeSHAP's local accuracy); the values themselves are tested against
-    exact Shapley values and ``shap`` in the test suite.
+    XGBoost (``pred_contribs=True``), LightGBM (``pred_contrib=True``) and CatBoost (``ShapValues``, symmetric
+    trees) compute TreeSHAP themselves: their values are compared one by one. For sklearn's trees (and CatBoost's
+    Depthwise and Lossguide trees) the reference is the explained score, which every row's contributions must add
+    up to (TreeSHAP's local accuracy); the values themselves are tested against exact Shapley values and ``shap``
+    in the test suite.
     """
     module = type(estimator).__module__.split(".")[0]
     if module == "xgboost":
@@ -391,7 +392,19 @@ def reference_contributions(estimator: Any, rows: Any) -> tuple[np.ndarray, bool
         values = np.asarray(estimator.predict(rows, pred_contrib=True))
         width = rows.shape[1] + 1
         return (values.reshape(len(values), -1, width) if values.shape[1] > width else values), True
+    if module == "catboost":
+        return _catboost_reference(estimator, rows)
     return explained_score(estimator, rows), False
+
+
+def _catboost_reference(estimator: Any, rows: Any) -> tuple[np.ndarray, bool]:
+    """CatBoost's own ShapValues for symmetric trees; for Depthwise and Lossguide trees the raw score, which the
+    contributions must add up to (CatBoost's own values for Depthwise trees do not: catboost/catboost#1703)."""
+    import catboost
+
+    if estimator.get_all_params().get("grow_policy", "SymmetricTree") == "SymmetricTree":
+        return np.asarray(estimator.get_feature_importance(catboost.Pool(rows), type="ShapValues")), True
+    return np.asarray(estimator.predict(rows, prediction_type="RawFormulaVal")), False
 
 
 def _dmatrix(xgboost: Any, booster: Any, rows: Any) -> Any:
