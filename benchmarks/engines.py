@@ -52,6 +52,12 @@ def _method(model: Any, task: str) -> str:
 def _sklearn(n_jobs: int) -> Callable[[Any, str, np.ndarray, str], Runner | Skip]:
     def prepare(model: Any, task: str, X: np.ndarray, device: str) -> Runner | Skip:
         method = getattr(model, _method(model, task))
+        if type(model).__module__.startswith("catboost"):  # CatBoost: its own threads, per call
+
+            def run_catboost(rows: np.ndarray) -> np.ndarray:
+                return method(rows, thread_count=n_jobs)
+
+            return Runner(run_catboost, note=f"thread_count={n_jobs}")
         if hasattr(model, "get_booster"):  # XGBoost: its own threads, set on the booster
             threads = 0 if n_jobs == -1 else n_jobs  # 0: every core
 
@@ -135,10 +141,13 @@ def _skl2onnx(model: Any, task: str, X: np.ndarray, device: str) -> Runner | Ski
         return Skip(f"skl2onnx is not installed ({error.name}); install the 'bench' extra")
     start = time.perf_counter()
     options = {id(model): {"zipmap": False}} if task == "classification" else None
+    catboost = type(model).__module__.startswith("catboost")
     try:
-        onx = to_onnx(model, X[:1], options=options)
+        # skl2onnx has no CatBoost converter: CatBoost's own ONNX export (TreeEnsemble operators) stands in.
+        onx = _catboost_onnx(model) if catboost else to_onnx(model, X[:1], options=options)
     except Exception as error:  # skl2onnx raises many types for unsupported models
-        return Skip(f"skl2onnx cannot convert it: {_error_text(error)}")
+        who = "CatBoost's own ONNX export" if catboost else "skl2onnx"
+        return Skip(f"{who} cannot convert it: {_error_text(error)}")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     session = ort.InferenceSession(onx.SerializeToString(), providers=providers)
     seconds = time.perf_counter() - start
@@ -157,7 +166,30 @@ def _skl2onnx(model: Any, task: str, X: np.ndarray, device: str) -> Runner | Ski
 
     ops = sorted({n.op_type for n in onx.graph.node if n.domain == "ai.onnx.ml"})
     note = f"{', '.join(ops)}; ORT default threads" + ("; ai.onnx.ml runs on the CPU" if device == "cuda" else "")
+    if catboost:
+        note = "CatBoost's own ONNX export: " + note
     return Runner(run, strategy="TreeEnsemble", note=note, export_seconds=seconds)
+
+
+def _catboost_onnx(model: Any) -> Any:
+    """CatBoost's own ONNX export (``save_model(format="onnx")``), read back."""
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/model.onnx"
+        model.save_model(path, format="onnx")
+        onx = onnx.load(path)
+    # Its probabilities come out of a ZipMap (a list of dicts); take the tensor that feeds it, as skl2onnx's
+    # zipmap=False does, so that no engine pays for building Python dicts.
+    for node in [n for n in onx.graph.node if n.op_type == "ZipMap"]:
+        onx.graph.node.remove(node)
+        kept = [o for o in onx.graph.output if o.name != node.output[0]]
+        del onx.graph.output[:]
+        onx.graph.output.extend(kept)
+        onx.graph.output.append(onnx.helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None))
+    return onx
 
 
 def _hummingbird(model: Any, task: str, X: np.ndarray, device: str) -> Runner | Skip:

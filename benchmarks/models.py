@@ -71,12 +71,21 @@ def _xgboost() -> Any:
     return xgboost.XGBClassifier(n_estimators=100, max_depth=6, random_state=SEED)
 
 
-# LightGBM and XGBoost models, beside their own predict, when the library is installed ('bench' extra).
+def _catboost() -> Any:
+    import catboost
+
+    return catboost.CatBoostClassifier(
+        iterations=100, depth=6, random_seed=SEED, verbose=0, allow_writing_files=False, thread_count=-1
+    )
+
+
+# LightGBM, XGBoost and CatBoost models, beside their own predict, when the library is installed ('bench' extra).
 MODELS += tuple(
     spec
     for library, spec in (
         ("lightgbm", ModelSpec("LightGBM 100 trees, 31 leaves", _lightgbm, "classification")),
         ("xgboost", ModelSpec("XGBoost 100x6", _xgboost, "classification")),
+        ("catboost", ModelSpec("CatBoost 100x6 symmetric", _catboost, "classification")),
     )
     if importlib.util.find_spec(library) is not None
 )
@@ -111,6 +120,9 @@ def node_count(model: Any) -> int:
 
 
 def _trees(model: Any) -> list[Any]:
+    if hasattr(model, "tree_count_"):  # CatBoost: symmetric trees of the model's depth
+        depth = int(model.get_all_params()["depth"])
+        return [_LibraryTree(2 ** (depth + 1) - 1, depth) for _ in range(model.tree_count_)]
     if hasattr(model, "booster_") or hasattr(model, "get_booster"):  # LightGBM, XGBoost
         return _library_trees(model)
     if hasattr(model, "_predictors"):  # HistGradientBoosting

@@ -87,3 +87,18 @@ def test_contributions_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch,
     assert "sk2tensor" in engines and len(table) == 3 * len(engines)
     if importlib.util.find_spec("shap") is not None:  # shap is the reference the differences are taken from
         assert all(line.split(" | ")[6] for line in table)
+
+
+def test_catboost_rows_use_its_threads_and_its_own_onnx_export_without_zipmap() -> None:
+    catboost = pytest.importorskip("catboost")
+    pytest.importorskip("skl2onnx")
+    X = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    labels = (X[:, 0] > 0).astype(int)  # CatBoost's ONNX export refuses boolean labels
+    model = catboost.CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False).fit(X, labels)
+    expected = model.predict_proba(X)
+    native = engines._sklearn(1)(model, "classification", X, "cpu")
+    assert native.note == "thread_count=1"
+    np.testing.assert_array_equal(native.run(X), expected)
+    peer = engines._skl2onnx(model, "classification", X, "cpu")
+    assert isinstance(peer, engines.Runner) and peer.note.startswith("CatBoost's own ONNX export")
+    np.testing.assert_allclose(peer.run(X), expected, atol=1e-6)  # its TreeEnsemble sums in float32
