@@ -364,3 +364,15 @@ def test_every_catboost_class_is_tested_and_sk2tensor_does_not_import_it() -> No
     code = "import sys, sk2tensor\nsk2tensor.supported()\nprint('catboost' in sys.modules)\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False"]
+
+
+@pytest.mark.parametrize(("strategy", "per_row_gathers"), [("perfect_tree_traversal", 3), ("tree_traversal", 4)])
+def test_symmetric_levels_need_no_per_row_gathers(strategy: str, per_row_gathers: int) -> None:
+    """Every level of a symmetric tree makes one test per tree: the traversal gathers whole input rows and never
+    a per-row node. What remains: the leaf values of each output (and, in tree_traversal, the map from the top
+    levels' position to its node numbering)."""
+    X, signal = _data(10)
+    estimator = catboost.CatBoostClassifier(iterations=20, depth=6, **QUIET).fit(X, _targets(signal)["multiclass"])
+    compiled = _check(estimator, _probe(X), strategy)
+    ops = [node.op_type for node in compiled.onnx.graph.node]
+    assert ops.count("GatherElements") == per_row_gathers

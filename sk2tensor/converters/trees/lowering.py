@@ -28,7 +28,10 @@ layout with int32 indices is ~10× faster than ``Gather`` on flat tables, DESIGN
 * ``perfect_tree_traversal``: trees padded to perfect binary trees of depth ``D``, one table per level, so the
   next index is ``2 i + went_right`` and no child table is needed; memory ``trees × 2^D``. The top
   :data:`LOGIC_LEVELS` levels use no ``GatherElements``: every node of the level tests its column over the whole
-  batch and bool logic selects each row's test.
+  batch and bool logic selects each row's test. Nor does any level whose nodes make one test per tree (every
+  level of CatBoost's symmetric trees): 100 symmetric trees of depth 6 ran 2.3x faster that way (4,096 rows,
+  one thread). Testing all levels in one ``Gather``/``Greater``/``Where``/``ReduceSum`` was 2.4x slower than
+  level by level, and ``Where`` + ``Sum`` instead of ``Cast`` + ``Add`` for the position no faster.
 
 No lowering computes a shape at run time (no ``Shape``/``ConstantOfShape``/``Expand``): per-tree constants have
 shape ``[trees, 1]`` and broadcast against the batch, so the graphs run on strict CUDA sessions too.
@@ -265,6 +268,10 @@ def _perfect_levels(
     Returns the ``[trees, batch]`` int32 position reached in the perfect tree ``levels`` deeper, and
     ``nodes [trees, 2^depth]``, the node (original numbering) at each position: a leaf above the last level
     stands for its whole padded subtree (it never goes right anyway).
+
+    A level whose nodes all make the same test within each tree (every level of CatBoost's symmetric trees; a
+    level of leaves only) is one whole-row ``Gather`` and ``Greater`` per tree, whatever the row's position:
+    no ``GatherElements`` and no selection.
     """
     rows = trees[:, None]
     index: Var | None = None
@@ -272,39 +279,47 @@ def _perfect_levels(
     if start is not None:
         index, nodes = start
     logic = min(levels, LOGIC_LEVELS) if start is None else 0
-    bits: list[tuple[Var, Var]] = []  # the top levels' went-right bits and their negations, bool [trees, batch]
+    bits: list[Var] = []  # went-right bits of the levels above while no position is computed, bool [trees, batch]
+    negations: dict[int, Var] = {}
+
+    def negation(i: int) -> Var:
+        if i not in negations:
+            negations[i] = graph.logical_not(bits[i])
+        return negations[i]
+
+    def test(column: np.ndarray, threshold: np.ndarray, slot: int) -> Var:
+        value = graph.gather(split.columns, _int32(graph, column[:, slot], "slot_column"))
+        return graph.greater(value, graph.const(threshold[:, slot : slot + 1], "slot_threshold", threshold.dtype))
+
     for level in range(levels):
         column, threshold = split.column[rows, nodes], split.threshold[rows, nodes]
-        if level < logic:
+        uniform = bool((column == column[:, :1]).all() and (threshold == threshold[:, :1]).all())
+        if index is None and (uniform or level < logic):
             # Every node of the level tests its column (Gather copies whole rows: no per-element index), then
             # the bits of the levels above pick each row's test, least significant bit first.
-            tested = [
-                graph.greater(
-                    graph.gather(split.columns, _int32(graph, column[:, slot], "slot_column")),
-                    graph.const(threshold[:, slot : slot + 1], "slot_threshold", dtype=threshold.dtype),
-                )
-                for slot in range(column.shape[1])
-            ]
-            for bit in reversed(bits):
-                tested = [_select(graph, bit, tested[i], tested[i + 1]) for i in range(0, len(tested), 2)]
-            if level < logic - 1:
-                bits.append((tested[0], graph.logical_not(tested[0])))
-            else:
-                index = _position(graph, [bit for bit, _ in bits] + [tested[0]])
-        elif index is None:  # the roots: constants of shape [trees, 1]
-            value = graph.gather(split.columns, _int32(graph, column[:, 0], "root_column"))
-            went_right = _went_right(graph, value, graph.const(threshold, "root_threshold", dtype=threshold.dtype))
-            index = went_right
+            tested = [test(column, threshold, slot) for slot in range(1 if uniform else column.shape[1])]
+            for i in reversed(range(len(bits)) if not uniform else range(0)):
+                tested = [
+                    _select(graph, (bits[i], negation(i)), tested[j], tested[j + 1]) for j in range(0, len(tested), 2)
+                ]
+            bits.append(tested[0])
         else:
-            col = graph.gather_elements(_int32(graph, column, "column"), index, axis=1)
-            value = graph.gather_elements(split.columns, col, axis=0)
-            thr = graph.gather_elements(graph.const(threshold, "threshold", dtype=threshold.dtype), index, axis=1)
-            index = graph.add(graph.add(index, index), _went_right(graph, value, thr))
+            if index is None:
+                index = _position(graph, bits)
+            if uniform:
+                went_right = graph.cast(test(column, threshold, 0), np.int32)
+            else:
+                col = graph.gather_elements(_int32(graph, column, "column"), index, axis=1)
+                value = graph.gather_elements(split.columns, col, axis=0)
+                thr = graph.gather_elements(graph.const(threshold, "threshold", dtype=threshold.dtype), index, axis=1)
+                went_right = _went_right(graph, value, thr)
+            index = graph.add(graph.add(index, index), went_right)
         leaf = ensemble.is_leaf[rows, nodes]
         left = np.where(leaf, nodes, ensemble.left[rows, nodes])
         right = np.where(leaf, nodes, ensemble.right[rows, nodes])
         nodes = np.stack([left, right], axis=2).reshape(len(trees), -1)
-    assert index is not None
+    if index is None:
+        index = _position(graph, bits)
     return index, nodes
 
 
