@@ -128,6 +128,11 @@ class _PlainErrorsGroup(TyperGroup):
         return 1
 
 
+MODEL_HELP = (
+    "Fitted estimator: .skops (or .joblib/.pkl with --trust), or a boosting library's own model file: "
+    "CatBoost .cbm/.json, XGBoost .ubj/.json, LightGBM .txt."
+)
+
 app = typer.Typer(
     name=PROG,
     cls=_PlainErrorsGroup,
@@ -157,9 +162,7 @@ def _root(
 # ----------------------------------------------------------------------------------------- export
 @app.command()
 def export(
-    model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="Fitted estimator: .skops (or .joblib/.pkl with --trust).")
-    ],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help=MODEL_HELP)],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="OUT", help="Where to write the .onnx file.")],
     validate: Annotated[
         Path | None,
@@ -529,9 +532,7 @@ def _rows_for(path: Path, estimator: Any, compiled: sk2tensor.CompiledModel | No
 
 @app.command()
 def validate(
-    model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="The fitted estimator: .skops (or .joblib/.pkl with --trust).")
-    ],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help=MODEL_HELP)],
     exported: Annotated[Path, typer.Argument(metavar="ONNX", help="Its export, an .onnx file.")],
     data: Annotated[Path, typer.Option("--data", metavar="DATA", help="Rows to compare on: .npy, .csv or .parquet.")],
     trust: Annotated[
@@ -567,9 +568,7 @@ def _median_seconds(function: Any, repeats: int) -> float:
 
 @app.command()
 def bench(
-    model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="The fitted estimator: .skops (or .joblib/.pkl with --trust).")
-    ],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help=MODEL_HELP)],
     data: Annotated[
         Path | None,
         typer.Option("--data", metavar="DATA", help="Rows to time on (.npy, .csv, .parquet); default generated."),

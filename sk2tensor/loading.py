@@ -3,7 +3,8 @@
 * :func:`load_estimator` reads a fitted estimator. ``.skops`` files go through skops' safe loader, which
   reconstructs only the types it trusts; a file holding other types is refused, naming them, unless
   ``trust=True``. ``.joblib``, ``.pkl`` and ``.pickle`` files are pickles: loading one runs whatever code
-  it holds, so they are refused unless ``trust=True``.
+  it holds, so they are refused unless ``trust=True``. LightGBM, XGBoost and CatBoost models load from their
+  libraries' own files (data only: no ``trust`` needed).
 * :func:`load_data` reads rows to validate an export on: ``.npy``, ``.csv`` or ``.parquet``.
 * :func:`match_columns` puts named columns in the order an estimator was fitted on.
 * :func:`open_data` opens a data file (or an array) to be read in batches, never whole, and
@@ -35,7 +36,25 @@ if TYPE_CHECKING:
 #: Suffixes :func:`load_estimator` reads.
 SKOPS_SUFFIXES = (".skops",)
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
-MODEL_SUFFIXES = SKOPS_SUFFIXES + PICKLE_SUFFIXES
+#: The gradient-boosting libraries' own model files: data, never code, so they load without ``trust``.
+#: ``.json`` is XGBoost's or CatBoost's JSON model (told apart by its keys), ``.txt`` LightGBM's text model.
+NATIVE_SUFFIXES = (".cbm", ".ubj", ".json", ".txt")
+MODEL_SUFFIXES = SKOPS_SUFFIXES + PICKLE_SUFFIXES + NATIVE_SUFFIXES
+#: CatBoost losses whose models load as CatBoostClassifier / CatBoostRanker (any other: CatBoostRegressor).
+_CATBOOST_CLASSIFIER_LOSSES = {"Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll"}
+_CATBOOST_RANKER_LOSSES = {
+    "YetiRank",
+    "YetiRankPairwise",
+    "PairLogit",
+    "PairLogitPairwise",
+    "QueryRMSE",
+    "QuerySoftMax",
+    "QueryCrossEntropy",
+    "StochasticFilter",
+    "StochasticRank",
+    "LambdaMart",
+    "GroupQuantile",
+}
 #: Suffixes :func:`load_data` reads.
 DATA_SUFFIXES = (".npy", ".csv", ".parquet")
 #: CSV cells read as a missing value (NaN) by the reader without pandas, compared in lower case.
@@ -62,7 +81,11 @@ def _cause(error: BaseException) -> str:
 
 # ----------------------------------------------------------------------------------------- estimators
 def load_estimator(path: str | os.PathLike[str], *, trust: bool = False) -> Any:
-    """Load a fitted estimator from a ``.skops``, ``.joblib``, ``.pkl`` or ``.pickle`` file.
+    """Load a fitted estimator from a ``.skops``, ``.joblib``, ``.pkl`` or ``.pickle`` file, or a gradient-boosting
+    model from its library's own file: CatBoost ``.cbm`` or ``.json`` (as CatBoostClassifier, CatBoostRanker or
+    CatBoostRegressor, by its loss), XGBoost ``.ubj`` or ``.json`` (as XGBClassifier, XGBRanker or XGBRegressor,
+    by its objective; a classifier's labels are 0 .. n-1, as the file holds no others) and LightGBM ``.txt``
+    (a ``lightgbm.Booster``, whose ``predict`` is its transformed output).
 
     Parameters
     ----------
@@ -81,6 +104,8 @@ def load_estimator(path: str | os.PathLike[str], *, trust: bool = False) -> Any:
     """
     path = _existing_file(path, "model")
     suffix = path.suffix.lower()
+    if suffix in NATIVE_SUFFIXES:
+        return _load_native(path)
     if suffix in SKOPS_SUFFIXES:
         estimator = _load_skops(path, trust=trust)
     elif suffix in PICKLE_SUFFIXES:
@@ -134,6 +159,81 @@ def _load_pickle(path: Path) -> Any:
         ) from None
     except Exception as error:  # unpickling a damaged file raises anything at all
         raise ModelFileError(f"{path} is not a readable {path.suffix} file ({_cause(error)})") from None
+
+
+def _library(name: str, path: Path) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ModelFileError(
+            f"{path} is a {name} model file and {name} is not installed: install the extra 'sk2tensor[{name}]'"
+        ) from None
+
+
+def _load_native(path: Path) -> Any:
+    """A LightGBM, XGBoost or CatBoost model from the library's own file format."""
+    suffix = path.suffix.lower()
+    library = {".cbm": "catboost", ".ubj": "xgboost", ".txt": "lightgbm"}.get(suffix) or _json_library(path)
+    module = _library(library, path)
+    try:
+        if library == "catboost":
+            return _load_catboost(module, path, "json" if suffix == ".json" else "cbm")
+        if library == "xgboost":
+            return _load_xgboost(module, path)
+        return module.Booster(model_file=str(path))
+    except ModelFileError:
+        raise
+    except Exception as error:  # each library raises its own error types for a damaged file
+        raise ModelFileError(f"{path} is not a readable {library} model ({_cause(error)})") from None
+
+
+def _json_library(path: Path) -> str:
+    """Which library wrote a ``.json`` model: XGBoost's has ``learner``, CatBoost's ``features_info``."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path} is not a readable JSON model ({_cause(error)})") from None
+    if isinstance(document, dict) and "learner" in document:
+        return "xgboost"
+    if isinstance(document, dict) and "features_info" in document:
+        return "catboost"
+    raise ModelFileError(f"{path} is neither an XGBoost nor a CatBoost JSON model (no 'learner' or 'features_info')")
+
+
+def _load_catboost(catboost: Any, path: Path, file_format: str) -> Any:
+    """As CatBoostClassifier, CatBoostRanker or CatBoostRegressor, by the loss it was trained with (class labels
+    and default prediction types follow)."""
+    model = catboost.CatBoost().load_model(str(path), format=file_format)
+    loss = str(model.get_all_params().get("loss_function", "RMSE")).split(":")[0]
+    if loss in _CATBOOST_CLASSIFIER_LOSSES:
+        cls = catboost.CatBoostClassifier
+    elif loss in _CATBOOST_RANKER_LOSSES:
+        cls = catboost.CatBoostRanker
+    else:
+        cls = catboost.CatBoostRegressor
+    return cls().load_model(str(path), format=file_format)
+
+
+def _load_xgboost(xgboost: Any, path: Path) -> Any:
+    """As XGBClassifier (labels 0 .. n-1), XGBRanker or XGBRegressor, by the objective in the file."""
+    import json
+
+    booster = xgboost.Booster(model_file=str(path))
+    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+    if objective.startswith(("binary:", "multi:")):
+        cls = xgboost.XGBClassifier
+    elif objective.startswith("rank:"):
+        cls = xgboost.XGBRanker
+    else:
+        cls = xgboost.XGBRegressor
+    estimator = cls()
+    estimator.load_model(str(path))
+    return estimator
 
 
 def _check_estimator(obj: Any, path: Path) -> None:

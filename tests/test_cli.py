@@ -776,3 +776,33 @@ def test_console_script_errors_of_new_commands_are_one_line(files: Files, export
         assert done.stdout == "" and "Traceback" not in done.stderr
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("library", ["catboost", "xgboost", "lightgbm"])
+def test_export_of_a_boosting_librarys_own_model_file(tmp_path: Path, library: str) -> None:
+    module = pytest.importorskip(library)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    if library == "catboost":
+        model = module.CatBoostClassifier(iterations=10, verbose=0, allow_writing_files=False).fit(X, y)
+        path = tmp_path / "model.cbm"
+        model.save_model(str(path))
+    elif library == "xgboost":
+        model = module.XGBClassifier(n_estimators=10).fit(X, y)
+        path = tmp_path / "model.ubj"
+        model.save_model(path)
+    else:
+        model = module.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
+        path = tmp_path / "model.txt"
+        model.booster_.save_model(path)
+    data = tmp_path / "rows.npy"
+    np.save(data, X)
+    out = tmp_path / "model.onnx"
+    result = invoke("export", path, "-o", out, "--validate", data)  # no --trust: these files hold no code
+    assert_ok(result)
+    assert "passed" in result.stdout
+    # A LightGBM text model loads as a Booster: its predict is the positive class's probability.
+    name, expected = ("predict", model.predict_proba(X)[:, 1]) if library == "lightgbm" else ("predict_proba", None)
+    (got,) = fresh_session(out).run([name], {"input": X.astype(np.float32)})
+    np.testing.assert_allclose(got, model.predict_proba(X) if expected is None else expected, atol=1e-6)

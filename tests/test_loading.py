@@ -129,14 +129,102 @@ def test_missing_unknown_and_non_estimator_model_files(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError) as error:
         load_estimator(tmp_path)
     assert_one_line(error, "is a directory")
-    (tmp_path / "model.txt").write_text("hello")
+    (tmp_path / "model.bin").write_text("hello")
     with pytest.raises(ModelFileError) as error:
-        load_estimator(tmp_path / "model.txt")
-    assert_one_line(error, "unknown model file type '.txt'", ".skops")
+        load_estimator(tmp_path / "model.bin")
+    assert_one_line(error, "unknown model file type '.bin'", ".skops", ".cbm")
     skops.io.dump({"weights": [1, 2]}, tmp_path / "dict.skops")
     with pytest.raises(ModelFileError) as error:
         load_estimator(tmp_path / "dict.skops")
     assert_one_line(error, "holds an object of type dict, not a scikit-learn estimator")
+
+
+# ------------------------------------------------------------------------ boosting libraries' own files
+def _boosting_rows() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    X[::11, 1] = np.nan
+    return X, np.digitize(np.nan_to_num(X[:, 0]) + X[:, 2], [-0.5, 0.5])
+
+
+@pytest.mark.parametrize("file_format", ["cbm", "json"])
+def test_catboost_files_load_as_the_class_their_loss_belongs_to(tmp_path: Path, file_format: str) -> None:
+    catboost = pytest.importorskip("catboost")
+    X, labels = _boosting_rows()
+    quiet = {"iterations": 5, "verbose": 0, "allow_writing_files": False}
+    for model, target in (
+        (catboost.CatBoostClassifier(**quiet), np.array(["low", "mid", "high"])[labels]),
+        (catboost.CatBoostRegressor(loss_function="Poisson", **quiet), labels + 1.0),
+        (catboost.CatBoostRanker(**quiet), labels),
+    ):
+        fit = {"group_id": np.repeat(np.arange(30), 10)} if isinstance(model, catboost.CatBoostRanker) else {}
+        model.fit(X, target, **fit)
+        path = tmp_path / f"model.{file_format}"
+        model.save_model(str(path), format=file_format)
+        loaded = load_estimator(path)
+        assert type(loaded) is type(model)
+        expected = model.predict(X)  # labels and prediction type kept
+        if expected.dtype.kind == "f":  # CatBoost's JSON prints a few leaf values one unit in the last place off
+            np.testing.assert_allclose(loaded.predict(X), expected, rtol=1e-14, atol=0)
+        else:
+            np.testing.assert_array_equal(loaded.predict(X), expected)
+
+
+@pytest.mark.parametrize("suffix", ["ubj", "json"])
+def test_xgboost_files_load_as_the_class_their_objective_belongs_to(tmp_path: Path, suffix: str) -> None:
+    xgboost = pytest.importorskip("xgboost")
+    X, labels = _boosting_rows()
+    for model, target in (
+        (xgboost.XGBClassifier(n_estimators=5), labels),
+        (xgboost.XGBRegressor(n_estimators=5, objective="count:poisson"), labels + 1.0),
+    ):
+        model.fit(X, target)
+        path = tmp_path / f"model.{suffix}"
+        model.save_model(path)
+        loaded = load_estimator(path)
+        assert type(loaded) is type(model)
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_lightgbm_text_model_loads_as_a_booster(tmp_path: Path) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    X, labels = _boosting_rows()
+    model = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(X, labels)
+    path = tmp_path / "model.txt"
+    model.booster_.save_model(path)
+    loaded = load_estimator(path)
+    assert isinstance(loaded, lightgbm.Booster)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("model.cbm", b"not a catboost model", "not a readable catboost model"),
+        ("model.ubj", b"\x00\x01", "not a readable xgboost model"),
+        ("model.txt", b"hello", "not a readable lightgbm model"),
+        ("model.json", b'{"weights": [1]}', "neither an XGBoost nor a CatBoost JSON model"),
+        ("broken.json", b'{"learner": ', "not a readable JSON model"),
+    ],
+)
+def test_unreadable_boosting_files_are_one_line_errors(
+    tmp_path: Path, name: str, content: bytes, fragment: str
+) -> None:
+    pytest.importorskip("catboost"), pytest.importorskip("xgboost"), pytest.importorskip("lightgbm")
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError) as error:
+        load_estimator(path)
+    assert_one_line(error, str(path), fragment)
+
+
+def test_a_missing_boosting_library_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "catboost", None)  # import fails as if not installed
+    path = tmp_path / "model.cbm"
+    path.write_bytes(b"whatever")
+    with pytest.raises(ModelFileError) as error:
+        load_estimator(path)
+    assert_one_line(error, "catboost is not installed", "sk2tensor[catboost]")
 
 
 # ----------------------------------------------------------------------------------------- data
