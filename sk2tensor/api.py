@@ -27,7 +27,7 @@ from sk2tensor.converters.trees.contributions import reference_contributions
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table, Var
 from sk2tensor.metadata import APPLY, CONTRIBUTIONS
-from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse
+from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse, margin_rows
 from sk2tensor.registry import (
     METHODS,
     STRATEGIES,
@@ -140,26 +140,34 @@ def _dense(value: Any) -> np.ndarray:
     return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
 
 
-def _method_output(estimator: Any, name: str, data: Any) -> np.ndarray:
-    """``estimator.name(data)``; for ``contributions``, what :func:`reference_contributions` compares with."""
+def _method_output(estimator: Any, name: str, data: Any, base_margin: np.ndarray | None = None) -> np.ndarray:
+    """``estimator.name(data)``; for ``contributions``, what :func:`reference_contributions` compares with.
+    ``base_margin``: XGBoost's per-row starting margin (set on a DMatrix, else passed to the method)."""
     if name == CONTRIBUTIONS:
         return reference_contributions(estimator, data)[0]
-    return reference_output(estimator, name, getattr(estimator, name)(data))
+    if base_margin is None:
+        return reference_output(estimator, name, getattr(estimator, name)(data))
+    if hasattr(data, "set_base_margin"):  # xgboost.Booster predicts from a DMatrix, which carries the margin
+        data.set_base_margin(base_margin)
+        return reference_output(estimator, name, getattr(estimator, name)(data))
+    return reference_output(estimator, name, getattr(estimator, name)(data, base_margin=base_margin))
 
 
-def _sklearn_outputs(estimator: Any, rows: Any, methods: list[str]) -> dict[str, np.ndarray]:
+def _sklearn_outputs(
+    estimator: Any, rows: Any, methods: list[str], base_margin: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     framed = hasattr(rows, "columns") and hasattr(rows, "iloc")
     data = rows if framed or rows.dtype == object else _reference_input(estimator, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            return {name: _dense(_method_output(estimator, name, data)) for name in methods}
+            return {name: _dense(_method_output(estimator, name, data, base_margin)) for name in methods}
         except ValueError as error:
             # sklearn 1.9's KMeans family refuses float32 rows once fitted on float64 data ("Buffer dtype
             # mismatch"); the graph upcasts them, so the reference is sklearn on the same rows in float64.
             if framed or rows.dtype != np.float32 or "Buffer dtype mismatch" not in str(error):
                 raise
-    return _sklearn_outputs(estimator, rows.astype(np.float64), methods)
+    return _sklearn_outputs(estimator, rows.astype(np.float64), methods, base_margin)
 
 
 def _class_path(estimator: Any) -> str:
@@ -181,6 +189,7 @@ def convert(
     validate: bool = True,
     contributions: bool = False,
     leaves: bool = False,
+    base_margin: Any = None,
 ) -> CompiledModel:
     """Compile a fitted sklearn estimator or pipeline into an ONNX graph of plain tensor operations.
 
@@ -211,6 +220,11 @@ def convert(
     leaves:
         Also output ``apply``: the leaf each tree reaches, as sklearn's ``apply`` returns it (decision trees,
         forests, extra trees, ``RandomTreesEmbedding``, gradient boosting, and XGBoost's ``XGBModel.apply``).
+    base_margin:
+        XGBoost models: per-row starting margins for the rows of ``X`` (``[rows]``, or ``[rows, groups]`` for
+        multiclass), as ``predict(X, base_margin=...)`` takes them. The export then has a second input,
+        ``base_margin``, which replaces the base score row by row; validation feeds it these values, and the
+        returned model's methods take ``base_margin=`` too.
 
     Returns
     -------
@@ -233,7 +247,13 @@ def convert(
     for name, flag in (("contributions", contributions), ("leaves", leaves)):
         if not isinstance(flag, bool):
             raise UnsupportedParameterError(f"{name} must be True or False, got {flag!r}")
+    if base_margin is not None and X is None:
+        raise InputError("base_margin holds values for the rows of X: pass X too")
     if X is not None and takes_strings(estimator) and _string_positions(X):
+        if base_margin is not None:
+            raise UnsupportedParameterError(
+                "base_margin is taken with numeric inputs only; encode the string columns first"
+            )
         if contributions or leaves:
             raise UnsupportedParameterError(
                 "contributions and leaves are computed on numeric inputs only; encode the string columns first"
@@ -259,8 +279,21 @@ def convert(
         graph = GraphBuilder(dtype=dtype, opset=DEFAULT_OPSET if opset is None else opset)
     except ValueError as error:
         raise UnsupportedParameterError(str(error)) from None
-    context = ConversionContext(strategy=strategy, device=device, contributions=contributions, leaves=leaves)
+    context = ConversionContext(
+        strategy=strategy,
+        device=device,
+        contributions=contributions,
+        leaves=leaves,
+        base_margin=base_margin is not None,
+    )
     outputs = lower(graph, estimator, graph.input(INPUT_NAME, width), context)
+    margin = None
+    if base_margin is not None:
+        if context.margin_input is None:
+            raise UnsupportedParameterError(
+                f"base_margin is an input of XGBoost models; {type(estimator).__name__} takes none"
+            )
+        margin = margin_rows(base_margin, len(rows), context.margin_input[1])
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
     if contributions:
         methods.append(_declare_contributions(graph, estimator, context))
@@ -270,10 +303,19 @@ def convert(
     if rows is None:
         rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
     rows = np.ascontiguousarray(rows, dtype=dtype)
-    reference = _sklearn_outputs(estimator, rows if validate else rows[:2], methods)
+    # The reference margins in the graph's dtype, as the graph receives them.
+    margin = None if margin is None else margin.astype(dtype).astype(np.float64)
+    sample = rows if validate else rows[:2]
+    reference_margin = None if margin is None else _library_margin(margin[: len(sample)])
+    reference = _sklearn_outputs(estimator, sample, methods, reference_margin)
     props = _properties(estimator, width, dtype, methods, reference, context, names)
     labels = _predicts_labels(outputs)
-    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
+    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels, margin)
+
+
+def _library_margin(margin: np.ndarray) -> np.ndarray:
+    """Margins as XGBoost takes them: ``[rows]`` for one group."""
+    return margin[:, 0] if margin.shape[1] == 1 else margin
 
 
 def _declare_outputs(
@@ -480,6 +522,8 @@ def _properties(
     }
     if context.max_chunk_rows is not None:
         props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)
+    if context.margin_input is not None:
+        props[md.BASE_MARGIN] = json.dumps({"name": context.margin_input[0].name, "width": context.margin_input[1]})
     if names is not None:
         props[md.FEATURE_NAMES] = json.dumps(names)
     return props
@@ -502,6 +546,7 @@ def _finish(
     dtype: str,
     validate: bool,
     labels: bool,
+    margin: np.ndarray | None = None,
 ) -> CompiledModel:
     """Class metadata, the model, and its validation on ``rows`` against sklearn's ``reference``.
 
@@ -522,7 +567,7 @@ def _finish(
 
     compiled = CompiledModel(model, device=device)
     if validate:
-        report = validation_report(compiled, reference, rows, is_classifier=classes is not None)
+        report = validation_report(compiled, reference, rows, is_classifier=classes is not None, base_margin=margin)
         compiled.onnx.metadata_props.add(key=md.VALIDATION, value=report.to_json())
         compiled.metadata[md.VALIDATION] = report.to_json()
         compiled.validation = report
@@ -540,10 +585,16 @@ def _finish(
 
 
 def validation_report(
-    compiled: CompiledModel, reference: dict[str, np.ndarray], rows: Any, *, is_classifier: bool
+    compiled: CompiledModel,
+    reference: dict[str, np.ndarray],
+    rows: Any,
+    *,
+    is_classifier: bool,
+    base_margin: np.ndarray | None = None,
 ) -> ValidationReport:
-    """Run ``compiled`` on ``rows`` and compare each output with sklearn's ``reference``."""
-    got = compiled.run_many(compiled.outputs, rows)
+    """Run ``compiled`` on ``rows`` (and their ``base_margin``) and compare each output with sklearn's
+    ``reference``."""
+    got = compiled.run_many(compiled.outputs, rows, base_margin=base_margin)
     explained = reference.get(CONTRIBUTIONS)
     if explained is not None and explained.ndim == got[CONTRIBUTIONS].ndim - 1:
         # Without per-feature values to compare with, the contributions must add up to the explained score.
@@ -551,8 +602,9 @@ def validation_report(
     return compare_outputs(got, reference, dtype=str(compiled.input_dtype), is_classifier=is_classifier)
 
 
-def compare(estimator: Any, compiled: CompiledModel, X: Any) -> ValidationReport:
-    """Compare an already exported model with ``estimator`` on the rows of ``X`` (no exception raised)."""
+def compare(estimator: Any, compiled: CompiledModel, X: Any, *, base_margin: Any = None) -> ValidationReport:
+    """Compare an already exported model with ``estimator`` on the rows of ``X`` (no exception raised), with
+    ``base_margin`` for a model that takes one."""
     if compiled.string_inputs:
         named = hasattr(X, "columns") and hasattr(X, "iloc")
         if named and compiled.feature_names is not None:
@@ -563,5 +615,10 @@ def compare(estimator: Any, compiled: CompiledModel, X: Any) -> ValidationReport
         return validation_report(compiled, reference, rows, is_classifier=compiled.classes is not None)
     rows, _ = _as_matrix(X)
     rows = np.ascontiguousarray(rows, dtype=compiled.input_dtype)
-    reference = _sklearn_outputs(estimator, rows, list(compiled.outputs))
-    return validation_report(compiled, reference, rows, is_classifier=compiled.classes is not None)
+    margin = None
+    if compiled.base_margin_width is not None or base_margin is not None:
+        margin = compiled.margin_feed(base_margin, len(rows)).astype(np.float64)
+    reference = _sklearn_outputs(
+        estimator, rows, list(compiled.outputs), None if margin is None else _library_margin(margin)
+    )
+    return validation_report(compiled, reference, rows, is_classifier=compiled.classes is not None, base_margin=margin)

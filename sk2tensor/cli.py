@@ -377,6 +377,15 @@ def predict(
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: on a terminal, not in CI)."),
     ] = None,
+    base_margin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--base-margin",
+            metavar="COLS",
+            help="For a model exported with base_margin (XGBoost): the data's column(s) holding each row's "
+            "starting margin (names, or 1-based positions).",
+        ),
+    ] = None,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -413,6 +422,8 @@ def predict(
     if output.resolve() == model.resolve():
         raise ModelFileError(f"refusing to overwrite {model} with the scores: choose another --output")
     if engine is not Engine.local:
+        if base_margin is not None:
+            raise typer.BadParameter("--base-margin applies to --engine local only", param_hint="--base-margin")
         if workers is not None and engine is not Engine.ray:
             raise typer.BadParameter("--workers applies to --engine ray only", param_hint="--workers")
         _predict_on_engine(engine, model, data, output, method, device, batch_size, columns, keep, workers)
@@ -432,6 +443,7 @@ def predict(
             batch_size=batch_size,
             columns=_split_list(columns),
             progress=bar,
+            base_margin=_split_list(base_margin),
         )
     finally:
         if bar is not None:

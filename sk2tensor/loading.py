@@ -536,7 +536,7 @@ def choose_columns(
     * else every column, in order; the data must then be exactly ``n_features`` wide.
     """
     if columns is not None:
-        chosen = [_column_position(source, str(column)) for column in columns]
+        chosen = [column_position(source, str(column)) for column in columns]
         if len(chosen) != n_features:
             raise InputError(f"{len(chosen)} column(s) chosen, but the model expects {n_features}")
         return chosen
@@ -557,7 +557,8 @@ def choose_columns(
     return list(range(source.width))
 
 
-def _column_position(source: DataSource, column: str) -> int:
+def column_position(source: DataSource, column: str) -> int:
+    """Position of ``column`` (a name, or a 1-based position for data without names) in ``source``."""
     if source.names is not None:
         if column in source.names:
             return source.names.index(column)

@@ -46,6 +46,7 @@ CHUNK_ROWS = "chunk_rows"
 MAX_CHUNK_ROWS = "max_chunk_rows"
 INPUTS = "inputs"
 MISSING_STRINGS = "missing_strings"
+BASE_MARGIN = "base_margin"
 
 #: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
 MISSING_NAN = "__sk2tensor_missing_nan__"
@@ -74,6 +75,8 @@ DESCRIPTIONS = {
     "position(s) (models with string columns only)",
     MISSING_STRINGS: 'JSON object: the strings fed for a missing value, `"nan"` (NaN, null) and `"none"` (Python None) '
     "(models with string columns only)",
+    BASE_MARGIN: 'JSON object `{"name": "base_margin", "width": n}`: the second graph input, a per-row starting margin '
+    "`[batch, n]` in the graph's dtype (XGBoost models exported with `base_margin` only)",
 }
 
 

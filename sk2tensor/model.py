@@ -231,6 +231,10 @@ class CompiledModel:
         self.classes: np.ndarray | None = None
         if md.CLASSES in props:
             self.classes = md.decode_classes(props[md.CLASSES], props[md.CLASSES_DTYPE])
+        margin = json.loads(props[md.BASE_MARGIN]) if md.BASE_MARGIN in props else None
+        #: ``(name, width)`` of the per-row starting margin input (XGBoost exports with ``base_margin``), else None.
+        self.base_margin_name: str | None = None if margin is None else str(margin["name"])
+        self.base_margin_width: int | None = None if margin is None else int(margin["width"])
         self.predict_output = props.get(md.PREDICT_OUTPUT, "label")
         self.strategy: dict[str, str] = json.loads(props.get(md.STRATEGY, "{}"))
         self.estimator_class = props.get(md.ESTIMATOR_CLASS, "")
@@ -283,10 +287,13 @@ class CompiledModel:
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.outputs))
 
-    def run(self, method: str, X: Any) -> np.ndarray:
-        """The output named ``method`` for the rows of ``X``, shaped and typed as sklearn returns it."""
+    def run(self, method: str, X: Any, *, base_margin: Any = None) -> np.ndarray:
+        """The output named ``method`` for the rows of ``X``, shaped and typed as sklearn returns it;
+        ``base_margin`` for a model exported with one (XGBoost's per-row starting margin)."""
         if method not in self.outputs:
             raise AttributeError(f"this model has no {method!r} output; it has {list(self.outputs)}")
+        if self.base_margin_width is not None or base_margin is not None:
+            return self._as_sklearn(method, self._run_outputs([method], X, base_margin)[0])
         if (
             type(X) is np.ndarray
             and X.dtype == self.input_dtype
@@ -301,22 +308,37 @@ class CompiledModel:
             return self._as_sklearn(method, self.session.run([method], {self.input_name: X})[0])
         return self._as_sklearn(method, self._run_outputs([method], X)[0])
 
-    def run_many(self, methods: Any, X: Any) -> dict[str, np.ndarray]:
+    def run_many(self, methods: Any, X: Any, *, base_margin: Any = None) -> dict[str, np.ndarray]:
         """Several outputs for the rows of ``X`` from one pass over them: ONNX Runtime computes every output of
         the graph on each run whichever are asked for, so asking for them together costs one run, not several."""
         methods = list(dict.fromkeys(methods))
         for method in methods:
             if method not in self.outputs:
                 raise AttributeError(f"this model has no {method!r} output; it has {list(self.outputs)}")
-        results = self._run_outputs(methods, X)
+        results = self._run_outputs(methods, X, base_margin)
         return {method: self._as_sklearn(method, result) for method, result in zip(methods, results, strict=True)}
 
-    def _run_outputs(self, methods: list[str], X: Any) -> list[np.ndarray]:
+    def margin_feed(self, base_margin: Any, n_rows: int) -> np.ndarray:
+        """``base_margin`` as the ``[n_rows, width]`` array of the input dtype this model's margin input takes."""
+        if self.base_margin_width is None:
+            raise InputError("this model takes no base_margin (only XGBoost models exported with base_margin do)")
+        if base_margin is None:
+            raise InputError(
+                "this model was exported with a base_margin input: pass base_margin=, one value per row "
+                f"({self.base_margin_width} per row)"
+            )
+        margin = margin_rows(base_margin, n_rows, self.base_margin_width)
+        return np.ascontiguousarray(margin, dtype=self.input_dtype)
+
+    def _run_outputs(self, methods: list[str], X: Any, base_margin: Any = None) -> list[np.ndarray]:
         """The graph's raw ``methods`` outputs for ``X`` (any accepted input), in chunks."""
         if is_sparse(X):
-            return self._run_sparse(methods, X)
+            return self._run_sparse(methods, X, base_margin)
         prepared = self.prepare_input(X)
         feeds = prepared if isinstance(prepared, dict) else {self.input_name: prepared}
+        if self.base_margin_width is not None or base_margin is not None:
+            margin = self.margin_feed(base_margin, len(next(iter(feeds.values()))))  # refuses a stray base_margin
+            feeds[str(self.base_margin_name)] = margin
         if len(next(iter(feeds.values()))) == 0:
             # Some kernels reject empty tensors: run one row of zeros and keep none of its result.
             one = {
@@ -328,18 +350,24 @@ class CompiledModel:
             return [result[:0] for result in self._run_feeds(methods, one)]
         return self._run_feeds(methods, feeds)
 
-    def _run_sparse(self, methods: list[str], X: Any) -> list[np.ndarray]:
+    def _run_sparse(self, methods: list[str], X: Any, base_margin: Any = None) -> list[np.ndarray]:
         """A scipy sparse ``X``: densified one chunk of rows at a time, so memory stays at a chunk's dense size."""
         if self.string_inputs:
             raise InputError("this model has string columns: pass a DataFrame or a 2-D array, not a sparse matrix")
         self._check_matrix(X)
         if X.shape[0] == 0:
-            return self._run_outputs(methods, np.zeros((0, self.n_features), self.input_dtype))
+            return self._run_outputs(methods, np.zeros((0, self.n_features), self.input_dtype), base_margin)
         rows = X.tocsr()
+        margin = None
+        if self.base_margin_width is not None or base_margin is not None:
+            margin = self.margin_feed(base_margin, rows.shape[0])
 
         def run_rows(start: int, stop: int) -> list[np.ndarray]:
             dense = np.ascontiguousarray(rows[start:stop].toarray(), dtype=self.input_dtype)
-            return self.session.run(methods, {self.input_name: dense})
+            feeds = {self.input_name: dense}
+            if margin is not None:
+                feeds[str(self.base_margin_name)] = margin[start:stop]
+            return self.session.run(methods, feeds)
 
         return self._chunked(rows.shape[0], run_rows)
 
@@ -496,6 +524,21 @@ class CompiledModel:
 def _joined(chunks: list[list[np.ndarray]]) -> list[np.ndarray]:
     """Each output's chunks, concatenated along the rows."""
     return [np.concatenate([chunk[i] for chunk in chunks]) for i in range(len(chunks[0]))]
+
+
+def margin_rows(base_margin: Any, n_rows: int, width: int | None = None) -> np.ndarray:
+    """``base_margin`` as a float64 ``[n_rows, width]`` array (``[n_rows]`` is one column), or InputError."""
+    try:
+        margin = np.asarray(base_margin, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"base_margin must hold numbers ({error})") from None
+    if margin.ndim == 1:
+        margin = margin[:, None]
+    if margin.ndim != 2 or margin.shape[0] != n_rows:
+        raise InputError(f"base_margin must have one row per row of X ({n_rows}), got shape {np.shape(base_margin)}")
+    if width is not None and margin.shape[1] != width:
+        raise InputError(f"base_margin has {margin.shape[1]} column(s), but this model takes {width} per row")
+    return margin
 
 
 def is_sparse(X: Any) -> bool:

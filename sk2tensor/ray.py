@@ -32,7 +32,7 @@ import numpy as np
 from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError, Sk2TensorError
 from sk2tensor.loading import DEFAULT_BATCH_ROWS
 from sk2tensor.model import CompiledModel, load
-from sk2tensor.scoring import ScoreResult, check_methods, column_names
+from sk2tensor.scoring import ScoreResult, check_methods, column_names, refuse_base_margin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -252,6 +252,7 @@ def predict(
     compute = _concurrency(concurrency)
     path = Path(model_path)
     model = load(path, device="cpu")
+    refuse_base_margin(model, "Ray")
     methods = check_methods(model, methods)
     columns = None if columns is None else [str(c) for c in columns]
     _check_columns(model, _schema_names(dataset), columns, _output_columns(model, methods))
@@ -408,6 +409,7 @@ def predict_parquet(
     """
     ray = _ray()
     model = load(model_path, device="cpu")
+    refuse_base_margin(model, "Ray")
     chosen = check_methods(model, methods)
     source, target = str(input_dir), str(output_dir)
     local = "://" not in target

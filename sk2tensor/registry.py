@@ -47,6 +47,8 @@ _REGISTRY: dict[type, Converter] = {}
 _TABLE_CLASSES: set[type] = set()
 #: How to hand rows to a class whose prediction methods do not take arrays (xgboost.Booster wants a DMatrix).
 _REFERENCE_INPUT: dict[type, Callable[[Any], Any]] = {}
+#: Name of the graph input of a per-row starting margin (``convert(base_margin=...)``).
+BASE_MARGIN_INPUT = "base_margin"
 #: How to bring a class's method results to sklearn's shapes.
 _REFERENCE_OUTPUT: dict[type, Callable[[str, Any], Any]] = {}
 
@@ -95,6 +97,18 @@ class ConversionContext:
     leaves: bool = False
     #: The ``apply`` value of each tree step that produced one, shaped as sklearn's ``apply``.
     applied: list[Any] = field(default_factory=list)
+    #: Whether the export takes a per-row starting margin (``convert(base_margin=...)``, XGBoost models).
+    base_margin: bool = False
+    #: ``(graph input, width)`` of that margin, declared by the converter that reads it (it knows the width).
+    margin_input: tuple[Any, int] | None = None
+
+    def declare_margin(self, graph: Any, width: int) -> Any:
+        """The ``[batch, width]`` base-margin graph input (one per export)."""
+        if self.margin_input is not None:
+            raise UnsupportedParameterError("base_margin applies to one model per export; this one holds several")
+        var = graph.input(BASE_MARGIN_INPUT, width)
+        self.margin_input = (var, width)
+        return var
 
     def count_trees(self, n_trees: int, nodes: int = 0, strategy: str = "") -> None:
         """Add a tree step of ``n_trees`` trees of at most ``nodes`` nodes, lowered with ``strategy``."""

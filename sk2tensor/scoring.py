@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from sk2tensor.errors import InputError, ModelFileError
-from sk2tensor.loading import DEFAULT_BATCH_ROWS, DataSource, choose_columns, load_compiled, open_data
+from sk2tensor.loading import (
+    DEFAULT_BATCH_ROWS,
+    DataSource,
+    choose_columns,
+    column_position,
+    load_compiled,
+    open_data,
+)
 from sk2tensor.metadata import CONTRIBUTIONS
 from sk2tensor.model import CompiledModel
 
@@ -67,6 +74,15 @@ def check_methods(model: CompiledModel, methods: Sequence[str] | None) -> tuple[
     return chosen
 
 
+def refuse_base_margin(model: CompiledModel, engine: str) -> None:
+    """Cluster engines feed the model's numeric input only: a model with a base_margin input is refused there."""
+    if model.base_margin_width is not None:
+        raise InputError(
+            f"this model takes a per-row base_margin input, which {engine} scoring does not feed: score it with "
+            "sk2tensor.scoring.score_file(..., base_margin=[column]) or `sk2tensor predict --base-margin COLUMN`"
+        )
+
+
 def iter_scores(
     model: CompiledModel,
     data: Any,
@@ -74,20 +90,51 @@ def iter_scores(
     methods: Sequence[str] | None = None,
     batch_size: int = DEFAULT_BATCH_ROWS,
     columns: Sequence[str] | None = None,
+    base_margin: Sequence[str] | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """``(rows in the batch, {method: result})`` for each batch of ``data`` (a data file, array or DataFrame).
 
     Columns are matched as :func:`sk2tensor.loading.choose_columns` says: by the model's feature names when
-    the data has column names, else by position; ``columns`` picks them explicitly.
+    the data has column names, else by position; ``columns`` picks them explicitly. ``base_margin`` names the
+    column(s) holding the per-row margin of a model exported with one (XGBoost's ``base_margin``).
     """
     methods = check_methods(model, methods)
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     source = data if isinstance(data, DataSource) else open_data(data)
     chosen = choose_columns(source, model.n_features, feature_names=model.feature_names, columns=columns)
+    margin = _margin_columns(model, source, base_margin)
     strings = [position for _, position in model.string_inputs]  # a model's string columns are read as text
-    for batch in source.batches(chosen, batch_size, strings=strings) if strings else source.batches(chosen, batch_size):
-        yield len(batch), model.run_many(methods, batch)
+    if strings:
+        for batch in source.batches(chosen, batch_size, strings=strings):
+            yield len(batch), model.run_many(methods, batch)
+        return
+    width = len(chosen)
+    for batch in source.batches(chosen + margin, batch_size):
+        if not margin:
+            yield len(batch), model.run_many(methods, batch)
+            continue
+        values = batch[:, width:]
+        values = values.toarray() if hasattr(values, "toarray") else values
+        yield len(batch), model.run_many(methods, batch[:, :width], base_margin=values)
+
+
+def _margin_columns(model: CompiledModel, source: DataSource, base_margin: Sequence[str] | None) -> list[int]:
+    """Positions of the margin column(s) a model exported with ``base_margin`` takes; none for other models."""
+    width = model.base_margin_width
+    if width is None:
+        if base_margin:
+            raise InputError("this model takes no base_margin (only XGBoost models exported with base_margin do)")
+        return []
+    if not base_margin:
+        raise InputError(
+            f"this model takes a per-row base_margin ({width} value(s) per row): name the data's column(s) that "
+            "hold it (base_margin=[...], --base-margin on the command line)"
+        )
+    positions = [column_position(source, str(column)) for column in base_margin]
+    if len(positions) != width:
+        raise InputError(f"{len(positions)} base_margin column(s) chosen, but this model takes {width} per row")
+    return positions
 
 
 def score_file(
@@ -100,6 +147,7 @@ def score_file(
     columns: Sequence[str] | None = None,
     device: str = "auto",
     progress: Progress | None = None,
+    base_margin: Sequence[str] | None = None,
 ) -> ScoreResult:
     """Score ``data`` with ``model`` batch by batch and write the results to ``output``.
 
@@ -120,6 +168,9 @@ def score_file(
         data without column names). Default: matched by the model's feature names, else all columns.
     progress:
         Called with ``(rows done, total rows or None)`` after each batch.
+    base_margin:
+        The data's column(s) holding each row's starting margin, for a model exported with ``base_margin``
+        (names, or 1-based positions).
 
     Raises
     ------
@@ -154,7 +205,10 @@ def score_file(
     start = time.perf_counter()
     done = 0
     try:
-        for rows, results in iter_scores(compiled, source, methods=chosen, batch_size=batch_size, columns=columns):
+        scores = iter_scores(
+            compiled, source, methods=chosen, batch_size=batch_size, columns=columns, base_margin=base_margin
+        )
+        for rows, results in scores:
             writer.write(results)
             done += rows
             if progress is not None:

@@ -35,7 +35,7 @@ import numpy as np
 from sk2tensor import errors
 from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError, Sk2TensorError
 from sk2tensor.model import DEVICES, CompiledModel, load
-from sk2tensor.scoring import ScoreResult, check_methods, column_names, default_method
+from sk2tensor.scoring import ScoreResult, check_methods, column_names, default_method, refuse_base_margin
 
 INSTALL_HINT = "pip install 'sk2tensor[spark]'"
 #: What the workers need besides sk2tensor[spark]: one ONNX Runtime wheel.
@@ -221,6 +221,7 @@ def _load_on_driver(model_path: str | os.PathLike[str]) -> tuple[CompiledModel, 
     if not path.is_file():
         raise ModelFileError(f"no such ONNX file: {path}")
     model = load(path, device="cpu")  # metadata only: the driver needs no ONNX Runtime session
+    refuse_base_margin(model, "Spark")
     if model._source_path is not None:
         raise ModelFileError(
             f"{path} keeps its tensors in a separate .data file (a model past 2 GB): sk2tensor.spark ships the "

@@ -4,6 +4,7 @@ objectives, boosting modes, raw boosters, and the rule that sk2tensor imports ne
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import sk2tensor
+from sk2tensor.validate import SCALED_TOL
 from tests.test_conformance import assert_matches_sklearn
 
 lightgbm = pytest.importorskip("lightgbm")
@@ -364,7 +366,6 @@ def test_contributions_match_the_libraries_own(case: str, dtype: str) -> None:
     (XGBoost computes in float32: its float32 tolerance; LightGBM in float64: the graph's). LightGBM's random
     forest mode does not average its contributions (lightgbm-org/LightGBM#6217): the export's add up to the
     averaged score instead, and equal LightGBM's divided by the number of iterations."""
-    from sk2tensor.validate import SCALED_TOL
 
     library, name, kind = CONTRIBUTION_CASES[case]
     if library == "xgb":
@@ -434,3 +435,127 @@ def test_xgboost_early_stopping_contributions_and_leaves_follow_the_best_iterati
     scale = max(1.0, float(np.abs(expected).max()))  # XGBoost computes in float32: the float32 tolerance
     np.testing.assert_allclose(compiled.contributions(X), expected, rtol=0, atol=1e-6 * scale)
     np.testing.assert_array_equal(compiled.apply(X), estimator.apply(X))
+
+
+# ----------------------------------------------------------------------------------------------- base_margin
+def _offset_data(seed: int = 11, n: int = 600):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    X[rng.random(X.shape) < 0.08] = np.nan
+    exposure = rng.uniform(0.5, 3.0, n)
+    counts = rng.poisson(exposure * np.exp(0.5 * np.nan_to_num(X[:, 0])))
+    return X, np.log(exposure), counts
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("strategy", ["gblinear", *STRATEGIES])
+def test_xgboost_base_margin_is_a_second_input(strategy: str, dtype: str) -> None:
+    """An offset (log exposure) fed per row, as predict(X, base_margin=...) takes it: it replaces base_score."""
+    X, offset, counts = _offset_data()
+    booster = "gblinear" if strategy == "gblinear" else "gbtree"
+    model = xgboost.XGBRegressor(n_estimators=20, objective="count:poisson", booster=booster)
+    model.fit(X, counts, base_margin=offset)
+    compiled = sk2tensor.convert(
+        model, X, base_margin=offset, dtype=dtype, strategy="auto" if booster == "gblinear" else strategy
+    )
+    assert compiled.validation.passed, compiled.validation.summary()
+    assert [i.name for i in compiled.session.get_inputs()] == ["input", "base_margin"]
+    rows, margin = X.astype(dtype), offset.astype(dtype)
+    expected = model.predict(rows, base_margin=margin)
+    got = compiled.predict(rows, base_margin=margin)
+    if booster == "gblinear":  # XGBoost's float32 arithmetic, in its order: bit for bit
+        np.testing.assert_array_equal(got.astype(np.float32), expected)
+    else:  # XGBoost adds in float32, the graph in float64: float32 tolerance (its reference is float32)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=SCALED_TOL["float32"] * np.abs(expected).max())
+    assert not np.allclose(compiled.predict(rows, base_margin=margin + 1.0), got)  # the margin is read
+    assert compiled.predict(rows[:1], base_margin=margin[:1]).shape == (1,)
+    assert compiled.predict(rows[:0], base_margin=margin[:0]).shape == (0,)
+
+
+def test_xgboost_base_margin_per_class_booster_and_pipeline() -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, offset, _ = _offset_data(12)
+    labels = np.digitize(np.nan_to_num(X[:, 1]), [-0.5, 0.5])
+    margins = np.random.default_rng(0).normal(size=(len(X), 3))
+    classifier = xgboost.XGBClassifier(n_estimators=10).fit(X, labels, base_margin=margins)
+    compiled = sk2tensor.convert(classifier, X, base_margin=margins)
+    assert compiled.validation.passed and compiled.validation.label_agreement == 1.0
+    assert json.loads(compiled.metadata["base_margin"]) == {"name": "base_margin", "width": 3}
+    report = sk2tensor.compare(classifier, compiled, X[:100], base_margin=margins[:100])
+    assert report.passed, report.summary()
+    raw = sk2tensor.convert(classifier.get_booster(), X, base_margin=margins)  # margins set on the DMatrix
+    assert raw.validation.passed, raw.validation.summary()
+    pipeline = make_pipeline(StandardScaler(), xgboost.XGBRegressor(n_estimators=10)).fit(X, offset)
+    piped = sk2tensor.convert(pipeline, X, base_margin=offset)  # Pipeline.predict hands it to the last step
+    rows = X.astype(np.float32)  # the graph's input: the scaler's output, and so the splits, depend on it
+    expected = pipeline.predict(rows, base_margin=offset)
+    np.testing.assert_allclose(piped.predict(rows, base_margin=offset), expected, atol=1e-5)
+
+
+def test_xgboost_base_margin_misuse_is_refused_clearly(tmp_path) -> None:
+    from sk2tensor.errors import InputError, UnsupportedParameterError
+
+    X, offset, counts = _offset_data(13)
+    model = xgboost.XGBRegressor(n_estimators=5, objective="count:poisson").fit(X, counts, base_margin=offset)
+    compiled = sk2tensor.convert(model, X, base_margin=offset)
+    with pytest.raises(InputError, match="exported with a base_margin input"):
+        compiled.predict(X)
+    with pytest.raises(InputError, match="one row per row of X"):
+        compiled.predict(X, base_margin=offset[:10])
+    with pytest.raises(InputError, match="2 column"):
+        compiled.predict(X, base_margin=np.c_[offset, offset])
+    with pytest.raises(InputError, match="pass X too"):
+        sk2tensor.convert(model, base_margin=offset)
+    with pytest.raises(UnsupportedParameterError, match="contributions with a base_margin"):
+        sk2tensor.convert(model, X, base_margin=offset, contributions=True)
+    plain = sk2tensor.convert(model, X)
+    with pytest.raises(InputError, match="takes no base_margin"):
+        plain.predict(X, base_margin=offset)
+    lgbm = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, counts)
+    with pytest.raises(UnsupportedParameterError, match="base_margin is an input of XGBoost models"):
+        sk2tensor.convert(lgbm, X, base_margin=offset)
+    # The saved file runs with both inputs in a plain session.
+    path = compiled.save(tmp_path / "offset.onnx")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"input": X.astype(np.float32), "base_margin": offset.astype(np.float32)[:, None]}
+    (got,) = session.run(["predict"], feeds)
+    np.testing.assert_allclose(
+        got, model.predict(X.astype(np.float32), base_margin=offset.astype(np.float32)), rtol=1e-5
+    )
+
+
+def test_xgboost_base_margin_from_a_data_file_column(tmp_path) -> None:
+    """score_file and `sk2tensor predict --base-margin` read the margin from a column of the data file; the
+    cluster engines refuse such a model with a message saying how to score it."""
+    pd = pytest.importorskip("pandas")
+    from typer.testing import CliRunner
+
+    from sk2tensor import cli
+    from sk2tensor.errors import InputError
+    from sk2tensor.scoring import refuse_base_margin, score_file
+
+    X, offset, counts = _offset_data(14)
+    model = xgboost.XGBRegressor(n_estimators=10, objective="count:poisson").fit(X, counts, base_margin=offset)
+    path = sk2tensor.convert(model, X, base_margin=offset).save(tmp_path / "offset.onnx")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).assign(log_exposure=offset)
+    data = tmp_path / "rows.csv"
+    frame.to_csv(data, index=False)
+    expected = model.predict(X.astype(np.float32), base_margin=offset.astype(np.float32))
+    columns = [f"f{i}" for i in range(X.shape[1])]
+    result = score_file(path, data, tmp_path / "scores.csv", columns=columns, base_margin=["log_exposure"])
+    assert result.rows == len(X)
+    got = pd.read_csv(tmp_path / "scores.csv")["predict"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    with pytest.raises(InputError, match="name the data's column"):
+        score_file(path, data, tmp_path / "again.csv", columns=columns)
+    out = tmp_path / "cli.parquet"
+    args = ["predict", str(path), str(data), "-o", str(out), "--columns", ",".join(columns)]
+    done = CliRunner().invoke(cli.app, [*args, "--base-margin", "log_exposure"], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    np.testing.assert_allclose(pd.read_parquet(out)["predict"].to_numpy(), expected, rtol=1e-5)
+    with pytest.raises(InputError, match=r"Spark scoring does not feed.*score_file"):
+        refuse_base_margin(sk2tensor.load(path), "Spark")  # what sk2tensor.spark and sk2tensor.ray call first

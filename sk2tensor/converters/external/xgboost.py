@@ -10,6 +10,9 @@ objective's link.
 
 The linear booster (``booster="gblinear"``) becomes XGBoost's own float32 arithmetic: ``bias + base_score``,
 then each feature's ``x * weight`` added in feature order, a missing (NaN) value adding nothing.
+
+An export with ``base_margin`` takes a second input, ``[batch, groups]``, that replaces the base score row by row,
+as ``predict(X, base_margin=...)`` does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sk2tensor.converters.heads import squeeze_single
 from sk2tensor.converters.tree import leaves_after, lower_trees
 from sk2tensor.converters.trees import TreeArrays, stack_trees
 from sk2tensor.converters.trees.contributions import Explained
+from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, register_reference_input, unsupported
 
@@ -105,14 +109,23 @@ def _categorical_columns(graph: GraphBuilder, x: Var, categorical: list) -> Var:
     return graph.gather(graph.const(table.ravel(), "goes_right"), position)
 
 
-def _linear_margin(graph: GraphBuilder, model: dict[str, Any], base: np.ndarray, x: Var) -> Var:
-    """``gblinear``: ``[batch, groups]`` margins summed in float32 in XGBoost's order (``GBLinear::Pred``)."""
+def _linear_margin(
+    graph: GraphBuilder, model: dict[str, Any], base: np.ndarray, x: Var, row_margin: Var | None = None
+) -> Var:
+    """``gblinear``: ``[batch, groups]`` margins summed in float32 in XGBoost's order (``GBLinear::Pred``); a
+    per-row ``row_margin`` takes the place of the base score."""
     params = model["learner_model_param"]
     n_features = int(params["num_feature"])
     weights = np.asarray(model["gradient_booster"]["model"]["weights"], np.float32).reshape(n_features + 1, -1)
     x = graph.cast(x, np.float32)
     present = graph.where(graph.is_nan(x), graph.const(np.float32(0.0), "zero", np.float32), x)
     terms = graph.mul(graph.unsqueeze(present, [2]), graph.const(weights[:n_features], "weights", np.float32))
+    if row_margin is not None:
+        bias = graph.const(weights[n_features][None, :], "bias", np.float32)
+        margin = graph.add(bias, graph.cast(row_margin, np.float32))
+        for feature in range(n_features):
+            margin = graph.add(margin, graph.gather(terms, graph.const(np.int64(feature), "feature", np.int64), axis=1))
+        return graph.cast(margin, np.float64)
     # GBLinear::PredictBatchInternal starts every group from the first base score (XGBoost 3 stores one per class).
     start = (weights[n_features] + np.float32(base[0])).astype(np.float32)
     margin = graph.const(start[None, :], "bias", np.float32)
@@ -144,10 +157,18 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     groups = max(1, int(params.get("num_class", "0")), int(params.get("num_target", "1")))
     base_score = np.atleast_1d(np.asarray(json.loads(str(params["base_score"]).lower()), np.float64))
     base = np.broadcast_to(_base_margin(base_score, objective), (groups,)).astype(np.float64)
+    # A per-row base_margin replaces the base score, as in XGBoost's predict(..., base_margin=...).
+    row_margin = context.declare_margin(graph, groups) if context.base_margin else None
+    if row_margin is not None and context.contributions:
+        raise UnsupportedParameterError(
+            "contributions with a base_margin input are not computed: export the contributions without base_margin"
+        )
     if booster_name == "gblinear":
         if context.contributions:
             raise unsupported(estimator, "booster", "gblinear", "contributions are computed for tree boosters")
-        return _linear_margin(graph, model, base, x), objective, groups
+        return _linear_margin(graph, model, base, x, row_margin), objective, groups
+    if row_margin is not None:
+        base = np.zeros(groups)
     iteration_range = getattr(estimator, "best_iteration", None) if hasattr(estimator, "best_iteration") else None
     indptr = trees_model.get("iteration_indptr")
     trees_json = trees_model["trees"]
@@ -176,6 +197,8 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     # apply (XGBModel.apply): the leaf of every tree, after the leading tree holding base_score (if any).
     layout = leaves_after(graph, ensemble.n_trees - len(trees), len(trees))
     value = lower_trees(graph, ensemble, graph.concat(columns, 1), context, step, explain, layout)
+    if row_margin is not None:
+        value = graph.add(graph.cast(row_margin, np.float64), value)
     return value, objective, groups
 
 
