@@ -233,6 +233,10 @@ def _load_xgboost(xgboost: Any, path: Path) -> Any:
         cls = xgboost.XGBRegressor
     estimator = cls()
     estimator.load_model(str(path))
+    if cls is xgboost.XGBClassifier and not hasattr(estimator, "n_classes_"):
+        # XGBoost 2.1 does not recognise its own classifier under scikit-learn 1.8's tags and skips this.
+        params = json.loads(booster.save_config())["learner"]["learner_model_param"]
+        estimator.n_classes_ = max(2, int(params.get("num_class", "0")))
     return estimator
 
 

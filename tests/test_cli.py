@@ -791,7 +791,7 @@ def test_export_of_a_boosting_librarys_own_model_file(tmp_path: Path, library: s
     elif library == "xgboost":
         model = module.XGBClassifier(n_estimators=10).fit(X, y)
         path = tmp_path / "model.ubj"
-        model.save_model(path)
+        model.get_booster().save_model(path)  # XGBoost 2.1's wrapper cannot save with scikit-learn 1.8
     else:
         model = module.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y)
         path = tmp_path / "model.txt"
