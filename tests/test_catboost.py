@@ -198,7 +198,7 @@ def test_values_at_float32_borders(dtype: str, strategy: str) -> None:
     _check(estimator, probe, strategy, dtype)
 
 
-def _saved_json(estimator, tmp: Path | None = None) -> str:
+def _saved_json(estimator) -> str:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:

@@ -29,7 +29,7 @@ from typing import Any
 import catboost
 import numpy as np
 
-from sk2tensor.converters.heads import squeeze_single
+from sk2tensor.converters.heads import multiclass_from_raw, squeeze_single
 from sk2tensor.converters.tree import lower_trees
 from sk2tensor.converters.trees import TreeArrays, stack_trees
 from sk2tensor.converters.trees.contributions import Explained
@@ -103,13 +103,15 @@ def _oblivious_tree(tree: dict[str, Any], dim: int, column: dict[int, int], nan_
     depth = len(splits)
     internal, n_nodes = 2**depth - 1, 2 ** (depth + 1) - 1
     index = np.arange(n_nodes, dtype=np.int64)
-    level = np.floor(np.log2(index + 1)).astype(np.int64)
     is_leaf = index >= internal
+    # Node n of a heap sits at level bit_length(n + 1) - 1; level l tests split depth - 1 - l.
+    level = np.array([int(n + 1).bit_length() - 1 for n in range(internal)], dtype=np.int64)
+    by_level = [splits[depth - 1 - at] for at in level]
     feature = np.zeros(n_nodes, np.int64)
     threshold = np.zeros(n_nodes)
     missing_left = np.ones(n_nodes, bool)
-    for node in range(internal):
-        feature[node], threshold[node], missing_left[node] = splits[depth - 1 - level[node]]
+    if internal:
+        feature[:internal], threshold[:internal], missing_left[:internal] = map(np.asarray, zip(*by_level, strict=True))
     value = np.zeros((n_nodes, dim))
     value[internal:] = np.asarray(tree["leaf_values"], np.float64).reshape(2**depth, dim)
     weights = tree.get("leaf_weights")
@@ -202,6 +204,8 @@ def convert_catboost_classifier(
     """Sigmoid (binary, one-vs-all) or softmax probabilities; labels as ``predict`` (prediction type Class)."""
     raw, loss, dim = _raw(graph, estimator, x, context)
     classes = np.asarray(estimator.classes_)
+    if len(classes) != (2 if dim == 1 else dim):  # a binary model has one raw score
+        raise ConversionError(f"{type(estimator).__name__} has {len(classes)} classes but {dim} raw scores")
     if dim == 1:
         if loss not in _SIGMOID_CLASSIFIERS:
             raise unsupported(
@@ -215,24 +219,14 @@ def convert_catboost_classifier(
         index = graph.cast(graph.greater(margin, graph.const(logit, "logit_threshold", np.float64)), np.int64)
         negative = graph.sub(graph.const(1.0, "one", np.float64), positive)
         proba = graph.concat([graph.unsqueeze(negative, [1]), graph.unsqueeze(positive, [1])], axis=1)
-    else:
-        if loss == "MultiClassOneVsAll":
-            proba = graph.sigmoid(raw)
-        elif loss == "MultiClass":
-            proba = graph.softmax(raw, axis=1)
-        else:
-            raise unsupported(
-                estimator, "loss_function", loss, "multiclass models convert with MultiClass and MultiClassOneVsAll"
-            )
-        index = graph.argmax(raw, axis=1)
-    if len(classes) != proba_width(dim):
-        raise ConversionError(f"{type(estimator).__name__} has {len(classes)} classes but {dim} raw scores")
-    return {"predict": class_output(graph, classes, index), "predict_proba": proba}
-
-
-def proba_width(dim: int) -> int:
-    """Columns of ``predict_proba`` for ``dim`` raw scores (a binary model has one raw score, two columns)."""
-    return 2 if dim == 1 else dim
+        return {"predict": class_output(graph, classes, index), "predict_proba": proba}
+    if loss == "MultiClass":
+        return multiclass_from_raw(graph, raw, classes)
+    if loss != "MultiClassOneVsAll":
+        raise unsupported(
+            estimator, "loss_function", loss, "multiclass models convert with MultiClass and MultiClassOneVsAll"
+        )
+    return {"predict": class_output(graph, classes, graph.argmax(raw, axis=1)), "predict_proba": graph.sigmoid(raw)}
 
 
 def _probability_threshold(estimator: Any) -> float:

@@ -120,15 +120,14 @@ def _linear_margin(
     x = graph.cast(x, np.float32)
     present = graph.where(graph.is_nan(x), graph.const(np.float32(0.0), "zero", np.float32), x)
     terms = graph.mul(graph.unsqueeze(present, [2]), graph.const(weights[:n_features], "weights", np.float32))
-    if row_margin is not None:
+    if row_margin is not None:  # bias + the row's margin, in float32
         bias = graph.const(weights[n_features][None, :], "bias", np.float32)
         margin = graph.add(bias, graph.cast(row_margin, np.float32))
-        for feature in range(n_features):
-            margin = graph.add(margin, graph.gather(terms, graph.const(np.int64(feature), "feature", np.int64), axis=1))
-        return graph.cast(margin, np.float64)
-    # GBLinear::PredictBatchInternal starts every group from the first base score (XGBoost 3 stores one per class).
-    start = (weights[n_features] + np.float32(base[0])).astype(np.float32)
-    margin = graph.const(start[None, :], "bias", np.float32)
+    else:
+        # GBLinear::PredictBatchInternal starts every group from the first base score (XGBoost 3 stores one per
+        # class).
+        start = (weights[n_features] + np.float32(base[0])).astype(np.float32)
+        margin = graph.const(start[None, :], "bias", np.float32)
     # One Add per feature: XGBoost adds the products one after the other, and ReduceSum's order is unspecified.
     for feature in range(n_features):
         margin = graph.add(margin, graph.gather(terms, graph.const(np.int64(feature), "feature", np.int64), axis=1))

@@ -294,11 +294,13 @@ def _perfect_levels(
     for level in range(levels):
         column, threshold = split.column[rows, nodes], split.threshold[rows, nodes]
         uniform = bool((column == column[:, :1]).all() and (threshold == threshold[:, :1]).all())
-        if index is None and (uniform or level < logic):
+        if index is None and uniform:  # one test per tree, whichever node the row is at
+            bits.append(test(column, threshold, 0))
+        elif index is None and level < logic:
             # Every node of the level tests its column (Gather copies whole rows: no per-element index), then
             # the bits of the levels above pick each row's test, least significant bit first.
-            tested = [test(column, threshold, slot) for slot in range(1 if uniform else column.shape[1])]
-            for i in reversed(range(len(bits)) if not uniform else range(0)):
+            tested = [test(column, threshold, slot) for slot in range(column.shape[1])]
+            for i in reversed(range(len(bits))):
                 tested = [
                     _select(graph, (bits[i], negation(i)), tested[j], tested[j + 1]) for j in range(0, len(tested), 2)
                 ]
