@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.special
 from scipy import stats
 from sklearn.preprocessing import (
     Binarizer,
@@ -60,6 +59,7 @@ from sk2tensor.converters._numeric import (
     stored,
     threshold,
 )
+from sk2tensor.converters._tracing import TracingError, trace
 from sk2tensor.graph import STRING, GraphBuilder, Table, Var
 from sk2tensor.metadata import MISSING_NAN, MISSING_NONE, string_value
 from sk2tensor.registry import ConversionContext, converter, unsupported
@@ -748,76 +748,35 @@ def convert_target_encoder(
 
 
 # --------------------------------------------------------------------------- FunctionTransformer
-def _square(graph: GraphBuilder, x: Var) -> Var:
-    return graph.mul(x, x)
-
-
-def _reciprocal(graph: GraphBuilder, x: Var) -> Var:
-    return graph.div(graph.const(1.0, "one", dtype=x.dtype), x)
-
-
-def _log_base(base: float) -> Callable[[GraphBuilder, Var], Var]:
-    def function(graph: GraphBuilder, x: Var) -> Var:
-        return graph.div(graph.log(x), graph.const(np.log(base), "log_base", dtype=x.dtype))
-
-    return function
-
-
-def _exp2(graph: GraphBuilder, x: Var) -> Var:
-    return graph.pow(graph.const(2.0, "two", dtype=x.dtype), x)
-
-
-def _unary(op: str) -> Callable[[GraphBuilder, Var], Var]:
-    return lambda graph, x: graph.unary(op, x)
-
-
-#: The functions FunctionTransformer may hold, by identity: numpy ufuncs and scipy's expit.
-UFUNCS: dict[Any, Callable[[GraphBuilder, Var], Var]] = {
-    np.log: lambda g, x: g.log(x),
-    np.log1p: log1p,
-    np.log2: _log_base(2.0),
-    np.log10: _log_base(10.0),
-    np.exp: lambda g, x: g.exp(x),
-    np.exp2: _exp2,
-    np.expm1: expm1,
-    np.sqrt: lambda g, x: g.sqrt(x),
-    np.square: _square,
-    np.abs: lambda g, x: g.abs(x),
-    np.fabs: lambda g, x: g.abs(x),
-    np.negative: lambda g, x: g.neg(x),
-    np.positive: lambda g, x: g.identity(x),
-    np.reciprocal: _reciprocal,
-    np.sign: lambda g, x: g.sign(x),
-    np.floor: lambda g, x: g.floor(x),
-    np.ceil: lambda g, x: g.ceil(x),
-    np.tanh: _unary("Tanh"),
-    np.sin: _unary("Sin"),
-    np.cos: _unary("Cos"),
-    scipy.special.expit: lambda g, x: g.sigmoid(x),
-}
-
-
-def function_graph(graph: GraphBuilder, owner: Any, attribute: str, function: Any, x: Var) -> Var:
-    """The graph of ``function(x)`` for a function :data:`UFUNCS` knows (``None`` is the identity)."""
+def function_graph(
+    graph: GraphBuilder, owner: Any, attribute: str, function: Any, x: Var, width: int, kw_args: Any = None
+) -> Var:
+    """The graph of ``function(x, **kw_args)`` (``None`` is the identity), traced on a symbolic array
+    (:mod:`sk2tensor.converters._tracing`): numpy ufuncs, operators, column selections and assignments,
+    row-wise reductions and the array functions listed there. What cannot be traced is refused with the reason."""
     if function is None:
         return graph.identity(x)
-    build = UFUNCS.get(function)
-    if build is None:
+    names = getattr(owner, "feature_names_in_", None) if attribute == "func" else None
+    try:
+        value, _ = trace(graph, function, x, width, kw_args=kw_args, feature_names=names)
+    except TracingError as error:
         name = getattr(function, "__name__", repr(function))
-        known = sorted(getattr(f, "__name__", repr(f)) for f in UFUNCS)
-        raise unsupported(owner, attribute, name, f"sk2tensor converts None and these functions: {', '.join(known)}")
-    return build(graph, x)
+        raise unsupported(
+            owner,
+            attribute,
+            name,
+            f"sk2tensor traces the function on a symbolic array and {error} "
+            "(see 'Custom functions' in the README for what traces)",
+        ) from None
+    return value
 
 
 @converter(FunctionTransformer, tables=True)
 def convert_function_transformer(
     graph: GraphBuilder, estimator: FunctionTransformer, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var | Table]:
-    """``func(x)`` for ``func=None`` (identity) and the numpy ufuncs of :data:`UFUNCS`; any other function,
-    or ``kw_args``, is refused with the list of supported functions. The identity passes string columns on
-    (a ColumnTransformer's ``"passthrough"`` is one)."""
-    if estimator.kw_args:
-        raise unsupported(estimator, "kw_args", estimator.kw_args, "functions are converted without arguments")
+    """``func(x, **kw_args)``, traced (:func:`function_graph`); ``func=None`` is the identity, which passes
+    string columns on (a ColumnTransformer's ``"passthrough"`` is one)."""
     if isinstance(x, Table):
         if estimator.func is None:
             return {"transform": x}
@@ -829,11 +788,17 @@ def convert_function_transformer(
                 "the identity (func=None) on string columns",
             )
         x = x.matrix(graph)
-    return {"transform": function_graph(graph, estimator, "func", estimator.func, x)}
+    width = int(getattr(estimator, "n_features_in_", 0)) or _width_of(estimator)
+    return {"transform": function_graph(graph, estimator, "func", estimator.func, x, width, estimator.kw_args)}
 
 
 @inverse_transform(FunctionTransformer)
 def _inverse_function_transformer(graph: GraphBuilder, estimator: FunctionTransformer, y: Var) -> Var:
-    if estimator.inv_kw_args:
-        raise unsupported(estimator, "inv_kw_args", estimator.inv_kw_args, "functions are converted without arguments")
-    return function_graph(graph, estimator, "inverse_func", estimator.inverse_func, y)
+    width = int(getattr(estimator, "n_features_in_", 0)) or _width_of(estimator)
+    return function_graph(graph, estimator, "inverse_func", estimator.inverse_func, y, width, estimator.inv_kw_args)
+
+
+def _width_of(estimator: FunctionTransformer) -> int:
+    raise unsupported(
+        estimator, "n_features_in_", None, "the function is traced on the fitted input width, which this one lacks"
+    )
