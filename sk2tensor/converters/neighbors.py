@@ -1,5 +1,7 @@
 """Nearest neighbours: KNeighbors{Classifier,Regressor}, RadiusNeighbors{Classifier,Regressor} and
-NearestCentroid, as a distance matrix to the stored training set followed by TopK (or a radius mask).
+NearestCentroid, as a distance matrix to the stored training set followed by TopK (or a radius mask); and the
+estimators built on the same search: LocalOutlierFactor (``novelty=True``), KernelDensity (a sum over every
+stored row) and NeighborhoodComponentsAnalysis (a linear map).
 
 Distances are computed in float64, the way sklearn computes them for the fitted algorithm:
 
@@ -85,13 +87,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.neighbors import (
+    KernelDensity,
     KNeighborsClassifier,
     KNeighborsRegressor,
+    LocalOutlierFactor,
     NearestCentroid,
+    NeighborhoodComponentsAnalysis,
     RadiusNeighborsClassifier,
     RadiusNeighborsRegressor,
 )
 
+from sk2tensor.converters._numeric import stored as stored_in_dtype
 from sk2tensor.converters._pairwise import MAX_STORED_VALUES, as_f64, bound_run_memory, f64, row_squared_norms
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
@@ -949,3 +955,175 @@ def convert_nearest_centroid(
         log_norm = graph.log(graph.reduce_sum(graph.exp(shifted), [1], keepdims=True))
         outputs["predict_proba"] = graph.exp(graph.sub(shifted, log_norm))
     return outputs
+
+
+def non_finite_rows(graph: GraphBuilder, x64: Var) -> Var:
+    """``[batch]`` bool: the rows of a float64 ``x`` holding NaN or an infinity (``x * 0`` is NaN there)."""
+    return graph.is_nan(graph.reduce_sum(graph.mul(x64, f64(graph, 0.0, "zero")), [1]))
+
+
+def outlier_labels(graph: GraphBuilder, decision: Var) -> Var:
+    """An outlier detector's ``predict``: int64 1 where ``decision >= 0``, -1 elsewhere (NaN included)."""
+    return graph.where(
+        graph.greater_equal(decision, f64(graph, 0.0, "zero")),
+        graph.const(np.int64(1), "inlier", dtype=np.int64),
+        graph.const(np.int64(-1), "outlier", dtype=np.int64),
+    )
+
+
+@converter(LocalOutlierFactor)
+def convert_local_outlier_factor(
+    graph: GraphBuilder, estimator: LocalOutlierFactor, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """LocalOutlierFactor fitted with ``novelty=True``: ``score_samples`` (minus the local outlier factor),
+    ``decision_function = score_samples - offset_`` and ``predict`` (int64 1 / -1), as sklearn's
+    ``score_samples``: the ``n_neighbors_`` nearest training rows (:func:`kneighbors`, with its tie rules:
+    which rows sklearn keeps at the k-th distance changes the score), the reachability distances
+    ``max(d, k-distance of the neighbour)`` (``_distances_fit_X_``; ``d`` rounded to float32 for float32 rows,
+    as sklearn does), the query's ``lrd = 1 / (mean + 1e-10)`` and the mean of the neighbours' ``_lrd`` over it.
+
+    ``novelty=False`` models have no ``predict``/``decision_function``/``score_samples`` on new rows (only
+    ``fit_predict`` on the training rows) and are refused. Rows holding NaN or an infinity, which sklearn
+    refuses, give NaN scores and ``predict`` -1.
+    """
+    if not estimator.novelty:
+        raise unsupported(
+            estimator,
+            "novelty",
+            False,
+            "with novelty=False sklearn scores only the training rows (fit_predict, negative_outlier_factor_) and "
+            "has no predict, decision_function or score_samples for new rows; fit with novelty=True to export it",
+        )
+    distances, stored = _setup(graph, estimator, x, context)
+    k = int(estimator.n_neighbors_)
+    dist, index = kneighbors(graph, distances, stored, k, _heap(estimator, distances, stored, context))
+    dist = stored_in_dtype(graph, dist)  # sklearn: distances_X.astype(float32) for float32 rows
+    k_distance = np.asarray(estimator._distances_fit_X_, dtype=np.float64)[:, k - 1]
+    reach = graph.max(dist, graph.gather(f64(graph, k_distance, "k_distance"), index))
+    k_const = f64(graph, float(k), "k")
+    mean_reach = graph.div(graph.reduce_sum(reach, [1], keepdims=True), k_const)
+    lrd = graph.div(f64(graph, 1.0, "one"), graph.add(mean_reach, f64(graph, 1e-10, "lrd_epsilon")))
+    ratios = graph.div(graph.gather(f64(graph, np.asarray(estimator._lrd, np.float64), "train_lrd"), index), lrd)
+    scores = graph.neg(graph.div(graph.reduce_sum(ratios, [1]), k_const))
+    scores = graph.where(non_finite_rows(graph, distances.x), f64(graph, np.nan, "nan"), scores)
+    decision = graph.sub(scores, f64(graph, float(estimator.offset_), "offset"))
+    return {"predict": outlier_labels(graph, decision), "decision_function": decision, "score_samples": scores}
+
+
+@converter(NeighborhoodComponentsAnalysis)
+def convert_neighborhood_components_analysis(
+    graph: GraphBuilder, estimator: NeighborhoodComponentsAnalysis, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``transform = x @ components_.T``, in float64 (sklearn's ``np.dot`` upcasts float32 rows)."""
+    components = np.asarray(estimator.components_, dtype=np.float64)
+    return {"transform": graph.matmul(as_f64(graph, x), f64(graph, components.T, "components_t"))}
+
+
+#: KernelDensity kernels, each computed as sklearn's ``log_<kernel>_kernel`` (``_binary_tree.pxi.tp``).
+KDE_KERNELS = ("gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine")
+
+
+def _log_kernel(graph: GraphBuilder, dist: Var, kernel: str, h: float) -> Var:
+    """sklearn's unnormalised log-kernel of the distances ``dist`` for bandwidth ``h``, its float64 operations
+    in its order; ``-inf`` at ``dist >= h`` for the compact kernels."""
+    g = graph
+    if kernel == "gaussian":  # -0.5 * (dist * dist) / (h * h)
+        return g.div(g.mul(f64(g, -0.5, "minus_half"), g.mul(dist, dist)), f64(g, h * h, "h_squared"))
+    if kernel == "exponential":  # -dist / h
+        return g.div(g.neg(dist), f64(g, h, "bandwidth"))
+    one = f64(g, 1.0, "one")
+    if kernel == "tophat":
+        value = g.sub(dist, dist)  # 0.0 (the mask below keeps it where dist < h)
+    elif kernel == "epanechnikov":  # log(1.0 - (dist * dist) / (h * h))
+        value = g.log(g.sub(one, g.div(g.mul(dist, dist), f64(g, h * h, "h_squared"))))
+    elif kernel == "linear":  # log(1 - dist / h)
+        value = g.log(g.sub(one, g.div(dist, f64(g, h, "bandwidth"))))
+    else:  # cosine: log(cos(0.5 * PI * dist / h))
+        value = g.log(g.unary("Cos", g.div(g.mul(f64(g, 0.5 * np.pi, "half_pi"), dist), f64(g, h, "bandwidth"))))
+    return g.where(g.less(dist, f64(g, h, "bandwidth")), value, f64(g, -np.inf, "minus_inf"))
+
+
+@converter(KernelDensity)
+def convert_kernel_density(
+    graph: GraphBuilder, estimator: KernelDensity, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``score_samples``: the log density ``log(sum_j w_j K(d(x, x_j) / h)) + log_knorm - log(N)`` over every
+    stored row, for each of sklearn's kernels (gaussian, tophat, epanechnikov, exponential, linear, cosine) and
+    the euclidean, manhattan, chebyshev and minkowski metrics (what its KDTree and BallTree take among the
+    metrics this module computes), with or without sample weights.
+
+    sklearn walks its tree and stops refining once its bounds are within ``atol + rtol * density``. With
+    ``atol=0`` and ``rtol=0`` (the defaults) it visits every row whose kernel is not zero and returns the sum up
+    to rounding: the graph computes the same sum exactly (a blockwise log-sum-exp), the distances and
+    log-kernels with sklearn's float64 operations, so rows at ``d == h`` of a compact kernel fall on the same
+    side. sklearn's rounding is not negligible everywhere: it keeps log-space running sums of node bounds,
+    adding and subtracting them (``logaddexp``/``logsubexp``), which leaves a residue of about
+    ``1e-16 * N * (largest bound)``; its log density is off by about ``1e-16 / m``, where ``m`` is the mean
+    unnormalised kernel value (``K(0) = 1``) over the stored rows. Where ``m`` is below about 1e-6 (a query in
+    a region the training rows hardly reach, against the float64 tolerance; about 1e-10 in float32) the graph's
+    exact value differs from sklearn's, which validation reports (and an empty compact kernel gives -inf in the
+    graph, a finite residue near ``log(1e-16)`` in sklearn). Training rows themselves have ``m >= 1 / N``.
+    A non-zero ``atol`` or ``rtol`` gives an approximation that depends on the tree walk and is refused: those
+    parameters are read only by ``score_samples``, so ``set_params(atol=0, rtol=0)`` on the fitted model makes
+    sklearn compute the (up to that rounding) exact value that the graph reproduces. The kernel norm is
+    sklearn's own (``kernel_norm``), NaN included (the cosine kernel's norm is NaN in some dimensions, 4 and 8
+    among them, and so is sklearn's density).
+
+    Memory: the stored rows are processed in blocks of :data:`BLOCK_ROWS`, each reduced to its maximum and sum
+    of exponentials, and the rows of one run are bounded as for the neighbour search. Rows holding NaN or an
+    infinity, which sklearn refuses, give NaN.
+    """
+    from sklearn.neighbors._kd_tree import kernel_norm
+
+    if estimator.kernel not in KDE_KERNELS:
+        raise unsupported(estimator, "kernel", estimator.kernel, f"use one of {list(KDE_KERNELS)}")
+    if estimator.atol != 0 or estimator.rtol != 0:
+        raise unsupported(
+            estimator,
+            "atol/rtol",
+            (estimator.atol, estimator.rtol),
+            "sklearn approximates the density to those tolerances along its tree walk; the graph computes the "
+            "exact sum, which sklearn computes with atol=0 and rtol=0: they are read by score_samples only, so "
+            "call set_params(atol=0, rtol=0) on the fitted model (no refit) and convert it",
+        )
+    tree = estimator.tree_
+    stored = _stored(estimator, tree.data)
+    fit_method = "kd_tree" if type(tree).__name__ == "KDTree" else "ball_tree"
+    metric = metric_of(estimator, estimator.metric, estimator.metric_params, fit_method)
+    if metric.name == "cosine":
+        raise unsupported(estimator, "metric", estimator.metric, "sklearn's KDTree and BallTree take no cosine")
+    bound_run_memory(context, 6 * 8 * min(len(stored), BLOCK_ROWS))
+    h = float(estimator.bandwidth_)
+    n_features = stored.shape[1]
+    weights = None if tree.sample_weight is None else np.asarray(tree.sample_weight, dtype=np.float64)
+    total = float(len(stored)) if weights is None else float(tree.sum_weight)
+    log_knorm = float(kernel_norm(h, n_features, estimator.kernel, return_log=True))
+
+    g = graph
+    distances = _Distances(g, x, metric, n_features)
+    zero = f64(g, 0.0, "zero")
+    minus_inf = f64(g, -np.inf, "minus_inf")
+
+    def safe(m: Var) -> Var:  # a shift for exp(): 0 where the maximum is -inf (no row within reach)
+        return g.where(g.equal(m, minus_inf), zero, m)
+
+    maxima, sums = [], []
+    for start, stop in _blocks(len(stored)):
+        log_k = _log_kernel(g, distances.distance(distances.reduced(stored[start:stop])), estimator.kernel, h)
+        if weights is not None:
+            with np.errstate(divide="ignore"):
+                log_w = np.log(weights[start:stop])
+            log_k = g.add(log_k, f64(g, log_w[None, :], "log_sample_weight"))
+        m = g.reduce_max(log_k, [1], keepdims=True)
+        maxima.append(m)
+        sums.append(g.reduce_sum(g.exp(g.sub(log_k, safe(m))), [1], keepdims=True))
+    if len(maxima) == 1:
+        top, total_sum = maxima[0], sums[0]
+    else:
+        top = g.reduce_max(g.concat(maxima, axis=1), [1], keepdims=True)
+        scaled = [g.mul(s, g.exp(g.sub(m, safe(top)))) for m, s in zip(maxima, sums, strict=True)]
+        total_sum = g.reduce_sum(g.concat(scaled, axis=1), [1], keepdims=True)
+    log_density = g.squeeze(g.add(safe(top), g.log(total_sum)), [1])
+    log_density = g.sub(g.add(log_density, f64(g, log_knorm, "log_kernel_norm")), f64(g, np.log(total), "log_n"))
+    log_density = g.where(non_finite_rows(g, distances.x), f64(g, np.nan, "nan"), log_density)
+    return {"score_samples": log_density}
