@@ -29,6 +29,7 @@ from sklearn.preprocessing import (
     Binarizer,
     FunctionTransformer,
     KBinsDiscretizer,
+    KernelCenterer,
     MaxAbsScaler,
     MinMaxScaler,
     Normalizer,
@@ -802,3 +803,22 @@ def _width_of(estimator: FunctionTransformer) -> int:
     raise unsupported(
         estimator, "n_features_in_", None, "the function is traced on the fitted input width, which this one lacks"
     )
+
+
+# --------------------------------------------------------------------------- KernelCenterer
+@converter(KernelCenterer)
+def convert_kernel_centerer(
+    graph: GraphBuilder, estimator: KernelCenterer, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``K - K_fit_rows_ - mean(K, axis=1) + K_fit_all_`` for a kernel matrix ``K`` of ``[batch, n_fit]``, in
+    sklearn's order: the row means are taken from the input first, then each in-place step is computed in
+    float64 and stored in the input's dtype. A float32 row sum is numpy's pairwise float32 sum in sklearn and a
+    float64 sum rounded to float32 here: the two can differ by an ulp of the mean."""
+    fit_rows = np.asarray(estimator.K_fit_rows_, dtype=np.float64)
+    k = as_f64(graph, x)
+    total = stored(graph, graph.reduce_sum(k, [1], keepdims=True))
+    means = stored(graph, graph.div(total, graph.const(float(len(fit_rows)), "n_fit", dtype=F64)))
+    k = stored(graph, graph.sub(k, graph.const(fit_rows.reshape(1, -1), "K_fit_rows", dtype=F64)))
+    k = stored(graph, graph.sub(k, means))
+    k = stored(graph, graph.add(k, graph.const(float(estimator.K_fit_all_), "K_fit_all", dtype=F64)))
+    return {"transform": k}
