@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from sk2tensor import registry
@@ -40,6 +41,14 @@ NOT_EXPORTED: dict[str, tuple[str, ...]] = {
     "sklearn.decomposition.PCA": ("score_samples",),
     # sklearn returns a list of arrays, one per target, which is not one tensor.
     "sklearn.multioutput.MultiOutputClassifier": ("predict_proba",),
+    # It flips one random feature per row before scoring: no fixed function of the row.
+    "sklearn.neural_network.BernoulliRBM": ("score_samples",),
+}
+
+#: Classes whose methods are those of the estimators they hold (their class has no fixed list).
+WRAPPERS: dict[type, str] = {
+    Pipeline: "those of its last step (every other step must have `transform`)",
+    FrozenEstimator: "those of the estimator it wraps",
 }
 
 
@@ -73,8 +82,9 @@ def class_outputs(cls: type) -> list[tuple[str, bool]]:
 
 
 def _outputs_cell(cls: type) -> str:
-    if issubclass(cls, Pipeline):
-        return "those of its last step (every other step must have `transform`)"
+    for wrapper, text in WRAPPERS.items():
+        if issubclass(cls, wrapper):
+            return text
     cells = [f"`{method}`{CONDITIONAL_MARK if conditional else ''}" for method, conditional in class_outputs(cls)]
     text = ", ".join(cells) if cells else "—"
     missing = NOT_EXPORTED.get(class_path(cls), ())

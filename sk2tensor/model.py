@@ -417,9 +417,12 @@ class CompiledModel:
         return _joined(list(_thread_pool(threads).map(lambda pair: run_rows(*pair), pairs)))
 
     def _as_sklearn(self, method: str, result: np.ndarray) -> np.ndarray:
-        if method == "predict" and self.classes is not None and self.predict_output == "class_index":
-            return self.classes[result]
         dtype = self.output_dtypes.get(method)
+        if method == "predict" and self.classes is not None and self.predict_output == "class_index":
+            labels = self.classes[result]
+            # sklearn's own predict may hold the labels as fixed-width strings (DummyClassifier, Gaussian
+            # processes) where classes_ is an object array: the same values, in its dtype.
+            return labels.astype(dtype) if dtype is not None and dtype.kind == "U" and labels.dtype != dtype else labels
         if dtype is not None and dtype != result.dtype:
             return result.astype(dtype)
         return result

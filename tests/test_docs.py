@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-from sklearn.pipeline import Pipeline
 
 import sk2tensor
 from sk2tensor import docs
@@ -68,7 +67,9 @@ def _case_of(cls: type) -> Case:
 
 
 @pytest.mark.parametrize(
-    "cls", [c for c in docs.documented_classes() if not issubclass(c, Pipeline)], ids=lambda cls: cls.__name__
+    "cls",
+    [c for c in docs.documented_classes() if not issubclass(c, tuple(docs.WRAPPERS))],
+    ids=lambda cls: cls.__name__,
 )
 def test_supported_table_lists_the_outputs_an_export_holds(cls: type) -> None:
     estimator, data = _case_of(cls).fitted()

@@ -1,8 +1,13 @@
-"""One-vs-rest and one-vs-one meta-classifiers over any converted binary estimator.
+"""One-vs-rest, one-vs-one and output-code meta-classifiers over any converted binary estimator.
 
 Each fitted sub-estimator is lowered with :func:`~sk2tensor.registry.lower`, and its score is taken as
 sklearn's ``_predict_binary`` takes it: ``predict`` for a regressor, else ``decision_function`` when the
 estimator has one, else the positive column of ``predict_proba``. Scores are stacked in float64.
+
+OutputCodeClassifier predicts the class whose code word is nearest (euclidean) to the stacked scores, as
+sklearn's ``pairwise_distances_argmin`` computes it for dense float64 data (ArgKmin with k = 1): the squared
+distance ``max((|y|^2 - 2 y.c) + |c|^2, 0)``, the first code word on equal distances (its heap keeps the first
+of equal values pushed in index order, and ONNX ArgMin the lowest index).
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
-from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier, _ConstantPredictor
+from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier, OutputCodeClassifier, _ConstantPredictor
 
+from sk2tensor.converters._pairwise import squared_euclidean
 from sk2tensor.converters.linear_model import as_float64
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, lower, unsupported
@@ -170,3 +176,19 @@ def convert_one_vs_one(
     else:
         index = graph.argmax(decision, axis=1)
     return {"predict": class_output(graph, classes, index), "decision_function": decision}
+
+
+@converter(OutputCodeClassifier)
+def convert_output_code(
+    graph: GraphBuilder, estimator: OutputCodeClassifier, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """OutputCodeClassifier: each binary estimator's score (``_predict_binary``), stacked; the label is the class
+    of the nearest row of ``code_book_`` (the first one on equal distances)."""
+    classes = np.asarray(estimator.classes_)
+    estimators = estimator.estimators_
+    lowered = lower_all(graph, estimators, x, context)
+    scores = stack_columns(
+        graph, [binary_score(graph, e, out, x, estimator) for e, out in zip(estimators, lowered, strict=True)]
+    )
+    distances = squared_euclidean(graph, scores, np.asarray(estimator.code_book_, dtype=F64))
+    return {"predict": class_output(graph, classes, graph.argmin(distances, axis=1))}

@@ -1,4 +1,5 @@
-"""Multi-layer perceptrons: one Gemm per layer and the activation sklearn applies after it.
+"""Multi-layer perceptrons (one Gemm per layer and the activation sklearn applies after it) and BernoulliRBM
+(``transform``: the hidden units' activation probabilities).
 
 sklearn multiplies its (float32 or float64) input by float64 weights, so every layer runs in float64 here;
 `convert` casts the outputs to the graph's dtype.
@@ -7,8 +8,9 @@ sklearn multiplies its (float32 or float64) input by float64 weights, so every l
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.neural_network import BernoulliRBM, MLPClassifier, MLPRegressor
 
+from sk2tensor.converters.linear_model import sigmoid
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, unsupported
 
@@ -83,3 +85,22 @@ def convert_mlp_classifier(
     if y_type == "multilabel-indicator":
         return {"predict": graph.cast(graph.greater(p, half), np.int64), "predict_proba": p}
     raise unsupported(estimator, "target type", y_type, "use binary, multiclass or multilabel-indicator targets")
+
+
+@converter(BernoulliRBM)
+def convert_bernoulli_rbm(
+    graph: GraphBuilder, estimator: BernoulliRBM, x: Var, context: ConversionContext
+) -> dict[str, Var]:
+    """``transform``: ``expit(X @ components_.T + intercept_hidden_)`` in float64 (sklearn's ``_mean_hiddens``).
+
+    ``score_samples`` (the pseudo-likelihood of a randomly flipped feature per row) draws random numbers and is
+    not exported.
+    """
+    components = np.asarray(estimator.components_, dtype=np.float64)
+    hidden = graph.gemm(
+        graph.cast(x, np.float64),
+        graph.const(components, "components", dtype=np.float64),
+        graph.const(np.asarray(estimator.intercept_hidden_, dtype=np.float64), "intercept_hidden", dtype=np.float64),
+        trans_b=True,
+    )
+    return {"transform": sigmoid(graph, hidden)}
