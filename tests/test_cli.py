@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import skops.io
+from sklearn.cluster import DBSCAN
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
@@ -173,7 +174,7 @@ def test_skops_file_with_untrusted_types_needs_trust(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------- export errors
 def unsupported_estimator() -> object:
     supported = set(sk2tensor.supported())
-    cls = next(c for c in (SVC, KNeighborsClassifier, GaussianNB, LabelSpreading) if c not in supported)
+    cls = next(c for c in (SVC, KNeighborsClassifier, GaussianNB, LabelSpreading, DBSCAN) if c not in supported)
     return cls().fit(IRIS_X, IRIS_Y)
 
 
