@@ -10,19 +10,21 @@ from sklearn.datasets import load_iris
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
 import sk2tensor
-from sk2tensor.converters._pairwise import einsum_row_squared_norms_f32
+from sk2tensor.converters._pairwise import einsum_row_squared_norms
 from sk2tensor.graph import GraphBuilder
 from tests.test_conformance import assert_matches_sklearn
 
 
-@pytest.mark.parametrize("n_features", [1, 3, 4, 5, 13, 16, 17, 30, 33, 64])
-def test_float32_row_norms_round_as_numpy_einsum(n_features: int) -> None:
-    graph = GraphBuilder(dtype=np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [1, 3, 4, 5, 7, 8, 9, 13, 16, 17, 30, 33, 64])
+def test_row_norms_round_as_numpy_einsum(n_features: int, dtype) -> None:
+    """Bit for bit numpy's einsum on this machine's SSE baseline (see the function's docstring)."""
+    graph = GraphBuilder(dtype=dtype)
     x = graph.input("input", n_features)
-    graph.output(einsum_row_squared_norms_f32(graph, x, n_features), "norms")
+    graph.output(einsum_row_squared_norms(graph, x, n_features), "norms")
     session = ort.InferenceSession(graph.build().SerializeToString(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(n_features)
-    X = (rng.normal(size=(500, n_features)) * rng.lognormal(0, 3, size=n_features)).astype(np.float32)
+    X = (rng.normal(size=(500, n_features)) * rng.lognormal(0, 3, size=n_features)).astype(dtype)
     got = session.run(None, {"input": X})[0][:, 0]
     np.testing.assert_array_equal(got, np.einsum("ij,ij->i", X, X))
 

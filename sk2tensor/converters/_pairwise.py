@@ -57,30 +57,33 @@ def row_squared_norms(graph: GraphBuilder, x: Var) -> Var:
     return graph.reduce_sum(graph.mul(x, x), [1], keepdims=True)
 
 
-def einsum_row_squared_norms_f32(graph: GraphBuilder, x: Var, n_features: int) -> Var:
-    """``np.einsum("ij,ij->i", x, x)`` for float32 ``x`` (sklearn's ``row_norms``), rounding as numpy does.
+def einsum_row_squared_norms(graph: GraphBuilder, x: Var, n_features: int) -> Var:
+    """``np.einsum("ij,ij->i", x, x)`` for float32 or float64 ``x`` (sklearn's ``row_norms``), rounding as numpy
+    does. ``[batch, 1]`` of ``x``'s dtype.
 
-    numpy's float32 sum of products runs on 4-lane vectors (the x86-64 SSE baseline): each lane accumulates
-    every 4th rounded product, in blocks of 16 columns taken last vector first, then the tail 4 columns at a
-    time; the lanes are added as ``(l0 + l1) + (l2 + l3)``. The same sequence here gives the same float32 value.
-    Returns ``[batch, 1]`` float32.
+    numpy's sum of products runs on 16-byte vectors (the x86-64 SSE baseline): 4 float32 or 2 float64 lanes, each
+    accumulating every 4th (2nd) rounded product, in blocks of 4 vectors taken last vector first, then the tail one
+    vector at a time (missing lanes zero); the lanes are added last, ``(l0 + l1) + (l2 + l3)`` or ``l0 + l1``.
     """
+    width = 16 // x.dtype.itemsize
     squares = graph.mul(x, x)
     groups, j = [], 0
-    while n_features - j >= 16:
-        groups += [list(range(j + 4 * b, j + 4 * b + 4)) for b in (3, 2, 1, 0)]
-        j += 16
+    while n_features - j >= 4 * width:
+        groups += [list(range(j + width * b, j + width * b + width)) for b in (3, 2, 1, 0)]
+        j += 4 * width
     while j < n_features:
-        groups.append(list(range(j, min(j + 4, n_features))))
-        j += 4
+        groups.append(list(range(j, min(j + width, n_features))))
+        j += width
     lanes = None
     for group in groups:
-        chunk = graph.gather(squares, graph.int64s(group + [group[0]] * (4 - len(group)), "lane_columns"), axis=1)
-        if len(group) < 4:  # the vector load fills the missing lanes with zeros
-            mask = np.array([1.0] * len(group) + [0.0] * (4 - len(group)), dtype=np.float32)
-            chunk = graph.mul(chunk, graph.const(mask, "lane_mask", dtype=np.float32))
+        chunk = graph.gather(squares, graph.int64s(group + [group[0]] * (width - len(group)), "lane_columns"), axis=1)
+        if len(group) < width:  # the vector load fills the missing lanes with zeros
+            mask = np.array([1.0] * len(group) + [0.0] * (width - len(group)), dtype=x.dtype)
+            chunk = graph.mul(chunk, graph.const(mask, "lane_mask", dtype=x.dtype))
         lanes = chunk if lanes is None else graph.add(lanes, chunk)
-    lane = [graph.gather(lanes, graph.int64s([i], "lane"), axis=1) for i in range(4)]
+    lane = [graph.gather(lanes, graph.int64s([i], "lane"), axis=1) for i in range(width)]
+    if width == 2:
+        return graph.add(lane[0], lane[1])
     return graph.add(graph.add(lane[0], lane[1]), graph.add(lane[2], lane[3]))
 
 
@@ -205,3 +208,17 @@ def check_kernel(estimator: object, kernel: object) -> str:
             f"use one of {sorted(KERNELS)} (callable and precomputed kernels have no graph form)",
         )
     return kernel
+
+
+def sklearn_squared_euclidean(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
+    """``euclidean_distances(x, stored, squared=True)`` for float64 ``x``: ``max((-2 x.s + |x|^2) + |s|^2, 0)``
+    in sklearn's order, with the row norms summed as numpy's einsum sums them
+    (:func:`einsum_row_squared_norms`), so that a row equal to a stored row gets sklearn's value, often exactly
+    0, rather than another rounding error (whose square root would be far from sklearn's)."""
+    stored = np.asarray(stored, dtype=np.float64)
+    cross = graph.matmul(x, f64(graph, (-2.0 * stored).T, "minus_2_stored_t"))
+    squared = graph.add(
+        graph.add(cross, einsum_row_squared_norms(graph, x, stored.shape[1])),
+        f64(graph, np.einsum("ij,ij->i", stored, stored)[None, :], "stored_sq_norms"),
+    )
+    return graph.max(squared, f64(graph, 0.0, "zero"))

@@ -37,6 +37,7 @@ from sk2tensor.converters._pairwise import (
     bound_run_memory,
     f64,
     row_squared_norms,
+    sklearn_squared_euclidean,
 )
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter, unsupported
@@ -157,42 +158,6 @@ def argkmin_nearest(graph: GraphBuilder, x: Var, centers: np.ndarray, center_nor
     scores = graph.add(graph.add(row_squared_norms(graph, x), cross), f64(graph, norms[None, :], "center_sq_norms"))
     scores = graph.max(scores, f64(graph, 0.0, "zero"))
     return graph.argmin(scores, axis=1)
-
-
-def einsum_row_squared_norms(graph: GraphBuilder, x: Var, n_features: int) -> Var:
-    """``np.einsum("ij,ij->i", x, x)`` for float64 ``x`` (sklearn's ``row_norms``), rounding as numpy does:
-    2-lane vectors (the x86-64 SSE baseline) accumulating every 2nd product, in blocks of 8 columns taken last
-    vector first, then the tail 2 columns at a time, the lanes added last. ``[batch, 1]`` float64."""
-    squares = graph.mul(x, x)
-    groups, j = [], 0
-    while n_features - j >= 8:
-        groups += [[j + 2 * b, j + 2 * b + 1] for b in (3, 2, 1, 0)]
-        j += 8
-    while j < n_features:
-        groups.append(list(range(j, min(j + 2, n_features))))
-        j += 2
-    lanes = None
-    for group in groups:
-        chunk = graph.gather(squares, graph.int64s(group + group[:1] * (2 - len(group)), "lane_columns"), axis=1)
-        if len(group) < 2:  # the vector load fills the missing lane with zero
-            chunk = graph.mul(chunk, f64(graph, np.array([1.0, 0.0]), "lane_mask"))
-        lanes = chunk if lanes is None else graph.add(lanes, chunk)
-    first, second = (graph.gather(lanes, graph.int64s([i], "lane"), axis=1) for i in (0, 1))
-    return graph.add(first, second)
-
-
-def sklearn_squared_euclidean(graph: GraphBuilder, x: Var, stored: np.ndarray) -> Var:
-    """``euclidean_distances(x, stored, squared=True)`` for float64 ``x``: ``max((-2 x.s + |x|^2) + |s|^2, 0)``
-    in sklearn's order, with the row norms summed as numpy's einsum sums them
-    (:func:`einsum_row_squared_norms`), so that a row equal to a stored row gets sklearn's value, often exactly
-    0, rather than another rounding error (whose square root would be far from sklearn's)."""
-    stored = np.asarray(stored, dtype=np.float64)
-    cross = graph.matmul(x, f64(graph, (-2.0 * stored).T, "minus_2_stored_t"))
-    squared = graph.add(
-        graph.add(cross, einsum_row_squared_norms(graph, x, stored.shape[1])),
-        f64(graph, np.einsum("ij,ij->i", stored, stored)[None, :], "stored_sq_norms"),
-    )
-    return graph.max(squared, f64(graph, 0.0, "zero"))
 
 
 def euclidean_distances_to(graph: GraphBuilder, x: Var, centers: np.ndarray) -> Var:

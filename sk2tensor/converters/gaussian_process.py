@@ -41,7 +41,7 @@ from sklearn.gaussian_process.kernels import (
     WhiteKernel,
 )
 
-from sk2tensor.converters._pairwise import as_f64, bound_run_memory, check_stored, einsum_row_squared_norms_f32, f64
+from sk2tensor.converters._pairwise import as_f64, bound_run_memory, check_stored, einsum_row_squared_norms, f64
 from sk2tensor.converters.heads import squeeze_single
 from sk2tensor.converters.multiclass import ovr_decision_function
 from sk2tensor.errors import UnsupportedParameterError
@@ -267,7 +267,7 @@ class _KernelBuilder:
             if self.x.dtype == F64:
                 norms = graph.reduce_sum(graph.mul(self.x, self.x), [1], keepdims=True)
                 return _Value(graph.add(norms, f64(graph, sigma2, "sigma_0_squared")))
-            norms = einsum_row_squared_norms_f32(graph, self.x, self.train.shape[1])
+            norms = einsum_row_squared_norms(graph, self.x, self.train.shape[1])
             if isinstance(sigma2, float) and not isinstance(sigma2, np.generic):  # weak: stays float32
                 return _Value(graph.add(norms, graph.const(sigma2, "sigma_0_squared", dtype=np.float32)))
             return _Value(graph.add(as_f64(graph, norms), f64(graph, sigma2, "sigma_0_squared")))

@@ -21,8 +21,7 @@ import numpy as np
 from sklearn.impute import KNNImputer, MissingIndicator, SimpleImputer
 
 from sk2tensor.converters._numeric import columns, constant_like, exactly_representable
-from sk2tensor.converters._pairwise import as_f64, bound_run_memory, check_stored, f64
-from sk2tensor.converters.cluster import sklearn_squared_euclidean
+from sk2tensor.converters._pairwise import as_f64, bound_run_memory, check_stored, f64, sklearn_squared_euclidean
 from sk2tensor.graph import STRING, Column, GraphBuilder, Table, Var
 from sk2tensor.metadata import MISSING_NAN, MISSING_NONE
 from sk2tensor.registry import ConversionContext, converter, unsupported

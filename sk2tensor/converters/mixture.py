@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import digamma
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 
-from sk2tensor.converters._pairwise import as_f64, einsum_row_squared_norms_f32, f64
+from sk2tensor.converters._pairwise import as_f64, einsum_row_squared_norms, f64
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter, unsupported
 
@@ -78,7 +78,7 @@ def estimate_log_gaussian_prob(graph: GraphBuilder, estimator: GaussianMixture, 
             first = f64(graph, np.sum(means**2, axis=1) * precisions, "mean_term")
             cross = graph.mul(graph.matmul(x64, f64(graph, means.T, "means_t")), f64(graph, -2 * precisions, "prec"))
             if x32:  # row_norms(X, squared=True): numpy's float32 einsum
-                norms = as_f64(graph, einsum_row_squared_norms_f32(graph, x, n_features))
+                norms = as_f64(graph, einsum_row_squared_norms(graph, x, n_features))
             else:
                 norms = graph.reduce_sum(squares, [1], keepdims=True)
             last = graph.mul(norms, f64(graph, precisions, "precisions"))
