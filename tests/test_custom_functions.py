@@ -256,3 +256,34 @@ def test_pandas_frames_pass_through_sklearn_and_the_export_alike() -> None:
     np.testing.assert_allclose(
         compiled.transform(frame), np.log1p(frame[["a", "c"]].abs()).to_numpy(), rtol=4 * np.finfo(np.float64).eps
     )
+
+
+MORE_EXACT = {
+    "c_": lambda X: np.c_[X[:, 0], X[:, 1:3], np.log1p(np.abs(X[:, 3]))],
+    "vstack_t": lambda X: np.vstack([X[:, 0], X[:, 2] * 2]).T,
+    "transpose_of_vstack": lambda X: np.transpose(np.vstack([X[:, 1], X[:, 0]])),
+    "digitize": lambda X: np.column_stack(
+        [np.digitize(X[:, 1], [0.0, 1.5, 2.5]), np.digitize(X, [1.0, 2.5], right=True)]
+    ),
+    "searchsorted": lambda X: np.column_stack(
+        [np.searchsorted([1.0, 2.0, 2.0, 3.0], X[:, 2]), np.searchsorted([1.0, 2.0, 2.0], X[:, 2], side="right")]
+    ),
+    "select": lambda X: np.select([X < 1, X < 3], [X * 10, X * 100], default=-1.0),
+    "isin": lambda X: np.hstack([np.isin(np.round(X), [1.0, 2.0, 13.0]), np.isin(X[:, :2], [0.5], invert=True)]),
+    "argmax": lambda X: np.column_stack([X.argmax(axis=1), np.argmin(X[:, :4], axis=1), np.argmax(X, axis=-1)]),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(MORE_EXACT))
+def test_more_array_functions(name: str, dtype: str) -> None:
+    """np.c_ (intercepted while tracing), vstack(...).T, binning, select, isin and arg-extrema: exact (the
+    log1p column of c_ is a transcendental one, within the usual few ulps)."""
+    _compare(MORE_EXACT[name], dtype, exact=name != "c_", ulps=4)
+
+
+def test_np_c_is_numpys_again_after_tracing() -> None:
+    X = _rows()
+    sk2tensor.convert(FunctionTransformer(MORE_EXACT["c_"]).fit(X), X, dtype="float64")
+    assert type(np.c_).__name__ == "CClass"
+    np.testing.assert_array_equal(np.c_[np.ones(2), np.zeros(2)], [[1.0, 0.0], [1.0, 0.0]])

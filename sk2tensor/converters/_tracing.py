@@ -298,6 +298,12 @@ class TracedArray:
     def cumsum(self, axis: Any = None, dtype: Any = None) -> Any:
         return _cumsum(self, axis, dtype)
 
+    def argmax(self, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        return _arg_extremum(largest=True)(self, axis, out, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        return _arg_extremum(largest=False)(self, axis, out, keepdims=keepdims)
+
     @property
     def T(self) -> Any:
         if self._width is None:
@@ -1110,6 +1116,146 @@ def _norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> 
     return np.sqrt(_sum(x * x, axis=1, keepdims=keepdims))
 
 
+def _vstack(tup: Sequence[Any], **kw: Any) -> Any:
+    _no_extras("vstack", **kw)
+    if tup and all(isinstance(v, TracedArray) and v._width is None for v in tup):
+        return _StackedColumns(list(tup))
+    raise TracingError("np.vstack joins rows; only np.vstack([column, ...]).T (one-dimensional columns) is traced")
+
+
+class _StackedColumns:
+    """``np.vstack`` of one-dimensional columns: ``[k, rows]``, which only its transpose turns back into rows."""
+
+    def __init__(self, columns: list[TracedArray]) -> None:
+        self.columns = columns
+
+    @property
+    def T(self) -> TracedArray:
+        return _column_stack(self.columns)
+
+    def transpose(self) -> TracedArray:
+        return self.T
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise UnknownAttributeError(f"it uses .{name} of np.vstack(columns), which is traced only as .T")
+
+    def __array__(self, *_: Any) -> Any:
+        raise TracingError("np.vstack(columns) is traced only as np.vstack(columns).T")
+
+    def __array_function__(self, func: Callable[..., Any], types: Any, args: Any, kwargs: Any) -> Any:
+        if func is np.transpose:
+            return _transpose(*args, **kwargs)
+        raise TracingError("np.vstack(columns) is traced only as np.vstack(columns).T or np.transpose of it")
+
+
+def _transpose(a: Any, axes: Any = None) -> Any:
+    if isinstance(a, _StackedColumns) and axes is None:
+        return a.T
+    return _traced(a, "transpose").T
+
+
+def _count_crossed(x: TracedArray, bins: np.ndarray, include_equal: bool) -> TracedArray:
+    """How many ``bins`` lie below ``x`` (``<=`` with ``include_equal``): numpy's searchsorted position of ``x``
+    in increasing ``bins``; NaN sorts after every bin."""
+    tracer, graph = x._tracer, x._tracer.graph
+    dtype = np.result_type(x.dtype, bins.dtype)
+    if dtype.kind not in "biuf":
+        raise TracingError("bins must be numbers")
+    values = tracer.cast(x.node, dtype)
+    axis = x.ndim  # the bins along a new last axis
+    edges = graph.const(bins.astype(dtype), "bins", dtype=dtype)
+    expanded = graph.unsqueeze(values, [axis])
+    crossed = graph.less_equal(edges, expanded) if include_equal else graph.less(edges, expanded)
+    count = graph.reduce_sum(tracer.cast(crossed, INT64), [axis])
+    if dtype.kind == "f":
+        count = graph.where(graph.is_nan(values), graph.const(np.int64(len(bins)), "bin_count", dtype=INT64), count)
+    return TracedArray(tracer, count, x._width)
+
+
+def _increasing(bins: Any, function: str) -> np.ndarray:
+    if isinstance(bins, TracedArray):
+        raise TracingError(f"np.{function} is traced with constant bins")
+    bins = np.asarray(bins)
+    if bins.ndim != 1 or (bins.size > 1 and np.any(np.diff(bins) < 0)) or np.isnan(bins).any():
+        raise TracingError(f"np.{function} is traced with one-dimensional increasing bins without NaN")
+    return bins
+
+
+def _digitize(x: Any, bins: Any, right: bool = False) -> Any:
+    # Increasing bins: i with bins[i-1] <= x < bins[i], i.e. searchsorted(bins, x, side="right").
+    return _count_crossed(_traced(x, "digitize"), _increasing(bins, "digitize"), include_equal=not right)
+
+
+def _searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
+    if sorter is not None:
+        raise TracingError("np.searchsorted with sorter= cannot be traced")
+    return _count_crossed(_traced(v, "searchsorted"), _increasing(a, "searchsorted"), include_equal=side == "right")
+
+
+def _select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
+    if len(condlist) != len(choicelist):
+        raise TracingError("np.select needs as many conditions as choices")
+    result = default
+    for condition, choice in reversed(list(zip(condlist, choicelist, strict=True))):
+        result = _where(condition, choice, result)  # the first true condition wins
+    if not isinstance(result, TracedArray):
+        raise TracingError("np.select of constants only")
+    return result
+
+
+def _isin(element: Any, test_elements: Any, assume_unique: bool = False, invert: bool = False, **kw: Any) -> Any:
+    element = _traced(element, "isin")
+    if isinstance(test_elements, TracedArray):
+        raise TracingError("np.isin is traced against constant values")
+    values = np.unique(np.asarray(test_elements).ravel())
+    found = None
+    for value in values:
+        hit = np.equal(element, value)
+        found = hit if found is None else np.logical_or(found, hit)
+    if found is None:
+        found = _filled_like(False)(element, dtype=bool)
+    return np.logical_not(found) if invert else found
+
+
+def _arg_extremum(largest: bool) -> Callable[..., Any]:
+    def build(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+        function = "argmax" if largest else "argmin"
+        _no_extras(function, out=out)
+        a = _traced(a, function)
+        _row_axis(a, axis, function)
+        graph = a._tracer.graph
+        chosen = (graph.argmax if largest else graph.argmin)(a.node, axis=1, keepdims=keepdims)
+        if a.dtype.kind == "f":  # numpy returns the first NaN of a row that has one
+            nan = graph.is_nan(a.node)
+            first_nan = graph.argmax(a._tracer.cast(nan, INT64), axis=1, keepdims=keepdims)
+            has_nan = a._tracer.cast(graph.reduce_max(a._tracer.cast(nan, INT64), [1], keepdims=keepdims), BOOL)
+            chosen = graph.where(has_nan, first_nan, chosen)
+        return TracedArray(a._tracer, chosen, 1 if keepdims else None)
+
+    return build
+
+
+class _ColumnConcatenator:
+    """``np.c_`` while a function is traced: columns of traced arrays join as np.column_stack joins them
+    (numpy's own ``np.c_`` would turn them into arrays); anything else goes to numpy's."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def __getitem__(self, key: Any) -> Any:
+        items = key if isinstance(key, tuple) else (key,)
+        if not any(isinstance(item, TracedArray) for item in items):
+            return self.original[key]
+        if any(isinstance(item, slice | str) for item in items):
+            raise TracingError("np.c_ with slices or string directives cannot be traced")
+        return _column_stack(list(items))
+
+    def __len__(self) -> int:
+        return 0
+
+
 _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.sum: _sum,
     np.prod: _prod,
@@ -1141,6 +1287,14 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.zeros_like: _filled_like(0),
     np.ones_like: _filled_like(1),
     np.full_like: _filled_like(None),
+    np.vstack: _vstack,
+    np.transpose: _transpose,
+    np.digitize: _digitize,
+    np.searchsorted: _searchsorted,
+    np.select: _select,
+    np.isin: _isin,
+    np.argmax: _arg_extremum(largest=True),
+    np.argmin: _arg_extremum(largest=False),
 }
 
 
@@ -1158,6 +1312,10 @@ def trace(
     width. Raises :class:`TracingError` saying what the function does that a graph cannot."""
     tracer = _Tracer(graph, feature_names)
     argument = TracedArray(tracer, x, width)
+    original_c = np.c_
+    # np.c_ converts its items with np.array, which no protocol intercepts: for the call, a stand-in that
+    # column-stacks traced arrays (and hands anything else to numpy's) takes its place.
+    np.c_ = _ColumnConcatenator(original_c)
     try:
         with np.errstate(all="ignore"):
             result = function(argument, **(kw_args or {}))
@@ -1165,6 +1323,8 @@ def trace(
         raise
     except Exception as error:  # any failure of the user's code on a traced array
         raise TracingError(f"calling it on a traced array raised {type(error).__name__}: {error}") from error
+    finally:
+        np.c_ = original_c
     if not isinstance(result, TracedArray):
         raise TracingError(f"it returns {type(result).__name__}, not an array computed from its input")
     if result._width is None:
