@@ -522,6 +522,8 @@ def _properties(
     }
     if context.max_chunk_rows is not None:
         props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)
+    if context.single_row_vectors & set(methods):
+        props[md.SINGLE_ROW_VECTORS] = json.dumps(sorted(context.single_row_vectors & set(methods)))
     if context.margin_input is not None:
         props[md.BASE_MARGIN] = json.dumps({"name": context.margin_input[0].name, "width": context.margin_input[1]})
     if names is not None:

@@ -47,6 +47,7 @@ MAX_CHUNK_ROWS = "max_chunk_rows"
 INPUTS = "inputs"
 MISSING_STRINGS = "missing_strings"
 BASE_MARGIN = "base_margin"
+SINGLE_ROW_VECTORS = "single_row_vectors"
 
 #: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
 MISSING_NAN = "__sk2tensor_missing_nan__"
@@ -77,6 +78,8 @@ DESCRIPTIONS = {
     "(models with string columns only)",
     BASE_MARGIN: 'JSON object `{"name": "base_margin", "width": n}`: the second graph input, a per-row starting margin '
     "`[batch, n]` in the graph's dtype (XGBoost models exported with `base_margin` only)",
+    SINGLE_ROW_VECTORS: "JSON list of outputs sklearn returns one-dimensional for a single row "
+    "(SparsePCA's `transform`); the graph keeps `[1, n]`",
 }
 
 

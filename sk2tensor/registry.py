@@ -101,6 +101,9 @@ class ConversionContext:
     base_margin: bool = False
     #: ``(graph input, width)`` of that margin, declared by the converter that reads it (it knows the width).
     margin_input: tuple[Any, int] | None = None
+    #: Outputs sklearn returns one-dimensional for a single row (SparsePCA's transform ravels it); the graph keeps
+    #: ``[1, n]`` and CompiledModel gives sklearn's shape.
+    single_row_vectors: set[str] = field(default_factory=set)
 
     def declare_margin(self, graph: Any, width: int) -> Any:
         """The ``[batch, width]`` base-margin graph input (one per export)."""
