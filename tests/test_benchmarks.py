@@ -102,3 +102,17 @@ def test_catboost_rows_use_its_threads_and_its_own_onnx_export_without_zipmap() 
     peer = engines._skl2onnx(model, "classification", X, "cpu")
     assert isinstance(peer, engines.Runner) and peer.note.startswith("CatBoost's own ONNX export")
     np.testing.assert_allclose(peer.run(X), expected, atol=1e-6)  # its TreeEnsemble sums in float32
+
+
+def test_pipelines_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The custom-function pipelines benchmark end to end, small: sklearn, sk2tensor and the skl2onnx row."""
+    from benchmarks import pipelines
+
+    monkeypatch.setattr(pipelines, "TRAIN_ROWS", 500)
+    monkeypatch.setattr(pipelines, "BATCHES", (1, 50))
+    assert pipelines.main(["--repeats", "1", "--out", str(tmp_path)]) == 0
+    (written,) = tmp_path.glob("pipelines-*.md")
+    table = [line for line in written.read_text().splitlines() if line.startswith("| engineered -> scaler")]
+    assert {line.split(" | ")[2] for line in table} == {"sklearn", "sk2tensor", "skl2onnx + ORT"}
+    sk2tensor_rows = [line for line in table if line.split(" | ")[2] == "sk2tensor"]
+    assert all(float(line.split(" | ")[6]) < 1e-5 for line in sk2tensor_rows)  # max diff from sklearn
