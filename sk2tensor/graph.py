@@ -408,6 +408,11 @@ class GraphBuilder:
         """``data[starts[0]:ends[0], starts[1]:ends[1], ...]`` over its leading axes, with constant bounds."""
         return self._node("Slice", [data, self.int64s(starts, "starts"), self.int64s(ends, "ends")], data.dtype)
 
+    def scatter_elements(self, data: Var, indices: Var, updates: Var, axis: int = 0) -> Var:
+        """``data`` with ``updates`` written at ``indices`` along ``axis`` (ONNX ScatterElements, no reduction:
+        the indices of one row must be distinct)."""
+        return self._node("ScatterElements", [data, indices, updates], data.dtype, axis=axis)
+
     def gather_elements(self, data: Var, indices: Var, axis: int = 0) -> Var:
         return self._node("GatherElements", [data, indices], data.dtype, axis=axis)
 
