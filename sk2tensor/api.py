@@ -136,7 +136,12 @@ def _reference_input(estimator: Any, rows: np.ndarray) -> Any:
 
 def _dense(value: Any) -> np.ndarray:
     """A method's result as an array: sparse matrices (OneHotEncoder's default output) are densified, as the
-    exported graph computes them dense."""
+    exported graph computes them dense; a DataFrame of numeric and boolean columns (a FunctionTransformer's
+    pandas result) is the float64 array sklearn's next step would make of it."""
+    if hasattr(value, "dtypes") and hasattr(value, "to_numpy"):
+        kinds = {getattr(dtype, "kind", "O") for dtype in getattr(value.dtypes, "values", [value.dtypes])}
+        if len(kinds) > 1 and kinds <= set("biuf"):
+            return value.to_numpy(dtype=np.float64)
     return np.asarray(value.toarray() if hasattr(value, "toarray") else value)
 
 

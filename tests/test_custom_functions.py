@@ -287,3 +287,67 @@ def test_np_c_is_numpys_again_after_tracing() -> None:
     sk2tensor.convert(FunctionTransformer(MORE_EXACT["c_"]).fit(X), X, dtype="float64")
     assert type(np.c_).__name__ == "CClass"
     np.testing.assert_array_equal(np.c_[np.ones(2), np.zeros(2)], [[1.0, 0.0], [1.0, 0.0]])
+
+
+MORE_EXACT.update(
+    {
+        "nan_reductions": lambda X: np.column_stack(
+            [np.nansum(X, axis=1), np.nanmean(X, axis=1), np.nanmax(X, axis=1), np.nanmin(X[:, 2:4], axis=1)]
+        ),
+    }
+)
+
+
+def _frame() -> pd.DataFrame:
+    data = load_diabetes(as_frame=True)
+    frame = data.data.copy()
+    frame.loc[::9, "s1"] = np.nan
+    frame.loc[::11, "bp"] = np.nan
+    return frame, data.target.to_numpy()
+
+
+def add_features(df):
+    """pandas-style feature engineering: new columns by name, assign with a callable, drop."""
+    df = df.copy()
+    df["ratio"] = df["bmi"] / (df["bp"] + 1.0)
+    df["flag"] = df["s1"] > 0
+    df = df.assign(total=lambda d: d[["s1", "s2", "s3"]].sum(axis=1), average=df[["s4", "s5", "bp"]].mean(axis=1))
+    df["s6"] = df["s6"].clip(lower=-0.05).fillna(0.0)
+    return df.drop(columns=["sex"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pandas_feature_engineering(dtype: str) -> None:
+    """New columns, assign, drop, and pandas' NaN-skipping sum and mean along the rows (left to right, as pandas
+    adds a frame's columns): bit for bit pandas' values, then a NaN-aware model."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    frame, y = _frame()
+    model = make_pipeline(FunctionTransformer(add_features), HistGradientBoostingRegressor(max_iter=30)).fit(frame, y)
+    compiled = sk2tensor.convert(model, frame, dtype=dtype)
+    assert compiled.validation.passed
+    features = sk2tensor.convert(model[0], frame, dtype="float64").transform(frame)
+    np.testing.assert_array_equal(features, add_features(frame).to_numpy(dtype=np.float64))
+
+
+def test_pandas_reductions_other_than_sum_and_mean_are_refused() -> None:
+    frame, _ = _frame()
+    for function, reason in (
+        (lambda df: df.assign(spread=df.std(axis=1)), "pandas var|pandas std"),
+        (lambda df: df.assign(top=df.max(axis=1)), "pandas max"),
+        (lambda df: df.drop(index=[0]), "drops rows"),
+        (lambda df: df.assign(total=df.sum(axis=0)), "mixes rows"),
+    ):
+        with pytest.raises(UnsupportedParameterError, match=reason):
+            sk2tensor.convert(FunctionTransformer(function).fit(frame), frame)
+
+
+def test_to_numpy_leaves_pandas_semantics() -> None:
+    """After .to_numpy() the sums are numpy's (NaN propagates, pairwise order)."""
+    frame, _ = _frame()
+
+    def summed(df):
+        return df.to_numpy()[:, :6].sum(axis=1, keepdims=True)
+
+    compiled = sk2tensor.convert(FunctionTransformer(summed).fit(frame), frame, dtype="float64")
+    np.testing.assert_array_equal(compiled.transform(frame), summed(frame))

@@ -51,6 +51,13 @@ class RowCount:
         return "<rows>"
 
 
+class _ColumnNames(list):
+    """A DataFrame's ``columns`` as a list that also answers ``tolist()``."""
+
+    def tolist(self) -> list[str]:
+        return list(self)
+
+
 class TracedArray:
     """A ``[batch]`` (``width is None``) or ``[batch, width]`` array whose values are a graph variable.
 
@@ -61,13 +68,22 @@ class TracedArray:
     __array_priority__ = 1000
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, tracer: _Tracer, var: Var, width: int | None, base: TracedArray | None = None) -> None:
+    def __init__(
+        self,
+        tracer: _Tracer,
+        var: Var,
+        width: int | None,
+        base: TracedArray | None = None,
+        names: list[str] | None = None,
+    ) -> None:
         self._tracer = tracer
         self._value = var
         self._width = width
         self._version = 0
         self._base = base
         self._base_version = base._version if base is not None else 0
+        #: The column names of a DataFrame (sklearn hands a step fitted on one a DataFrame); None for an array.
+        self._names = names
 
     # ------------------------------------------------------------------ array attributes
     @property
@@ -227,18 +243,68 @@ class TracedArray:
         return np.not_equal(self, other)
 
     # ------------------------------------------------------------------ methods
-    def copy(self, order: str = "K") -> TracedArray:
-        return TracedArray(self._tracer, self.node, self._width)
+    def copy(self, order: str = "K", deep: bool = True) -> TracedArray:
+        return TracedArray(self._tracer, self.node, self._width, names=self._names)
 
     def astype(self, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True, copy: bool = True):
-        return TracedArray(self._tracer, self._tracer.cast(self.node, np.dtype(dtype)), self._width)
+        cast = self._tracer.cast(self.node, np.dtype(dtype))
+        return TracedArray(self._tracer, cast, self._width, names=self._names)
 
     def to_numpy(self, dtype: Any = None, copy: bool = False, **_: Any) -> TracedArray:
-        return self if dtype is None else self.astype(dtype)
+        """A DataFrame's (or Series') values: a plain array from here on."""
+        array = TracedArray(self._tracer, self.node, self._width)
+        return array if dtype is None else array.astype(dtype)
 
     @property
     def values(self) -> TracedArray:
-        return self
+        return self.to_numpy()
+
+    def _append_column(self, name: str, value: Any) -> None:
+        """``frame["new"] = value``: a column appended, as pandas appends it (the frame's dtype widened to what
+        its values would be as one array)."""
+        tracer = self._tracer
+        if isinstance(value, TracedArray):
+            if value._width not in (None, 1):
+                raise TracingError(f"it assigns {value._width} columns to the new column {name!r}")
+            dtype = self.dtype if value.dtype == BOOL else np.result_type(self.dtype, value.dtype)
+            column = tracer.cast(value.node, dtype)
+            if value._width is None:
+                column = tracer.graph.unsqueeze(column, [1])
+        else:
+            constant = np.asarray(value)
+            if constant.ndim != 0 or constant.dtype.kind not in "biuf":
+                raise TracingError(f"it assigns a constant of shape {constant.shape} to the new column {name!r}")
+            dtype = self.dtype if constant.dtype == BOOL else _result_type(self, value)
+            column = _filled_like(value)(self[:, [0]], dtype=dtype).node
+        self._value = tracer.graph.concat([tracer.cast(self.node, dtype), column], axis=1)
+        self._width = (self._width or 0) + 1
+        self._names = [*(self._names or []), name]
+        self._version += 1
+
+    # ------------------------------------------------------------------ DataFrame columns
+    @property
+    def columns(self) -> list[str]:
+        if self._names is None:
+            raise UnknownAttributeError("it uses .columns of an array that has no column names")
+        return _ColumnNames(self._names)
+
+    def assign(self, **columns: Any) -> TracedArray:
+        """pandas' ``assign``: a copy with the columns set (a callable is called with the frame so far)."""
+        frame = self.copy()
+        for name, value in columns.items():
+            frame[name] = value(frame) if callable(value) else value
+        return frame
+
+    def drop(self, labels: Any = None, *, axis: Any = 0, columns: Any = None, **kw: Any) -> TracedArray:
+        """pandas' ``drop`` of columns (``columns=`` or ``axis=1``)."""
+        names = columns if columns is not None else labels if axis in (1, "columns") else None
+        if names is None or self._names is None or kw.get("index") is not None:
+            raise TracingError("it drops rows, or columns of an array without names; drop(columns=[...]) is traced")
+        dropped = [names] if isinstance(names, str) else list(names)
+        missing = [name for name in dropped if name not in self._names]
+        if missing:
+            raise TracingError(f"it drops columns {missing}, which are not among {self._names}")
+        return self[[name for name in self._names if name not in dropped]]
 
     def reshape(self, *shape: Any, order: str = "C") -> TracedArray:
         return _reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape)
@@ -320,6 +386,9 @@ class TracedArray:
             raise TracingError("it assigns into a view of an array, whose base numpy would change too")
         if self._width is None:
             raise TracingError("it assigns into a one-dimensional array")
+        if isinstance(key, str) and self._names is not None and key not in self._names:
+            self._append_column(key, value)
+            return
         columns, kind = self._tracer.column_key(self, key)
         if kind == "new_axis":
             raise TracingError("it assigns with an index sk2tensor cannot trace")
@@ -329,9 +398,8 @@ class TracedArray:
 
 # ---------------------------------------------------------------------- the tracer
 class _Tracer:
-    def __init__(self, graph: GraphBuilder, feature_names: Sequence[str] | None) -> None:
+    def __init__(self, graph: GraphBuilder) -> None:
         self.graph = graph
-        self.feature_names = list(feature_names) if feature_names is not None else None
 
     # values ---------------------------------------------------------------
     def cast(self, var: Var, dtype: np.dtype) -> Var:
@@ -428,7 +496,11 @@ class _Tracer:
             if build is not _UFUNCS[np.power]:
                 variables = variables[:1]
         value = build(self.graph, *variables)
-        return self.result(self.cast(value, out) if value.dtype != out else value, width)
+        result = self.result(self.cast(value, out) if value.dtype != out else value, width)
+        frames = {tuple(v._names) for v in inputs if isinstance(v, TracedArray) and v._names is not None}
+        if len(frames) == 1 and len(next(iter(frames))) == width:
+            result._names = list(next(iter(frames)))  # pandas keeps the columns of an element-wise result
+        return result
 
     # indexing --------------------------------------------------------------
     def column_key(self, array: TracedArray, key: Any) -> tuple[list[int], str]:
@@ -471,15 +543,17 @@ class _Tracer:
         raise TracingError(f"it indexes the columns with {item!r}, which sk2tensor cannot trace")
 
     def named_columns(self, array: TracedArray, key: str | list[str]) -> tuple[list[int], str]:
-        """``X["name"]`` and ``X[["a", "b"]]`` of a step fitted on a DataFrame (its ``feature_names_in_``)."""
-        if self.feature_names is None or array._width != len(self.feature_names):
-            raise TracingError("it selects columns by name, and the step was not fitted on named columns")
+        """``X["name"]`` and ``X[["a", "b"]]`` of a DataFrame (a step fitted on one gets one)."""
+        if array._names is None:
+            raise TracingError(
+                "it selects columns by name, and the step was not fitted on named columns (or .to_numpy() dropped them)"
+            )
         names = [key] if isinstance(key, str) else key
-        missing = [name for name in names if name not in self.feature_names]
+        missing = [name for name in names if name not in array._names]
         if missing:
-            raise TracingError(f"it selects columns {missing}, which are not among {self.feature_names}")
-        positions = [self.feature_names.index(name) for name in names]
-        return positions, "one" if isinstance(key, str) else "fancy"
+            raise TracingError(f"it selects columns {missing}, which are not among {array._names}")
+        positions = [array._names.index(name) for name in names]
+        return positions, "one" if isinstance(key, str) else "named"
 
     def select(self, array: TracedArray, columns: list[int], kind: str) -> TracedArray:
         if kind == "same":
@@ -490,8 +564,11 @@ class _Tracer:
             return TracedArray(self, array.node, array._width, base=array)
         picked = self.graph.gather(array.node, self.graph.int64s(columns, "traced_columns"), axis=1)
         if kind == "one":
-            return TracedArray(self, self.graph.squeeze(picked, [1]), None, base=array)
-        return TracedArray(self, picked, len(columns), base=array if kind == "slice" else None)
+            return TracedArray(
+                self, self.graph.squeeze(picked, [1]), None, base=array if array._names is None else None
+            )
+        names = [array._names[c] for c in columns] if array._names is not None else None
+        return TracedArray(self, picked, len(columns), base=array if kind == "slice" else None, names=names)
 
     def assign(self, array: TracedArray, columns: list[int], value: Any) -> Var:
         """``array[:, columns] = value`` (cast to the array's dtype, as numpy assigns): the columns of ``array``
@@ -806,6 +883,8 @@ def _row_axis(array: TracedArray, axis: Any, function: str) -> bool:
 
 def _reduce(array: Any, kind: str, axis: Any, keepdims: bool, dtype: Any = None) -> TracedArray:
     array = _traced(array, kind)
+    if array._names is not None:
+        return _frame_reduce(array, kind, axis)
     _row_axis(array, axis, kind)
     tracer, graph = array._tracer, array._tracer.graph
     source = array.node
@@ -884,6 +963,54 @@ def _reduce_prod(graph: GraphBuilder, x: Var, axes: Sequence[int], keepdims: boo
     return graph._node("ReduceProd", [x, graph.int64s(list(axes), "axes")], x.dtype, keepdims=int(keepdims))
 
 
+def _frame_reduce(frame: TracedArray, kind: str, axis: Any) -> TracedArray:
+    """pandas' ``sum``/``mean`` along the rows of a DataFrame: NaN skipped (``skipna``), the columns added left
+    to right (pandas reduces the frame's block column by column), the mean divided by the count of values.
+    pandas' other reductions differ from numpy's in ways not reproduced here, and are refused."""
+    if kind not in ("sum", "mean"):
+        raise TracingError(
+            f"it takes the pandas {kind} of a DataFrame; sum and mean along axis=1 are traced, or call .to_numpy() "
+            "first for numpy's"
+        )
+    if axis not in (1, "columns"):
+        raise TracingError(f"DataFrame.{kind}(axis={axis!r}) mixes rows; axis=1 is traced")
+    tracer, graph = frame._tracer, frame._tracer.graph
+    values = tracer.cast(frame.node, frame.dtype if frame.dtype.kind == "f" else np.dtype(np.float64))
+    present = graph.logical_not(graph.is_nan(values))
+    zero = graph.const(0.0, "zero", dtype=values.dtype)
+    filled = graph.where(present, values, zero)
+    total = _columns(graph, filled, [0])
+    for column in range(1, frame._width or 0):
+        total = graph.add(total, _columns(graph, filled, [column]))
+    if kind == "mean":
+        count = graph.reduce_sum(tracer.cast(present, np.dtype(np.float64)), [1], keepdims=True)
+        total = tracer.cast(graph.div(tracer.cast(total, np.dtype(np.float64)), count), values.dtype)
+    return TracedArray(tracer, graph.squeeze(total, [1]), None)
+
+
+def _nan_reduce(kind: str) -> Callable[..., Any]:
+    """numpy's ``nansum``/``nanmean``/``nanmax``/``nanmin`` along the rows."""
+
+    def build(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **kw: Any):
+        a = _traced(a, f"nan{kind}")
+        _no_extras(f"nan{kind}", out=out, **{k: v for k, v in kw.items() if k != "initial"})
+        if a.dtype.kind != "f":
+            return _reduce(a, kind if kind != "mean" else "sum", axis, keepdims, dtype)
+        _row_axis(a, axis, f"nan{kind}")
+        missing = np.isnan(a)
+        if kind in ("sum", "mean"):
+            filled = _where(missing, 0.0, a)
+            total = _reduce(filled, "sum", 1, keepdims, dtype)
+            if kind == "sum":
+                return total
+            return total / _reduce(np.logical_not(missing), "sum", 1, keepdims)
+        fill = -np.inf if kind == "max" else np.inf
+        extreme = _reduce(_where(missing, fill, a), kind, 1, keepdims)
+        return _where(_reduce(missing, "all", 1, keepdims), np.nan, extreme)
+
+    return build
+
+
 def _sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **kw: Any) -> Any:
     _no_extras("sum", out=out, **kw)
     return _reduce(a, "sum", axis, keepdims, dtype)
@@ -917,6 +1044,8 @@ def _all(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **kw
 def _mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, **kw: Any) -> Any:
     _no_extras("mean", out=out, **kw)
     a = _traced(a, "mean")
+    if a._names is not None:
+        return _frame_reduce(a, "mean", axis)
     _row_axis(a, axis, "mean")
     # numpy: the sum in float64 for integer input (the float's own dtype otherwise), divided by the count.
     target = np.dtype(dtype) if dtype is not None else (np.dtype(np.float64) if a.dtype.kind in "biu" else a.dtype)
@@ -927,6 +1056,8 @@ def _mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims
 def _var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0, keepdims: bool = False, **kw):
     _no_extras("var", out=out, **kw)
     a = _traced(a, "var")
+    if a._names is not None:
+        return _frame_reduce(a, "var", axis)
     mean = _mean(a, axis, dtype, keepdims=True)
     deviation = a - mean
     squares = _sum(deviation * deviation, axis=1, keepdims=keepdims)
@@ -1295,6 +1426,10 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.isin: _isin,
     np.argmax: _arg_extremum(largest=True),
     np.argmin: _arg_extremum(largest=False),
+    np.nansum: _nan_reduce("sum"),
+    np.nanmean: _nan_reduce("mean"),
+    np.nanmax: _nan_reduce("max"),
+    np.nanmin: _nan_reduce("min"),
 }
 
 
@@ -1310,8 +1445,9 @@ def trace(
 ) -> tuple[Var, int]:
     """``function(X, **kw_args)`` for ``X`` the ``[batch, width]`` graph value ``x``: the result's variable and
     width. Raises :class:`TracingError` saying what the function does that a graph cannot."""
-    tracer = _Tracer(graph, feature_names)
-    argument = TracedArray(tracer, x, width)
+    tracer = _Tracer(graph)
+    names = list(feature_names) if feature_names is not None and len(feature_names) == width else None
+    argument = TracedArray(tracer, x, width, names=names)
     original_c = np.c_
     # np.c_ converts its items with np.array, which no protocol intercepts: for the call, a stand-in that
     # column-stacks traced arrays (and hands anything else to numpy's) takes its place.
