@@ -351,3 +351,14 @@ def test_to_numpy_leaves_pandas_semantics() -> None:
 
     compiled = sk2tensor.convert(FunctionTransformer(summed).fit(frame), frame, dtype="float64")
     np.testing.assert_array_equal(compiled.transform(frame), summed(frame))
+
+
+def test_traces_in_threads_share_and_restore_np_c() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = _rows()
+    transformer = FunctionTransformer(MORE_EXACT["c_"]).fit(X)
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(lambda _: sk2tensor.convert(transformer, X, dtype="float64"), range(8)))
+    assert all(model.validation.passed for model in models)
+    assert type(np.c_).__name__ == "CClass"

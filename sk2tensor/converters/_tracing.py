@@ -16,6 +16,8 @@ then validated against the real function on the sample rows, like every export.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -1434,6 +1436,29 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 
 
 # ---------------------------------------------------------------------- entry point
+_C_LOCK = threading.Lock()
+_C_USERS = 0
+
+
+@contextlib.contextmanager
+def _column_concatenator() -> Any:
+    """``np.c_`` converts its items with ``np.array``, which no protocol intercepts: while functions are traced,
+    a stand-in that column-stacks traced arrays (and hands anything else to numpy's own) takes its place. Traces
+    in several threads share one stand-in; the last to finish puts numpy's back."""
+    global _C_USERS
+    with _C_LOCK:
+        if _C_USERS == 0:
+            np.c_ = _ColumnConcatenator(np.c_)
+        _C_USERS += 1
+    try:
+        yield
+    finally:
+        with _C_LOCK:
+            _C_USERS -= 1
+            if _C_USERS == 0:
+                np.c_ = np.c_.original
+
+
 def trace(
     graph: GraphBuilder,
     function: Callable[..., Any],
@@ -1448,19 +1473,13 @@ def trace(
     tracer = _Tracer(graph)
     names = list(feature_names) if feature_names is not None and len(feature_names) == width else None
     argument = TracedArray(tracer, x, width, names=names)
-    original_c = np.c_
-    # np.c_ converts its items with np.array, which no protocol intercepts: for the call, a stand-in that
-    # column-stacks traced arrays (and hands anything else to numpy's) takes its place.
-    np.c_ = _ColumnConcatenator(original_c)
     try:
-        with np.errstate(all="ignore"):
+        with _column_concatenator(), np.errstate(all="ignore"):
             result = function(argument, **(kw_args or {}))
     except TracingError:
         raise
     except Exception as error:  # any failure of the user's code on a traced array
         raise TracingError(f"calling it on a traced array raised {type(error).__name__}: {error}") from error
-    finally:
-        np.c_ = original_c
     if not isinstance(result, TracedArray):
         raise TracingError(f"it returns {type(result).__name__}, not an array computed from its input")
     if result._width is None:
