@@ -185,6 +185,68 @@ def _class_path(cls: type) -> str:
     return f"{public}.{cls.__name__}"
 
 
+_NO_PREDICTION = (
+    "it has no predict or transform for new rows (only fit_predict or fit_transform on its training rows), so "
+    "there is nothing to export"
+)
+_COVARIANCE = (
+    "it has no prediction method (only mahalanobis and score); EllipticEnvelope, its outlier detector, converts"
+)
+_TOKENIZERS = (
+    "it tokenizes text with a regular expression, which ONNX's standard operators cannot: vectorize the text "
+    "before the model and export the steps after it (TfidfTransformer converts)"
+)
+_BATCH_ITERATION = (
+    "its transform iterates until a tolerance over the whole batch is met, so a row's result depends on the other "
+    "rows it is transformed with, which no graph run on any batch can match"
+)
+
+#: Why the scikit-learn estimators sk2tensor does not convert cannot be, where there is a reason to give.
+WHY_NOT: dict[str, str] = {
+    **{
+        f"sklearn.{name}": _NO_PREDICTION
+        for name in (
+            "cluster.AgglomerativeClustering",
+            "cluster.DBSCAN",
+            "cluster.OPTICS",
+            "cluster.HDBSCAN",
+            "cluster.SpectralClustering",
+            "cluster.SpectralBiclustering",
+            "cluster.SpectralCoclustering",
+            "manifold.TSNE",
+            "manifold.MDS",
+            "manifold.ClassicalMDS",
+            "manifold.SpectralEmbedding",
+        )
+    },
+    **{
+        f"sklearn.covariance.{name}": _COVARIANCE
+        for name in ("EmpiricalCovariance", "MinCovDet", "LedoitWolf", "OAS", "ShrunkCovariance")
+    },
+    "sklearn.covariance.GraphicalLasso": _COVARIANCE,
+    "sklearn.covariance.GraphicalLassoCV": _COVARIANCE,
+    **{
+        f"sklearn.feature_extraction.text.{name}": _TOKENIZERS
+        for name in ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
+    },
+    "sklearn.feature_extraction.DictVectorizer": "it reads Python dicts, which no tensor input holds",
+    "sklearn.feature_extraction.FeatureHasher": "it hashes Python dicts or strings, which no tensor input holds",
+    "sklearn.feature_extraction.image.PatchExtractor": "it cuts images into patches: not a model of rows",
+    "sklearn.decomposition.NMF": _BATCH_ITERATION,
+    "sklearn.decomposition.MiniBatchNMF": _BATCH_ITERATION,
+    "sklearn.neighbors.NearestNeighbors": (
+        "kneighbors and radius_neighbors are not prediction methods; KNeighborsTransformer and "
+        "RadiusNeighborsTransformer export the neighbour graph"
+    ),
+    **{
+        f"sklearn.preprocessing.{name}": (
+            "it encodes targets, not features; an exported classifier's predict already returns the labels"
+        )
+        for name in ("LabelEncoder", "LabelBinarizer", "MultiLabelBinarizer")
+    },
+}
+
+
 def find_converter(estimator: Any) -> Converter:
     """The converter registered for ``type(estimator)``, or :class:`UnsupportedEstimatorError`."""
     _load_converters()
@@ -197,8 +259,10 @@ def find_converter(estimator: Any) -> Converter:
         pass
     what = f"an object of type {_class_path(cls)}" if not isinstance(estimator, BaseEstimator) else _class_path(cls)
     names = ", ".join(sorted(c.__name__ for c in _REGISTRY))
+    reason = WHY_NOT.get(_class_path(cls))
+    because = f": {reason}" if reason else ""
     raise UnsupportedEstimatorError(
-        f"sk2tensor cannot convert {what}. Supported estimators: {names} (see sk2tensor.supported())."
+        f"sk2tensor cannot convert {what}{because}. Supported estimators: {names} (see sk2tensor.supported())."
     )
 
 

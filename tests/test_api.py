@@ -44,15 +44,40 @@ def test_unfitted_estimator_raises_sklearns_not_fitted_error() -> None:
 
 
 def test_unsupported_estimator_names_the_class_and_what_is_supported(iris) -> None:
-    X, y, _ = iris
-    svc = SVC().fit(X, y)
-    if SVC in sk2tensor.supported():
-        pytest.skip("SVC is supported now")
-    with pytest.raises(UnsupportedEstimatorError, match=r"sklearn.svm.SVC.*supported\(\)") as error:
-        sk2tensor.convert(svc, X)
+    from sklearn.cluster import DBSCAN
+
+    X, _, _ = iris
+    with pytest.raises(UnsupportedEstimatorError, match=r"sklearn.cluster.DBSCAN.*supported\(\)") as error:
+        sk2tensor.convert(DBSCAN().fit(X), X)
     assert "LogisticRegression" in str(error.value)
     with pytest.raises(UnsupportedEstimatorError, match="object of type"):
         sk2tensor.convert(object(), n_features=2)
+
+
+def test_estimators_that_cannot_convert_say_why(iris) -> None:
+    """Every scikit-learn estimator sk2tensor does not convert has its reason in the error (WHY_NOT), besides
+    the list of what converts."""
+    from sklearn.cluster import DBSCAN
+    from sklearn.decomposition import NMF
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.utils import all_estimators
+
+    from sk2tensor.registry import WHY_NOT, _class_path
+
+    X, _, _ = iris
+    for estimator, reason in (
+        (DBSCAN().fit(X), "no predict or transform for new rows"),
+        (NMF(2, max_iter=1000).fit(X), "depends on the other rows"),
+        (TfidfVectorizer().fit(["a text", "another text"]), "regular expression"),
+    ):
+        with pytest.raises(UnsupportedEstimatorError, match=reason) as error:
+            sk2tensor.convert(estimator, n_features=4, validate=False)
+        assert "LogisticRegression" in str(error.value)
+    supported = set(sk2tensor.supported())
+    unexplained = [
+        _class_path(cls) for _, cls in all_estimators() if cls not in supported and _class_path(cls) not in WHY_NOT
+    ]
+    assert not unexplained, f"give these a reason in registry.WHY_NOT or a converter: {unexplained}"
 
 
 def test_unsupported_step_inside_a_pipeline_is_named(iris) -> None:
