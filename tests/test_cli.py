@@ -189,6 +189,29 @@ def test_unsupported_estimator(tmp_path: Path) -> None:
     )
 
 
+def test_custom_function_pipeline_from_a_skops_file(tmp_path: Path) -> None:
+    """A FunctionTransformer holding a module's function: skops refuses to load it without --trust (loading
+    imports the module); with it, the export traces the function and validates."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    import tests.cases  # noqa: F401  (first: the family case modules import it)
+    from tests.cases_functions import engineered
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = make_pipeline(FunctionTransformer(engineered), StandardScaler(), LogisticRegression(max_iter=3000))
+    path = tmp_path / "engineered.skops"
+    skops.io.dump(model.fit(X, y), path)
+    assert_error(invoke("export", path, "-o", tmp_path / "x.onnx"), "tests.cases_functions.engineered", "--trust")
+    # float64: breast_cancer's unscaled row sums (~4,000) through a logistic regression exceed the float32
+    # probability tolerance on the generated validation rows.
+    result = invoke("export", path, "-o", tmp_path / "x.onnx", "--trust", "--dtype", "float64")
+    assert result.exit_code == 0, result.output
+    session = ort.InferenceSession(str(tmp_path / "x.onnx"), providers=["CPUExecutionProvider"])
+    rows = X[:20]
+    (labels,) = session.run(["predict"], {"input": rows})
+    np.testing.assert_array_equal(labels, model.predict(rows))
+
+
 def test_unfitted_estimator(tmp_path: Path) -> None:
     model = tmp_path / "unfitted.skops"
     skops.io.dump(LogisticRegression(), model)
