@@ -138,6 +138,8 @@ def _dense(value: Any) -> np.ndarray:
     """A method's result as an array: sparse matrices (OneHotEncoder's default output) are densified, as the
     exported graph computes them dense; a DataFrame of numeric and boolean columns (a FunctionTransformer's
     pandas result) is the float64 array sklearn's next step would make of it."""
+    if isinstance(value, list) and value and all(np.ndim(part) == 2 for part in value):
+        return np.concatenate([np.asarray(part) for part in value], axis=1)  # a multi-output predict_proba
     if hasattr(value, "dtypes") and hasattr(value, "to_numpy"):
         kinds = {getattr(dtype, "kind", "O") for dtype in getattr(value.dtypes, "values", [value.dtypes])}
         if len(kinds) > 1 and kinds <= set("biuf"):
@@ -527,6 +529,9 @@ def _properties(
     }
     if context.max_chunk_rows is not None:
         props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)
+    split = {m: widths for m, widths in context.split_outputs.items() if m in methods}
+    if split:
+        props[md.SPLIT_OUTPUTS] = json.dumps(split)
     if context.single_row_vectors & set(methods):
         props[md.SINGLE_ROW_VECTORS] = json.dumps(sorted(context.single_row_vectors & set(methods)))
     if context.margin_input is not None:
@@ -602,6 +607,7 @@ def validation_report(
     """Run ``compiled`` on ``rows`` (and their ``base_margin``) and compare each output with sklearn's
     ``reference``."""
     got = compiled.run_many(compiled.outputs, rows, base_margin=base_margin)
+    got = {name: _dense(value) for name, value in got.items()}  # split outputs side by side again
     explained = reference.get(CONTRIBUTIONS)
     if explained is not None and explained.ndim == got[CONTRIBUTIONS].ndim - 1:
         # Without per-feature values to compare with, the contributions must add up to the explained score.

@@ -39,8 +39,6 @@ NOT_EXPORTED: dict[str, tuple[str, ...]] = {
     # The log-likelihood of each row under the fitted Gaussian model has no converter yet.
     "sklearn.decomposition.FactorAnalysis": ("score_samples",),
     "sklearn.decomposition.PCA": ("score_samples",),
-    # sklearn returns a list of arrays, one per target, which is not one tensor.
-    "sklearn.multioutput.MultiOutputClassifier": ("predict_proba",),
     # It flips one random feature per row before scoring: no fixed function of the row.
     "sklearn.neural_network.BernoulliRBM": ("score_samples",),
 }

@@ -48,6 +48,7 @@ INPUTS = "inputs"
 MISSING_STRINGS = "missing_strings"
 BASE_MARGIN = "base_margin"
 SINGLE_ROW_VECTORS = "single_row_vectors"
+SPLIT_OUTPUTS = "split_outputs"
 
 #: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
 MISSING_NAN = "__sk2tensor_missing_nan__"
@@ -80,6 +81,8 @@ DESCRIPTIONS = {
     "`[batch, n]` in the graph's dtype (XGBoost models exported with `base_margin` only)",
     SINGLE_ROW_VECTORS: "JSON list of outputs sklearn returns one-dimensional for a single row "
     "(SparsePCA's `transform`); the graph keeps `[1, n]`",
+    SPLIT_OUTPUTS: "JSON object: output name -> the widths of the arrays sklearn returns as a list (a multi-output "
+    "classifier's `predict_proba`); the graph output holds them side by side, `[batch, sum of widths]`",
 }
 
 

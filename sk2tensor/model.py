@@ -214,6 +214,7 @@ class CompiledModel:
         self.outputs: tuple[str, ...] = tuple(json.loads(props[md.OUTPUTS]))
         self.output_dtypes = {k: np.dtype(v) for k, v in json.loads(props.get(md.OUTPUT_DTYPES, "{}")).items()}
         self.single_row_vectors = frozenset(json.loads(props.get(md.SINGLE_ROW_VECTORS, "[]")))
+        self.split_outputs: dict[str, list[int]] = json.loads(props.get(md.SPLIT_OUTPUTS, "{}"))
         names = props.get(md.FEATURE_NAMES)
         self.feature_names: list[str] | None = json.loads(names) if names is not None else None
         #: The graph inputs (metadata ``inputs``); None for a model with the single numeric input.
@@ -419,6 +420,12 @@ class CompiledModel:
 
     def _as_sklearn(self, method: str, result: np.ndarray) -> np.ndarray:
         dtype = self.output_dtypes.get(method)
+        if method in self.split_outputs:  # sklearn's list of arrays, one per target
+            return np.split(
+                result.astype(dtype) if dtype is not None else result,
+                np.cumsum(self.split_outputs[method])[:-1],
+                axis=1,
+            )
         if method in self.single_row_vectors and result.ndim == 2 and result.shape[0] == 1:
             result = result[0]  # sklearn's shape for one row
         if method == "predict" and self.classes is not None and self.predict_output == "class_index":

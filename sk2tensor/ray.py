@@ -32,7 +32,7 @@ import numpy as np
 from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError, Sk2TensorError
 from sk2tensor.loading import DEFAULT_BATCH_ROWS
 from sk2tensor.model import CompiledModel, load
-from sk2tensor.scoring import ScoreResult, check_methods, column_names, refuse_base_margin
+from sk2tensor.scoring import ScoreResult, check_methods, column_names, joined_outputs, refuse_base_margin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -334,6 +334,7 @@ class _Scorer:
         new: dict[str, Any] = {}
         for method, result in model.run_many(self.methods, frame).items():
             names = column_names(model, method, result)
+            result = joined_outputs(result)
             if result.ndim == 1:
                 new[names[0]] = result
             else:

@@ -104,6 +104,9 @@ class ConversionContext:
     #: Outputs sklearn returns one-dimensional for a single row (SparsePCA's transform ravels it); the graph keeps
     #: ``[1, n]`` and CompiledModel gives sklearn's shape.
     single_row_vectors: set[str] = field(default_factory=set)
+    #: Outputs sklearn returns as a list of ``[batch, width]`` arrays (a multi-output classifier's
+    #: ``predict_proba``): the graph outputs them side by side, and CompiledModel splits them at these widths.
+    split_outputs: dict[str, list[int]] = field(default_factory=dict)
 
     def declare_margin(self, graph: Any, width: int) -> Any:
         """The ``[batch, width]`` base-margin graph input (one per export)."""

@@ -226,8 +226,19 @@ def score_file(
 
 
 # ----------------------------------------------------------------------------------------- output columns
-def column_names(model: CompiledModel, method: str, result: np.ndarray) -> list[str]:
-    """Output column names for ``result``, the output ``method`` gave for a batch."""
+def joined_outputs(result: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """An output as one array: a multi-output classifier's list of per-target probabilities side by side (as
+    the graph holds them)."""
+    return np.concatenate(result, axis=1) if isinstance(result, list) else result
+
+
+def column_names(model: CompiledModel, method: str, result: np.ndarray | list[np.ndarray]) -> list[str]:
+    """Output column names for ``result``, the output ``method`` gave for a batch (a multi-output classifier's
+    list of per-target probabilities: ``<method>_<target>_<class index>``)."""
+    result = joined_outputs(result)
+    widths = model.split_outputs.get(method)
+    if widths and result.ndim == 2:
+        return [f"{method}_{target}_{j}" for target, width in enumerate(widths) for j in range(width)]
     if result.ndim == 1:
         return [method]
     if method == CONTRIBUTIONS:  # [rows, features + 1] or [rows, outputs, features + 1]
@@ -251,6 +262,7 @@ def _flat_columns(model: CompiledModel, results: dict[str, np.ndarray]) -> tuple
     arrays: list[np.ndarray] = []
     for method, result in results.items():
         names += column_names(model, method, result)
+        result = joined_outputs(result)
         flat = result.reshape(len(result), -1) if result.ndim > 2 else result
         arrays += [flat] if flat.ndim == 1 else [flat[:, j] for j in range(flat.shape[1])]
     return names, arrays
@@ -370,7 +382,7 @@ class _NpyWriter(_Writer):
 
     def write(self, results: dict[str, np.ndarray]) -> None:
         (method,) = self.methods
-        result = results[method]
+        result = joined_outputs(results[method])
         if self._dtype is None:
             self._dtype = self._file_dtype(method, result)
             self._tail = tuple(result.shape[1:])

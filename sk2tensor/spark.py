@@ -35,7 +35,14 @@ import numpy as np
 from sk2tensor import errors
 from sk2tensor.errors import InputError, ModelFileError, RuntimeUnavailableError, Sk2TensorError
 from sk2tensor.model import DEVICES, CompiledModel, load
-from sk2tensor.scoring import ScoreResult, check_methods, column_names, default_method, refuse_base_margin
+from sk2tensor.scoring import (
+    ScoreResult,
+    check_methods,
+    column_names,
+    default_method,
+    joined_outputs,
+    refuse_base_margin,
+)
 
 INSTALL_HINT = "pip install 'sk2tensor[spark]'"
 #: What the workers need besides sk2tensor[spark]: one ONNX Runtime wheel.
@@ -469,7 +476,7 @@ class _Scorer:
                 frame = batch[list(plan.features)]
                 if plan.rename is not None:
                     frame.columns = list(plan.rename)
-            results = model.run_many(plan.methods, frame)
+            results = {m: joined_outputs(r) for m, r in model.run_many(plan.methods, frame).items()}
             new: dict[str, np.ndarray] = {}
             for column in plan.columns:
                 result = results[column.method]

@@ -224,7 +224,12 @@ CASES: list[Case] = [
     ),
     *local(lambda: BaggingRegressor(Ridge(), n_estimators=10, max_features=0.7, random_state=0), "diabetes"),
     # ---------------------------------------------------------------- multioutput
-    *local(lambda: MultiOutputClassifier(LogisticRegression(max_iter=2000)), "multilabel"),
+    *local(lambda: MultiOutputClassifier(LogisticRegression(max_iter=2000)), "multilabel", "multi_target"),
+    *local(
+        lambda: MultiOutputClassifier(RandomForestClassifier(20, max_depth=6, random_state=0)),
+        "multi_target",
+        name="MultiOutputClassifier_forest",
+    ),
     *local(lambda: MultiOutputRegressor(Ridge()), "linnerud", "random_multioutput"),
     *local(lambda: ClassifierChain(LogisticRegression(max_iter=2000), order=[2, 0, 1]), "multilabel"),
     *local(

@@ -83,6 +83,10 @@ def local_dataset(name: str) -> Dataset:
         return Dataset(X, (signal > 3).astype(int))
     if name.startswith("frame"):
         return _frame(name)
+    if name == "multi_target":  # targets of 3, 2 and 4 classes, non-contiguous labels in one
+        X, y = datasets.make_classification(500, 8, n_informative=5, n_classes=3, random_state=11)
+        Y = np.c_[y, (X[:, 0] > 0).astype(int), np.digitize(X[:, 1], [-1.0, 0.0, 1.0]) * 5 - 3]
+        return Dataset(X, Y)
     if name == "multilabel":
         X, Y = datasets.make_multilabel_classification(400, 10, n_classes=3, random_state=0)
         return Dataset(X, Y)

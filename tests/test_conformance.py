@@ -22,6 +22,8 @@ def _reference(estimator, method: str, X: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         result = getattr(estimator, method)(X)
+        if isinstance(result, list):  # a multi-output predict_proba: one array per target, side by side
+            return np.concatenate(result, axis=1)
         return np.asarray(result.toarray() if hasattr(result, "toarray") else result)  # sparse: the graph is dense
 
 
@@ -30,6 +32,9 @@ def assert_matches_sklearn(estimator, compiled: sk2tensor.CompiledModel, X: np.n
     for method in compiled.outputs:
         expected = _reference(estimator, method, X)
         got = getattr(compiled, method)(X)
+        if isinstance(got, list):  # split as sklearn splits it (compared side by side)
+            assert [part.shape[1] for part in got] == [len(c) for c in estimator.classes_], method
+            got = np.concatenate(got, axis=1)
         assert got.shape == expected.shape, method
         assert got.dtype == expected.dtype, method
         if expected.dtype == np.float32:  # a float32 reference (XGBoost) is only float32-precise
@@ -59,6 +64,8 @@ def test_conformance(case: Case, dtype: str) -> None:
     for rows in (X[:1], X[3:10], X[:0]):
         for method in compiled.outputs:
             got = getattr(compiled, method)(rows)
+            if isinstance(got, list):
+                got = np.concatenate(got, axis=1)
             if len(rows):
                 expected = _reference(estimator, method, rows)
                 assert got.shape == expected.shape and got.dtype == expected.dtype

@@ -171,5 +171,9 @@ def test_multi_output_classifier_with_different_class_counts() -> None:
     Y = np.column_stack([X[:, 0] > 0, np.digitize(X[:, 1], [-0.5, 0.5])]).astype(int)
     model = MultiOutputClassifier(LogisticRegression()).fit(X, Y)
     compiled = sk2tensor.convert(model, X)
-    assert compiled.outputs == ("predict",)
+    assert compiled.outputs == ("predict", "predict_proba")
     np.testing.assert_array_equal(compiled.predict(X), model.predict(X.astype(np.float32)))
+    # sklearn's list of per-target probabilities, of 2 and 3 classes: side by side in the graph, split back here.
+    assert json.loads(compiled.metadata["split_outputs"]) == {"predict_proba": [2, 3]}
+    for got, expected in zip(compiled.predict_proba(X), model.predict_proba(X.astype(np.float32)), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=PROBABILITY_ATOL["float32"])

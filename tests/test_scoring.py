@@ -126,6 +126,26 @@ def test_regressor_and_the_default_method(tmp_path: Path) -> None:
     np.testing.assert_allclose(read_output(out)["predict"], ridge.predict(X), rtol=1e-5, atol=1e-4)
 
 
+def test_multi_output_probabilities_get_a_column_per_target_and_class(tmp_path: Path) -> None:
+    """A multi-output classifier's predict_proba (sklearn: a list of arrays) is written one column per target and
+    class, predict_proba_<target>_<class index>, in every format."""
+    from sklearn.multioutput import MultiOutputClassifier
+
+    Y = np.c_[X[:, 0] > 5.5, np.digitize(X[:, 2], [2.0, 4.5])].astype(int)
+    model = MultiOutputClassifier(LogisticRegression(max_iter=2000)).fit(X, Y)
+    compiled = sk2tensor.convert(model, X)
+    expected = np.concatenate(model.predict_proba(X.astype(np.float32)), axis=1)
+    names = ["predict_proba_0_0", "predict_proba_0_1", "predict_proba_1_0", "predict_proba_1_1", "predict_proba_1_2"]
+    for suffix in ("csv", "parquet"):
+        out = tmp_path / f"scores.{suffix}"
+        result = score_file(compiled, write_data(tmp_path, "npy"), out, methods=["predict", "predict_proba"])
+        assert result.columns == ("predict_0", "predict_1", *names)
+        np.testing.assert_allclose(read_output(out)[names].to_numpy(), expected, rtol=0, atol=1e-6)
+    out = tmp_path / "scores.npy"
+    assert score_file(compiled, write_data(tmp_path, "npy"), out, methods=["predict_proba"]).columns == tuple(names)
+    np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=1e-6)
+
+
 def test_model_path_and_progress(exported: Path, tmp_path: Path) -> None:
     calls: list[tuple[int, int | None]] = []
     data = write_data(tmp_path, "parquet")

@@ -82,6 +82,9 @@ def assert_matches(compiled: sk2tensor.CompiledModel, model: object, X: pd.DataF
         warnings.simplefilter("ignore", UserWarning)  # unknown categories: sklearn warns, the graph does not
         for method in compiled.outputs:
             got, want = compiled.run(method, X), getattr(model, method)(X)
+            if isinstance(want, list):  # a multi-output predict_proba: one array per target
+                assert [part.shape for part in got] == [part.shape for part in want], method
+                got, want = np.concatenate(got, axis=1), np.concatenate(want, axis=1)
             want = np.asarray(want.toarray() if hasattr(want, "toarray") else want)
             assert got.shape == want.shape, method
             if method == "predict" and want.dtype.kind not in "f":
@@ -102,7 +105,8 @@ def convert_and_check(
         assert_matches(compiled, model, unseen(data))
     assert_matches(compiled, model, data.iloc[[3]])  # one row
     for method in compiled.outputs:  # an empty batch
-        assert len(compiled.run(method, data.iloc[:0])) == 0
+        result = compiled.run(method, data.iloc[:0])
+        assert all(len(part) == 0 for part in (result if isinstance(result, list) else [result]))
     return compiled
 
 

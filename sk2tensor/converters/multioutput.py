@@ -44,16 +44,24 @@ def convert_multi_output_regressor(
 def convert_multi_output_classifier(
     graph: GraphBuilder, estimator: MultiOutputClassifier, x: Var | Table, context: ConversionContext
 ) -> dict[str, Var]:
-    """``predict``: one column of labels per target (numeric labels only). sklearn's ``predict_proba`` is a
-    list of arrays, one per target, which is not one tensor: it is not exported."""
+    """``predict``: one column of labels per target (numeric labels only). ``predict_proba`` (when every
+    estimator has one): sklearn's list of ``[batch, n_classes]`` arrays, one per target, side by side in one
+    ``[batch, sum of n_classes]`` output that the compiled model splits back into the list (metadata
+    ``split_outputs``; a consumer in another language splits it at those widths)."""
     _check_numeric_labels(estimator)
-    labels = [
-        as_columns(graph, predicted_labels(graph, m, member_output(graph, estimator, m, "predict", x, context)), 1)
-        for m in estimator.estimators_
-    ]
+    members = [lower(graph, m, x, context) for m in estimator.estimators_]
+    labels = []
+    for member, outputs in zip(estimator.estimators_, members, strict=True):
+        if "predict" not in outputs:
+            raise unsupported(estimator, "estimator", type(member).__name__, "every member must convert with predict")
+        labels.append(as_columns(graph, predicted_labels(graph, member, outputs["predict"]), 1))
     kinds = {label.dtype for label in labels}
     dtype = np.int64 if kinds == {np.dtype(np.int64)} else F64
-    return {"predict": graph.concat([graph.cast(label, dtype) for label in labels], axis=1)}
+    result = {"predict": graph.concat([graph.cast(label, dtype) for label in labels], axis=1)}
+    if hasattr(estimator, "predict_proba") and all("predict_proba" in outputs for outputs in members):
+        result["predict_proba"] = graph.concat([graph.cast(o["predict_proba"], F64) for o in members], axis=1)
+        context.split_outputs["predict_proba"] = [len(m.classes_) for m in estimator.estimators_]
+    return result
 
 
 def _chain_value(graph: GraphBuilder, chain: Any, member: Any, method: str, outputs: dict[str, Var]) -> Var:

@@ -729,8 +729,8 @@ def convert_kneighbors_classifier(
     the class with the most votes, the lowest class index on a tie, as sklearn's mode.
 
     A 2-D target (multi-output) votes per output: ``predict`` is ``[batch, n_outputs]`` labels (numeric
-    labels only). sklearn's ``predict_proba`` is then a list of arrays, one per output, which is not one
-    tensor: as for MultiOutputClassifier, it is not exported.
+    labels only); sklearn's ``predict_proba`` is then a list of arrays, one per output, exported side by side
+    and split back by the compiled model (metadata ``split_outputs``), as for MultiOutputClassifier.
     """
     weights = _check_weights(estimator)
     all_classes = _output_classes(estimator)
@@ -757,7 +757,8 @@ def convert_kneighbors_classifier(
         return {"predict": class_output(graph, all_classes[0], picks[0]), "predict_proba": probas[0]}
     dtype = _multi_output_dtype(all_classes)
     labels = [_labels_of(graph, classes, pick, dtype) for classes, pick in zip(all_classes, picks, strict=True)]
-    return {"predict": _label_columns(graph, all_classes, labels)}
+    context.split_outputs["predict_proba"] = [len(classes) for classes in all_classes]
+    return {"predict": _label_columns(graph, all_classes, labels), "predict_proba": graph.concat(probas, axis=1)}
 
 
 def _targets(estimator: object) -> tuple[np.ndarray, bool]:
@@ -908,7 +909,7 @@ def convert_radius_neighbors_classifier(
 
     A 2-D target (multi-output) votes per output, each with its own outlier label: ``predict`` is
     ``[batch, n_outputs]`` labels (numeric labels only); sklearn's ``predict_proba`` is then a list of arrays,
-    which is not one tensor, and is not exported (as for MultiOutputClassifier).
+    exported side by side and split back by the compiled model (metadata ``split_outputs``).
     """
     all_classes = _output_classes(estimator)
     codes = _train_codes(estimator)
@@ -958,7 +959,8 @@ def convert_radius_neighbors_classifier(
         labels.append(label)
     if not multi:
         return {"predict": labels[0], "predict_proba": probas[0]}
-    return {"predict": _label_columns(graph, all_classes, labels)}
+    context.split_outputs["predict_proba"] = widths
+    return {"predict": _label_columns(graph, all_classes, labels), "predict_proba": graph.concat(probas, axis=1)}
 
 
 @converter(NearestCentroid)
