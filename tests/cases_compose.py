@@ -8,6 +8,7 @@ from sklearn.compose import ColumnTransformer, TransformedTargetRegressor, make_
 from sklearn.ensemble import (
     BaggingClassifier,
     BaggingRegressor,
+    ExtraTreesClassifier,
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
@@ -31,7 +32,7 @@ from sklearn.preprocessing import (
     PowerTransformer,
     StandardScaler,
 )
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier
 
 from tests.cases import Case
 from tests.cases_preprocessing import local
@@ -230,6 +231,11 @@ CASES: list[Case] = [
         "multi_target",
         name="MultiOutputClassifier_forest",
     ),
+    # Tree classifiers fitted on a 2-D target (targets of 3, 2 and 4 classes).
+    *local(lambda: DecisionTreeClassifier(max_depth=6, random_state=0), "multi_target", name="DecisionTree_2d"),
+    *local(lambda: ExtraTreeClassifier(random_state=0), "multi_target", name="ExtraTree_2d"),
+    *local(lambda: RandomForestClassifier(25, random_state=0), "multi_target", name="RandomForest_2d"),
+    *local(lambda: ExtraTreesClassifier(15, max_depth=8, random_state=0), "multi_target", name="ExtraTrees_2d"),
     *local(lambda: MultiOutputRegressor(Ridge()), "linnerud", "random_multioutput"),
     *local(lambda: ClassifierChain(LogisticRegression(max_iter=2000), order=[2, 0, 1]), "multilabel"),
     *local(

@@ -406,3 +406,31 @@ def test_hist_gradient_boosting_string_categories_are_refused_clearly() -> None:
     estimator.fit(frame.astype({"color": "category"}), y)
     with pytest.raises((UnsupportedParameterError, sk2tensor.InputError), match=r"(string|numbers)"):
         sk2tensor.convert(estimator, n_features=2)
+
+
+def test_multi_output_tree_classifiers_split_probabilities_and_refuse_what_cannot_be_one_tensor() -> None:
+    """A 2-D target: sklearn's predict_proba list comes back as a list (side by side in the graph, metadata
+    split_outputs); string labels are refused (a multi-output predict is one tensor of labels), and so are
+    contributions (they explain one target)."""
+    import json
+
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    from sk2tensor.errors import UnsupportedParameterError
+
+    X, y = make_classification(300, 6, n_informative=4, n_classes=3, random_state=3)
+    Y = np.c_[y, (X[:, 0] > 0).astype(int)]
+    forest = RandomForestClassifier(10, max_depth=5, random_state=0).fit(X, Y)
+    compiled = sk2tensor.convert(forest, X, dtype="float64", leaves=True)
+    assert json.loads(compiled.metadata["split_outputs"]) == {"predict_proba": [3, 2]}
+    for got, expected in zip(compiled.predict_proba(X), forest.predict_proba(X), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(compiled.predict(X), forest.predict(X))
+    np.testing.assert_array_equal(compiled.apply(X), forest.apply(X))
+    with pytest.raises(UnsupportedParameterError, match="contributions are not computed"):
+        sk2tensor.convert(forest, X, contributions=True)
+    names = np.array(["no", "yes"], dtype=object)
+    strings = RandomForestClassifier(5, random_state=0).fit(X, np.c_[names[Y[:, 1]], names[Y[:, 1]]])
+    with pytest.raises(UnsupportedParameterError, match="numeric labels"):
+        sk2tensor.convert(strings, X)

@@ -22,10 +22,10 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
-from sk2tensor.converters.heads import binary_from_raw, from_proba, multiclass_from_raw, squeeze_single
+from sk2tensor.converters.heads import binary_from_raw, multiclass_from_raw, squeeze_single
 from sk2tensor.converters.tree import (
-    check_single_output_classifier,
     classifier_leaf_values,
+    classifier_outputs,
     leaves_after,
     lower_tree_leaves,
     lower_trees,
@@ -41,20 +41,23 @@ from sk2tensor.registry import ConversionContext, converter, refuse_strings, uns
 def convert_forest_classifier(
     graph: GraphBuilder, estimator: RandomForestClassifier, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
-    """Mean of the trees' class probabilities: summed in tree order, then divided, as sklearn does."""
-    check_single_output_classifier(estimator)
+    """Mean of the trees' class probabilities: summed in tree order, then divided, as sklearn does. Several
+    targets: each target's probabilities side by side (sklearn's list, split back by the compiled model) and
+    ``[batch, n_targets]`` labels (numeric labels); contributions are for a single target."""
+    values = [classifier_leaf_values(t) for t in estimator.estimators_]
     ensemble = stack_trees(
-        [sklearn_tree_arrays(t.tree_, classifier_leaf_values(t)) for t in estimator.estimators_],
-        base=np.zeros(len(estimator.classes_)),
+        [sklearn_tree_arrays(t.tree_, v) for t, v in zip(estimator.estimators_, values, strict=True)],
+        base=np.zeros(values[0].shape[1]),
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
     n_trees = len(estimator.estimators_)
-    explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees)
+    single = estimator.n_outputs_ == 1
+    explain = Explained(x, estimator.n_features_in_, scale=1.0 / n_trees) if single else None
     layout = leaves_after(graph, 0, n_trees)
     summed = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, layout)
     proba = graph.div(summed, graph.const(float(n_trees), "n_trees", dtype=np.float64))
-    return from_proba(graph, proba, np.asarray(estimator.classes_))
+    return classifier_outputs(graph, estimator, proba, context)
 
 
 @converter(RandomForestRegressor, ExtraTreesRegressor)

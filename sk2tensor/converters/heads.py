@@ -6,10 +6,12 @@ exactly as sklearn decides them); `convert` casts float outputs to the graph's d
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from sk2tensor.graph import GraphBuilder, Var
-from sk2tensor.registry import class_output
+from sk2tensor.registry import ConversionContext, class_output, unsupported
 
 
 def squeeze_single(graph: GraphBuilder, value: Var, width: int) -> Var:
@@ -51,3 +53,31 @@ def multiclass_from_raw(
 def from_proba(graph: GraphBuilder, proba: Var, classes: np.ndarray) -> dict[str, Var]:
     """Outputs of a classifier that averages probabilities: the label is the most probable class."""
     return {"predict": class_output(graph, classes, graph.argmax(proba, axis=1)), "predict_proba": proba}
+
+
+def multi_output_from_proba(
+    graph: GraphBuilder, estimator: Any, proba: Var, all_classes: list[np.ndarray], context: ConversionContext
+) -> dict[str, Var]:
+    """Outputs of a multi-output classifier whose per-target probabilities lie side by side in ``proba``
+    (``[batch, sum of n_classes]``): ``predict`` holds each target's most probable label (the first on a tie),
+    ``[batch, n_targets]``, int64 when every target's labels are integers and float64 otherwise (the compiled
+    model casts to sklearn's dtype); ``predict_proba`` is split back into sklearn's list by the compiled model
+    (metadata ``split_outputs``). Labels must be numeric: a multi-output ``predict`` is one tensor."""
+    for i, classes in enumerate(all_classes):
+        if classes.dtype.kind not in "iubf":
+            raise unsupported(
+                estimator,
+                f"classes_[{i}].dtype",
+                str(classes.dtype),
+                "a multi-output target needs numeric labels in every output (its predict is one tensor of labels)",
+            )
+    dtype = np.int64 if all(c.dtype.kind in "iu" for c in all_classes) else np.float64
+    widths = [len(classes) for classes in all_classes]
+    starts = np.cumsum([0, *widths])
+    labels = []
+    for output, classes in enumerate(all_classes):
+        part = graph.slice(proba, [0, int(starts[output])], [2**62, int(starts[output + 1])])
+        table = graph.const(classes.astype(dtype), "classes", dtype=dtype)
+        labels.append(graph.unsqueeze(graph.gather(table, graph.argmax(part, axis=1)), [1]))
+    context.split_outputs["predict_proba"] = widths
+    return {"predict": graph.concat(labels, axis=1), "predict_proba": proba}

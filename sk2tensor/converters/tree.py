@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor
 
-from sk2tensor.converters.heads import from_proba, squeeze_single
+from sk2tensor.converters.heads import from_proba, multi_output_from_proba, squeeze_single
 from sk2tensor.converters.trees import TreeEnsemble, lower_ensemble, sklearn_tree_arrays, stack_trees
 from sk2tensor.converters.trees.contributions import Explained, explain_trees
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
-from sk2tensor.registry import ConversionContext, converter, unsupported
+from sk2tensor.registry import ConversionContext, converter
 
 #: The models whose contributions convert, for error messages and the documentation.
 EXPLAINED_MODELS = (
@@ -22,18 +22,34 @@ EXPLAINED_MODELS = (
 )
 
 
-def check_single_output_classifier(estimator: Any) -> None:
-    if getattr(estimator, "n_outputs_", 1) != 1:
-        raise unsupported(estimator, "n_outputs_", estimator.n_outputs_, "multi-output classifiers are not supported")
+def output_classes(estimator: Any) -> list[np.ndarray]:
+    """The classes of each target: one array for a single target, one per target otherwise."""
+    if getattr(estimator, "n_outputs_", 1) == 1:
+        return [np.asarray(estimator.classes_)]
+    return [np.asarray(classes) for classes in estimator.classes_]
 
 
 def classifier_leaf_values(tree: Any) -> np.ndarray:
-    """Per-node class probabilities ``[nodes, classes]``, normalised exactly as ``tree.predict_proba`` does."""
-    value = np.array(tree.tree_.value[:, 0, :], dtype=np.float64)
-    totals = value.sum(axis=1)
-    totals[totals == 0.0] = 1.0
-    value /= totals[:, None]
-    return value
+    """Per-node class probabilities ``[nodes, classes]``, normalised exactly as ``tree.predict_proba`` does; for
+    several targets, each target's probabilities side by side (``[nodes, sum of n_classes]``), each normalised
+    over its own classes as sklearn normalises ``value[:, k, :n_classes[k]]``."""
+    widths = np.atleast_1d(tree.n_classes_)
+    parts = []
+    for k, width in enumerate(widths):
+        value = np.array(tree.tree_.value[:, k, : int(width)], dtype=np.float64)
+        totals = value.sum(axis=1)
+        totals[totals == 0.0] = 1.0
+        value /= totals[:, None]
+        parts.append(value)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def classifier_outputs(graph: GraphBuilder, estimator: Any, proba: Var, context: ConversionContext) -> dict[str, Var]:
+    """``predict``/``predict_proba`` of a classifier averaging probabilities, one target or several."""
+    all_classes = output_classes(estimator)
+    if len(all_classes) == 1:
+        return from_proba(graph, proba, all_classes[0])
+    return multi_output_from_proba(graph, estimator, proba, all_classes, context)
 
 
 def regressor_leaf_values(tree: Any, weight: float = 1.0) -> np.ndarray:
@@ -106,17 +122,19 @@ def leaves_after(graph: GraphBuilder, first: int, n_trees: int, shape: tuple[int
 def convert_tree_classifier(
     graph: GraphBuilder, estimator: DecisionTreeClassifier, x: Var, context: ConversionContext
 ) -> dict[str, Var]:
-    """The leaf's class probabilities; the label is the most probable class."""
-    check_single_output_classifier(estimator)
+    """The leaf's class probabilities; the label is the most probable class. Several targets: each target's
+    probabilities side by side (sklearn's list, split back by the compiled model) and ``[batch, n_targets]``
+    labels (numeric labels)."""
+    values = classifier_leaf_values(estimator)
     ensemble = stack_trees(
-        [sklearn_tree_arrays(estimator.tree_, classifier_leaf_values(estimator))],
-        base=np.zeros(len(estimator.classes_)),
+        [sklearn_tree_arrays(estimator.tree_, values)],
+        base=np.zeros(values.shape[1]),
         compare_in_float32=True,
         n_features=estimator.n_features_in_,
     )
-    explain = Explained(x, estimator.n_features_in_)
+    explain = Explained(x, estimator.n_features_in_) if estimator.n_outputs_ == 1 else None
     proba = lower_trees(graph, ensemble, x, context, type(estimator).__name__, explain, lambda v: _single(graph, v))
-    return from_proba(graph, proba, np.asarray(estimator.classes_))
+    return classifier_outputs(graph, estimator, proba, context)
 
 
 @converter(DecisionTreeRegressor, ExtraTreeRegressor)
