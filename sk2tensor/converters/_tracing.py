@@ -435,8 +435,8 @@ class _Tracer:
             return self.cast(value.node, dtype)
         return self.constant(value, dtype)
 
-    def broadcast_width(self, shapes: Sequence[tuple[Any, ...]]) -> tuple[bool, int | None]:
-        """``(has rows, width)`` of the broadcast of traced and constant shapes; ``None`` width: one-dimensional."""
+    def broadcast_width(self, shapes: Sequence[tuple[Any, ...]]) -> int | None:
+        """The width of the broadcast of traced and constant shapes; ``None``: one-dimensional."""
         widths: list[int] = []
         two_d = False
         for shape in shapes:
@@ -460,7 +460,7 @@ class _Tracer:
         if traced_1d and not two_d:
             if any(w != 1 for w in widths):
                 raise TracingError("it broadcasts a one-dimensional column against a row of constants")
-            return True, None
+            return None
         if traced_1d:
             raise TracingError(
                 "it broadcasts a one-dimensional column against a [rows, columns] array (numpy aligns the rows "
@@ -469,7 +469,7 @@ class _Tracer:
         sizes = {w for w in widths if w != 1}
         if len(sizes) > 1:
             raise TracingError(f"operands of widths {sorted(sizes)} do not broadcast")
-        return True, (sizes.pop() if sizes else 1)
+        return sizes.pop() if sizes else 1
 
     def result(self, var: Var, width: int | None) -> TracedArray:
         return TracedArray(self, var, width)
@@ -490,13 +490,13 @@ class _Tracer:
         except TypeError as error:
             raise TracingError(f"np.{ufunc.__name__} has no loop for these dtypes ({error})") from None
         loop, out = dtypes[: len(inputs)], dtypes[-1]
-        _, width = self.broadcast_width([shape for _, shape in operands])
+        width = self.broadcast_width([shape for _, shape in operands])
         variables = [self.value_of(value, dtype) for value, dtype in zip(inputs, loop, strict=True)]
-        exponent = inputs[1] if ufunc is np.power and len(inputs) == 2 else None
-        if exponent is not None and np.ndim(exponent) == 0 and not isinstance(exponent, TracedArray):
-            build = _SCALAR_POWERS.get(float(exponent), build) if out.kind == "f" else build
-            if build is not _UFUNCS[np.power]:
-                variables = variables[:1]
+        exponent = inputs[1] if ufunc is np.power else None
+        if out.kind == "f" and np.ndim(exponent) == 0 and not isinstance(exponent, TracedArray | None):
+            fast = _SCALAR_POWERS.get(float(exponent))
+            if fast is not None:
+                build, variables = fast, variables[:1]
         value = build(self.graph, *variables)
         result = self.result(self.cast(value, out) if value.dtype != out else value, width)
         frames = {tuple(v._names) for v in inputs if isinstance(v, TracedArray) and v._names is not None}
@@ -612,10 +612,6 @@ def _extremum(larger: bool, nan_wins: bool) -> Callable[[GraphBuilder, Var, Var]
         return graph.where(keep_a, a, b)
 
     return build
-
-
-def _power(graph: GraphBuilder, base: Var, exponent: Var) -> Var:
-    return graph.pow(base, exponent)
 
 
 #: numpy's fast paths for a float array to a scalar power (``fast_scalar_power``), which a plain Pow would
@@ -761,8 +757,8 @@ _UFUNCS: dict[np.ufunc, Callable[..., Var]] = {
     np.floor_divide: _floor_divide,
     np.remainder: _remainder,
     np.fmod: lambda g, a, b: g._node("Mod", [a, b], a.dtype, fmod=1),
-    np.power: _power,
-    np.float_power: _power,
+    np.power: lambda g, a, b: g.pow(a, b),
+    np.float_power: lambda g, a, b: g.pow(a, b),
     np.maximum: _extremum(larger=True, nan_wins=True),
     np.minimum: _extremum(larger=False, nan_wins=True),
     np.fmax: _extremum(larger=True, nan_wins=False),
@@ -1095,7 +1091,7 @@ def _where(condition: Any, x: Any = None, y: Any = None) -> Any:
         return np.where(condition, x, y)
     tracer = next(v for v in (condition, x, y) if isinstance(v, TracedArray))._tracer
     operands = [tracer.operand(v) for v in (condition, x, y)]
-    _, width = tracer.broadcast_width([shape for _, shape in operands])
+    width = tracer.broadcast_width([shape for _, shape in operands])
     dtype = _result_type(x, y)
     if isinstance(condition, TracedArray):
         mask = condition.node
