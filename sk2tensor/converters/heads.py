@@ -55,6 +55,19 @@ def from_proba(graph: GraphBuilder, proba: Var, classes: np.ndarray) -> dict[str
     return {"predict": class_output(graph, classes, graph.argmax(proba, axis=1)), "predict_proba": proba}
 
 
+def check_numeric_labels(estimator: Any, all_classes: list[np.ndarray], where: str = "classes_[{i}]") -> None:
+    """Refuse non-numeric labels in any target of a multi-output classifier: its ``predict`` is one tensor of the
+    labels themselves. ``where`` names target ``i``'s classes in the message."""
+    for i, classes in enumerate(all_classes):
+        if np.asarray(classes).dtype.kind not in "iubf":
+            raise unsupported(
+                estimator,
+                f"{where.format(i=i)}.dtype",
+                str(np.asarray(classes).dtype),
+                "a multi-output target needs numeric labels in every output (its predict is one tensor of labels)",
+            )
+
+
 def multi_output_from_proba(
     graph: GraphBuilder, estimator: Any, proba: Var, all_classes: list[np.ndarray], context: ConversionContext
 ) -> dict[str, Var]:
@@ -63,14 +76,7 @@ def multi_output_from_proba(
     ``[batch, n_targets]``, int64 when every target's labels are integers and float64 otherwise (the compiled
     model casts to sklearn's dtype); ``predict_proba`` is split back into sklearn's list by the compiled model
     (metadata ``split_outputs``). Labels must be numeric: a multi-output ``predict`` is one tensor."""
-    for i, classes in enumerate(all_classes):
-        if classes.dtype.kind not in "iubf":
-            raise unsupported(
-                estimator,
-                f"classes_[{i}].dtype",
-                str(classes.dtype),
-                "a multi-output target needs numeric labels in every output (its predict is one tensor of labels)",
-            )
+    check_numeric_labels(estimator, all_classes)
     dtype = np.int64 if all(c.dtype.kind in "iu" for c in all_classes) else np.float64
     widths = [len(classes) for classes in all_classes]
     starts = np.cumsum([0, *widths])

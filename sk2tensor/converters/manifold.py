@@ -73,6 +73,7 @@ from sk2tensor.converters.neighbors import (
     kneighbors,
     metric_of,
     non_finite_rows,
+    refuse_precomputed,
 )
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter, unsupported
@@ -131,14 +132,7 @@ def convert_isomap(graph: GraphBuilder, estimator: Isomap, x: Var, context: Conv
     """``transform``: the geodesic distances to the training rows through the query's neighbours, projected
     by the fitted KernelPCA (see the module docstring)."""
     nbrs = estimator.nbrs_
-    if estimator.metric == "precomputed":
-        raise unsupported(
-            estimator,
-            "metric",
-            "precomputed",
-            "use euclidean, manhattan, chebyshev, minkowski (any p) or cosine: a precomputed metric's transform "
-            "takes distances to the training rows, not rows of features",
-        )
+    refuse_precomputed(estimator)
     metric = metric_of(estimator, nbrs.effective_metric_, nbrs.effective_metric_params_, nbrs._fit_method)
     fit = _stored(estimator, nbrs._fit_X)
     paths = np.asarray(estimator.dist_matrix_, dtype=np.float64)

@@ -11,21 +11,10 @@ import numpy as np
 from sklearn.multioutput import ClassifierChain, MultiOutputClassifier, MultiOutputRegressor, RegressorChain
 
 from sk2tensor.converters._numeric import F64, as_columns, columns
+from sk2tensor.converters.heads import check_numeric_labels
 from sk2tensor.converters.meta_ensembles import member_output, predicted_labels
 from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
-
-
-def _check_numeric_labels(estimator: Any) -> None:
-    for i, member in enumerate(estimator.estimators_):
-        classes = np.asarray(member.classes_)
-        if classes.dtype.kind not in "iubf":
-            raise unsupported(
-                estimator,
-                f"estimators_[{i}].classes_.dtype",
-                str(classes.dtype),
-                "numeric labels (a multi-output prediction is one tensor)",
-            )
 
 
 @converter(MultiOutputRegressor, tables=True)
@@ -48,7 +37,7 @@ def convert_multi_output_classifier(
     estimator has one): sklearn's list of ``[batch, n_classes]`` arrays, one per target, side by side in one
     ``[batch, sum of n_classes]`` output that the compiled model splits back into the list (metadata
     ``split_outputs``; a consumer in another language splits it at those widths)."""
-    _check_numeric_labels(estimator)
+    check_numeric_labels(estimator, [m.classes_ for m in estimator.estimators_], "estimators_[{i}].classes_")
     members = [lower(graph, m, x, context) for m in estimator.estimators_]
     labels = []
     for member, outputs in zip(estimator.estimators_, members, strict=True):

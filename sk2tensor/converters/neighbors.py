@@ -128,6 +128,7 @@ stored sets above the neighbour converters' limits (2^18 rows, 2^25 values) are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.neighbors import (
@@ -145,6 +146,7 @@ from sklearn.neighbors import (
 
 from sk2tensor.converters._numeric import stored as stored_in_dtype
 from sk2tensor.converters._pairwise import MAX_STORED_VALUES, as_f64, bound_run_memory, f64, row_squared_norms
+from sk2tensor.converters.heads import check_numeric_labels
 from sk2tensor.errors import UnsupportedParameterError
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, label_encoding, unsupported
@@ -672,14 +674,7 @@ def _output_classes(estimator: object) -> list[np.ndarray]:
     if not getattr(estimator, "outputs_2d_", False):
         return [np.asarray(estimator.classes_)]
     classes = [np.asarray(c) for c in estimator.classes_]
-    for i, c in enumerate(classes):
-        if c.dtype.kind not in "iubf":
-            raise unsupported(
-                estimator,
-                f"classes_[{i}].dtype",
-                str(c.dtype),
-                "a multi-output target needs numeric labels in every output (its predict is one tensor of labels)",
-            )
+    check_numeric_labels(estimator, classes)
     return classes
 
 
@@ -1180,8 +1175,8 @@ def convert_kernel_density(
 MODES = ("distance", "connectivity")
 
 
-def _check(estimator: KNeighborsTransformer | RadiusNeighborsTransformer) -> str:
-    """Refuse what has no graph form before anything is built; return the mode."""
+def refuse_precomputed(estimator: Any) -> None:
+    """A precomputed metric's ``transform`` takes distances to the training rows, which a graph of rows lacks."""
     if estimator.metric == "precomputed":
         raise unsupported(
             estimator,
@@ -1190,6 +1185,11 @@ def _check(estimator: KNeighborsTransformer | RadiusNeighborsTransformer) -> str
             "use euclidean, manhattan, chebyshev, minkowski (any p) or cosine: a precomputed metric's transform "
             "takes distances to the training rows, not rows of features",
         )
+
+
+def _check(estimator: KNeighborsTransformer | RadiusNeighborsTransformer) -> str:
+    """Refuse what has no graph form before anything is built; return the mode."""
+    refuse_precomputed(estimator)
     if estimator.mode not in MODES:
         raise unsupported(estimator, "mode", estimator.mode, f"use one of {list(MODES)}")
     return estimator.mode
