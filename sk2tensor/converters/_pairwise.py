@@ -8,6 +8,8 @@ which they are for models fitted on float64 data.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from sk2tensor.errors import UnsupportedParameterError
@@ -222,3 +224,14 @@ def sklearn_squared_euclidean(graph: GraphBuilder, x: Var, stored: np.ndarray) -
         f64(graph, np.einsum("ij,ij->i", stored, stored)[None, :], "stored_sq_norms"),
     )
     return graph.max(squared, f64(graph, 0.0, "zero"))
+
+
+def kernel_to_fitted_rows(graph: GraphBuilder, estimator: Any, x: Var, context: Any, gamma: float | None) -> Var:
+    """``[batch, n_fit]`` float64 kernel between ``x`` and ``estimator.X_fit_`` for its string ``kernel`` with
+    its ``degree``/``coef0`` and ``gamma`` (KernelRidge's parameter, KernelPCA's fitted ``gamma_``), the rows of
+    one run bounded by :func:`bound_kernel_memory`; callable and precomputed kernels are refused."""
+    kernel = check_kernel(estimator, estimator.kernel)
+    stored = np.asarray(estimator.X_fit_, dtype=np.float64)
+    bound_kernel_memory(estimator, context, stored, kernel)
+    params = kernel_parameters(kernel, stored.shape[1], gamma=gamma, degree=estimator.degree, coef0=estimator.coef0)
+    return pairwise_kernel(graph, as_f64(graph, x), stored, kernel, params)

@@ -62,12 +62,9 @@ from sklearn.linear_model import ridge_regression
 
 from sk2tensor.converters._pairwise import (
     as_f64,
-    bound_kernel_memory,
     bound_run_memory,
-    check_kernel,
     f64,
-    kernel_parameters,
-    pairwise_kernel,
+    kernel_to_fitted_rows,
 )
 from sk2tensor.converters.neighbors import non_finite_rows
 from sk2tensor.graph import GraphBuilder, Var
@@ -137,13 +134,7 @@ def convert_kernel_pca(graph: GraphBuilder, estimator: KernelPCA, x: Var, contex
     features for laplacian and chi2): the rows of one run are bounded as for the neighbour search
     (:func:`~sk2tensor.converters._pairwise.bound_kernel_memory`, metadata ``max_chunk_rows``).
     """
-    kernel = check_kernel(estimator, estimator.kernel)
-    stored = np.asarray(estimator.X_fit_, dtype=np.float64)
-    bound_kernel_memory(estimator, context, stored, kernel)
-    params = kernel_parameters(
-        kernel, stored.shape[1], gamma=estimator.gamma_, degree=estimator.degree, coef0=estimator.coef0
-    )
-    k = pairwise_kernel(graph, as_f64(graph, x), stored, kernel, params)
+    k = kernel_to_fitted_rows(graph, estimator, x, context, estimator.gamma_)
     return {"transform": kernel_pca_project(graph, estimator, k)}
 
 

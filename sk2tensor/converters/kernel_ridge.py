@@ -6,12 +6,8 @@ import numpy as np
 from sklearn.kernel_ridge import KernelRidge
 
 from sk2tensor.converters._pairwise import (
-    as_f64,
-    bound_kernel_memory,
-    check_kernel,
     f64,
-    kernel_parameters,
-    pairwise_kernel,
+    kernel_to_fitted_rows,
 )
 from sk2tensor.graph import GraphBuilder, Var
 from sk2tensor.registry import ConversionContext, converter
@@ -29,12 +25,6 @@ def convert_kernel_ridge(
     ``[batch, n_targets]``. The ``[batch, n_train]`` kernel matrix bounds the rows of one run
     (:func:`~sk2tensor.converters._pairwise.bound_kernel_memory`).
     """
-    kernel = check_kernel(estimator, estimator.kernel)
-    stored = np.asarray(estimator.X_fit_, dtype=np.float64)
-    bound_kernel_memory(estimator, context, stored, kernel)
-    params = kernel_parameters(
-        kernel, stored.shape[1], gamma=estimator.gamma, degree=estimator.degree, coef0=estimator.coef0
-    )
-    k = pairwise_kernel(graph, as_f64(graph, x), stored, kernel, params)
+    k = kernel_to_fitted_rows(graph, estimator, x, context, estimator.gamma)
     dual = np.asarray(estimator.dual_coef_, dtype=np.float64)
     return {"predict": graph.matmul(k, f64(graph, dual, "dual_coef"))}
