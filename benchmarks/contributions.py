@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.scoring_memory import machine
+from benchmarks.scoring_memory import machine, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -195,11 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(run(args.device, args.repeats), args.device)
     print(text)
     if not args.no_write:
-        slug = "-".join(machine().lower().replace("(", " ").split()[:2]).replace(",", "")
-        path = args.out / f"contributions-{slug}-{args.device}-{datetime.date.today().isoformat()}.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path}", file=sys.stderr)
+        write_report(text, args.out, "contributions", args.device)
     return 0
 
 

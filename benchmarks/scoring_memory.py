@@ -102,6 +102,16 @@ def sk2tensor_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "sk2tensor.cli"]
 
 
+def write_report(text: str, directory: Path, kind: str, *tags: str) -> Path:
+    """Write ``text`` to ``directory/<kind>-<machine>[-<tag>...]-<date>.md`` and say so on stderr."""
+    slug = "-".join(machine().lower().replace("(", " ").split()[:2]).replace(",", "")
+    path = directory / f"{'-'.join([kind, slug, *tags])}-{datetime.date.today().isoformat()}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path}", file=sys.stderr)
+    return path
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
