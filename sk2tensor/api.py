@@ -25,7 +25,17 @@ from sk2tensor import __version__, versions
 from sk2tensor import metadata as md
 from sk2tensor.converters.trees.contributions import reference_contributions
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
-from sk2tensor.graph import DEFAULT_OPSET, STRING_OPSET, Column, GraphBuilder, Table, Var
+from sk2tensor.graph import (
+    DEFAULT_OPSET,
+    SPARSE_INPUTS,
+    SPARSE_OPSET,
+    STRING_OPSET,
+    Column,
+    GraphBuilder,
+    SparseRows,
+    Table,
+    Var,
+)
 from sk2tensor.metadata import APPLY, CONTRIBUTIONS
 from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse, margin_rows
 from sk2tensor.registry import (
@@ -164,7 +174,7 @@ def _sklearn_outputs(
     estimator: Any, rows: Any, methods: list[str], base_margin: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     framed = hasattr(rows, "columns") and hasattr(rows, "iloc")
-    data = rows if framed or rows.dtype == object else _reference_input(estimator, rows)
+    data = rows if framed or rows.dtype == object or is_sparse(rows) else _reference_input(estimator, rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
@@ -197,6 +207,7 @@ def convert(
     contributions: bool = False,
     leaves: bool = False,
     base_margin: Any = None,
+    sparse_input: bool = False,
 ) -> CompiledModel:
     """Compile a fitted sklearn estimator or pipeline into an ONNX graph of plain tensor operations.
 
@@ -232,6 +243,12 @@ def convert(
         multiclass), as ``predict(X, base_margin=...)`` takes them. The export then has a second input,
         ``base_margin``, which replaces the base score row by row; validation feeds it these values, and the
         returned model's methods take ``base_margin=`` too.
+    sparse_input:
+        Take rows in compressed sparse row form: three graph inputs, scipy's ``indptr``, ``indices`` and ``values``
+        (:class:`~sk2tensor.graph.SparseRows`), in place of the dense matrix. Linear models, the scalers that
+        keep zeros and TfidfTransformer work on the stored values only, so no dense matrix is ever made; any
+        other step gets the dense rows from the graph. Validation compares with sklearn on sparse rows (``X``
+        itself when it is sparse). The returned model's methods take sparse matrices or dense arrays.
 
     Returns
     -------
@@ -251,11 +268,34 @@ def convert(
         raise UnsupportedParameterError(f"opset must be an integer, got {opset!r}")
     find_converter(estimator)
     check_fitted(estimator)
-    for name, flag in (("contributions", contributions), ("leaves", leaves)):
+    for name, flag in (("contributions", contributions), ("leaves", leaves), ("sparse_input", sparse_input)):
         if not isinstance(flag, bool):
             raise UnsupportedParameterError(f"{name} must be True or False, got {flag!r}")
     if base_margin is not None and X is None:
         raise InputError("base_margin holds values for the rows of X: pass X too")
+    if sparse_input:
+        if base_margin is not None:
+            raise UnsupportedParameterError("base_margin is taken with dense rows only; leave sparse_input=False")
+        if opset is not None and opset < SPARSE_OPSET:
+            raise UnsupportedParameterError(
+                f"sparse_input=True needs opset {SPARSE_OPSET} or above (ScatterND with sums), got opset={opset}"
+            )
+        if X is not None and not is_sparse(X) and _string_positions(X):
+            raise UnsupportedParameterError(
+                "sparse_input=True takes numeric rows only, and X has string columns; leave sparse_input=False"
+            )
+        return _convert_sparse(
+            estimator,
+            X,
+            n_features=n_features,
+            strategy=strategy,
+            device=device,
+            dtype=dtype,
+            opset=opset,
+            validate=validate,
+            contributions=contributions,
+            leaves=leaves,
+        )
     if X is not None and takes_strings(estimator) and _string_positions(X):
         if base_margin is not None:
             raise UnsupportedParameterError(
@@ -320,6 +360,86 @@ def convert(
     return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels, margin)
 
 
+def _csr_rows(X: Any, dtype: str) -> Any:
+    """``X`` (a sparse matrix, array or DataFrame) as a scipy CSR matrix of ``dtype``, as given otherwise: its
+    stored entries, their order and explicit zeros kept, which sklearn's sparse code also keeps."""
+    from scipy import sparse
+
+    if is_sparse(X):
+        if X.ndim != 2:
+            raise InputError(f"X must be 2-D (rows, features), got {X.ndim}-D")
+        if X.dtype.kind not in "fiub":
+            raise InputError(f"X must hold numbers (float, int or bool), got dtype {X.dtype}")
+        rows = sparse.csr_matrix(X)
+    else:
+        rows = sparse.csr_matrix(_as_matrix(X)[0])
+    return rows.astype(dtype)
+
+
+def _sparse_sample(width: int, dtype: str) -> Any:
+    """Generated sparse rows to validate on when no ``X`` is given: a tenth of the entries stored, non-negative
+    (counts and tf-idf values are), a few rows empty."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    rows = sparse.random(GENERATED_ROWS, width, density=0.1, format="csr", dtype=np.float64, random_state=rng)
+    rows.data = np.round(rows.data * 4) + 1
+    return rows.astype(dtype)
+
+
+def _convert_sparse(
+    estimator: Any,
+    X: Any,
+    *,
+    n_features: int | None,
+    strategy: str,
+    device: str,
+    dtype: str,
+    opset: int | None,
+    validate: bool,
+    contributions: bool,
+    leaves: bool,
+) -> CompiledModel:
+    """:func:`convert` with ``sparse_input=True``: the graph takes CSR rows, and sklearn is the reference on the
+    same rows as a sparse matrix."""
+    rows = _csr_rows(X, dtype) if X is not None else None
+    names = None
+    if X is not None and hasattr(X, "columns") and hasattr(X, "iloc"):
+        names = [str(c) for c in X.columns]
+    width = _input_width(estimator, rows, n_features)
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None:
+        names = [str(n) for n in fitted_names]
+    try:
+        graph = GraphBuilder(dtype=dtype, opset=max(SPARSE_OPSET, DEFAULT_OPSET) if opset is None else opset)
+    except ValueError as error:
+        raise UnsupportedParameterError(str(error)) from None
+    context = ConversionContext(strategy=strategy, device=device, contributions=contributions, leaves=leaves)
+    outputs = lower(graph, estimator, graph.sparse_input(width), context)
+    methods = _declare_outputs(graph, estimator, outputs, strategy, context)
+    if contributions:
+        methods.append(_declare_contributions(graph, estimator, context))
+    if leaves:
+        methods.append(_declare_leaves(graph, estimator, context))
+    if rows is None:
+        rows = _sparse_sample(width, dtype)
+    sample = rows if validate else rows[:2]
+    try:
+        reference = _sklearn_outputs(estimator, sample, methods)
+    except (TypeError, ValueError) as error:
+        raise UnsupportedParameterError(
+            f"{type(estimator).__name__} does not predict on sparse rows in scikit-learn ({error}), so a sparse "
+            "export has nothing to match; leave sparse_input=False"
+        ) from None
+    props = _properties(estimator, width, dtype, methods, reference, context, names)
+    props[md.INPUT_NAME] = SPARSE_INPUTS[2]
+    props[md.SPARSE_INPUT] = json.dumps(
+        {"format": "csr", "indptr": SPARSE_INPUTS[0], "indices": SPARSE_INPUTS[1], "values": SPARSE_INPUTS[2]}
+    )
+    labels = _predicts_labels(outputs)
+    return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
+
+
 def _library_margin(margin: np.ndarray) -> np.ndarray:
     """Margins as XGBoost takes them: ``[rows]`` for one group."""
     return margin[:, 0] if margin.shape[1] == 1 else margin
@@ -337,6 +457,8 @@ def _declare_outputs(
     methods = [m for m in METHODS if m in outputs and hasattr(estimator, m)]
     for method in methods:
         value = outputs[method]
+        if isinstance(value, SparseRows):  # a transformer that keeps rows sparse: the output is dense
+            value = graph.sparse_dense(value)
         if isinstance(value, Table):
             raise UnsupportedParameterError(
                 f"the {method} output of {type(estimator).__name__} would hold string columns; an export outputs "

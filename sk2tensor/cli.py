@@ -197,6 +197,14 @@ def export(
         bool,
         typer.Option("--leaves", help="Also output apply: the leaf each tree reaches (tree models with apply)."),
     ] = False,
+    sparse_input: Annotated[
+        bool,
+        typer.Option(
+            "--sparse-input",
+            help="Take rows in compressed sparse row form (inputs indptr, indices, values) for models fitted on "
+            "sparse data; linear models, naive Bayes and tf-idf never make the rows dense.",
+        ),
+    ] = False,
 ) -> None:
     """Convert a fitted estimator to ONNX, validate it against sklearn, and save it."""
     for source in (model, validate):
@@ -216,6 +224,7 @@ def export(
         validate=True,
         contributions=contributions,
         leaves=leaves,
+        sparse_input=sparse_input,
     )
     _save_and_report(compiled, output, validate)
 
@@ -274,7 +283,13 @@ def _save_and_report(compiled: sk2tensor.CompiledModel, output: Path, data: Path
 def _export_summary(compiled: sk2tensor.CompiledModel, path: Path, data: Path | None) -> Iterator[str]:
     name = compiled.estimator_class.rsplit(".", 1)[-1]
     yield f"exported {name} to {path} ({_size(path.stat().st_size)})"
-    if compiled.inputs is None:
+    if compiled.sparse_inputs is not None:
+        indptr, indices, values = compiled.sparse_inputs
+        yield (
+            f"  inputs (sparse rows, CSR of {compiled.n_features} columns): {indptr} int64 [batch + 1], "
+            f"{indices} int64 [nnz], {values} {compiled.input_dtype.name} [nnz]"
+        )
+    elif compiled.inputs is None:
         yield f"  input: {compiled.input_name} {compiled.input_dtype.name} [batch, {compiled.n_features}]"
     else:
         yield "  inputs: " + ", ".join(f"{i['name']} {i['dtype']} {_shape(i['shape'])}" for i in compiled.inputs)

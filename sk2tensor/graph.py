@@ -30,6 +30,11 @@ MIN_OPSET = 13
 DEFAULT_OPSET = 13
 #: Lowest opset whose ``Equal`` compares strings: graphs with string inputs are built at it (or above).
 STRING_OPSET = 19
+#: Lowest opset whose ScatterND and ScatterElements add up repeated indices (``reduction="add"``): graphs that
+#: take sparse rows (:meth:`GraphBuilder.sparse_input`) are built at it (or above).
+SPARSE_OPSET = 16
+#: Names of the three inputs of a graph that takes sparse rows, in compressed sparse row (CSR) form.
+SPARSE_INPUTS = ("indptr", "indices", "values")
 #: The element type of string values (numpy holds Python strings in object arrays).
 STRING = np.dtype(object)
 #: Float unary operators :meth:`GraphBuilder.unary` emits (all in opset 13).
@@ -112,6 +117,32 @@ class Table:
         return parts[0] if len(parts) == 1 else graph.concat(parts, axis=1)
 
 
+@dataclass(frozen=True)
+class SparseRows:
+    """Rows in compressed sparse row form, as a model exported with ``sparse_input=True`` receives them.
+
+    The graph inputs are scipy's CSR arrays: ``indptr`` ``[batch + 1]`` (int64, from 0 to the number of stored
+    entries), ``indices`` ``[nnz]`` (int64 column of each stored entry) and ``values`` ``[nnz]`` (the graph's
+    float dtype). Converters registered with ``sparse=True`` receive this and work on the stored entries only,
+    as sklearn does on a sparse matrix; every other converter gets the dense matrix
+    (:meth:`GraphBuilder.sparse_dense`)."""
+
+    #: ``[nnz]`` the stored values, row after row.
+    values: Var
+    #: ``[nnz]`` int64 column of each value.
+    columns: Var
+    #: ``[nnz]`` int64 row of each value.
+    rows: Var
+    #: ``[batch]`` float64 zeros: the batch size, carried without shape operators.
+    batch_zeros: Var
+    #: Columns of the matrix.
+    width: int
+
+    def with_values(self, values: Var) -> SparseRows:
+        """The same entries holding ``values``."""
+        return SparseRows(values, self.columns, self.rows, self.batch_zeros, self.width)
+
+
 _ONNX_TYPE = {
     np.dtype(np.float32): TensorProto.FLOAT,
     np.dtype(np.float64): TensorProto.DOUBLE,
@@ -167,6 +198,64 @@ class GraphBuilder:
         self._used_names.add(name)
         self._inputs.append(helper.make_tensor_value_info(name, onnx_type(self.dtype), ["batch", n_features]))
         return Var(name, self.dtype)
+
+    def sparse_input(self, n_features: int) -> SparseRows:
+        """The three CSR graph inputs (:data:`SPARSE_INPUTS`) of rows ``n_features`` wide, and each stored
+        entry's row: a 1 at each row's first entry (``indptr[1:-1]``, summed where rows are empty), then a
+        running sum."""
+        if self.opset < SPARSE_OPSET:
+            raise ValueError(f"sparse inputs need opset {SPARSE_OPSET} or above (Scatter with sums), not {self.opset}")
+        indptr_name, indices_name, values_name = SPARSE_INPUTS
+        for name, dtype, dims in (
+            (indptr_name, np.int64, ["batch_plus_one"]),
+            (indices_name, np.int64, ["nnz"]),
+            (values_name, self.dtype, ["nnz"]),
+        ):
+            self._used_names.add(name)
+            self._inputs.append(helper.make_tensor_value_info(name, onnx_type(dtype), dims))
+        indptr, columns = Var(indptr_name, np.dtype(np.int64)), Var(indices_name, np.dtype(np.int64))
+        zero = self.const(np.int64(0), "zero", dtype=np.int64)
+        starts = self.slice(indptr, [1], [-1])  # where rows 1.. begin; nnz itself for empty rows at the end
+        marks = self.concat([self.mul(columns, zero), self.int64s([0], "zero")], axis=0)  # [nnz + 1] zeros
+        ones = self.add(self.mul(starts, zero), self.const(np.int64(1), "one", dtype=np.int64))
+        marks = self._node("ScatterElements", [marks, starts, ones], np.int64, axis=0, reduction="add")
+        rows = self.slice(self.cumsum(marks, 0), [0], [-1])
+        ends = self.slice(indptr, [1], [np.iinfo(np.int64).max])
+        batch_zeros = self.mul(self.cast(ends, np.float64), self.const(0.0, "zero", dtype=np.float64))
+        return SparseRows(Var(values_name, self.dtype), columns, rows, batch_zeros, int(n_features))
+
+    def zeros(self, batch_zeros: Var, width: int | None, dtype: Any) -> Var:
+        """Zeros ``[batch]`` (``width`` None) or ``[batch, width]`` of ``dtype``, the batch taken from a ``[batch]``
+        float64 zero vector (no shape operator, which a strict CUDA session would refuse)."""
+        column = self.cast(batch_zeros, dtype)
+        if width is None:
+            return column
+        return self.add(self.unsqueeze(column, [1]), self.const(np.zeros((1, width)), "zeros", dtype=dtype))
+
+    def scatter_add(self, data: Var, indices: Var, updates: Var) -> Var:
+        """``data`` plus each of ``updates`` at its index (ONNX ScatterND, ``reduction="add"``): ``indices`` is
+        ``[n, k]``, the first ``k`` coordinates into ``data``; the sums run in the order of ``updates``."""
+        return self._node("ScatterND", [data, indices, updates], data.dtype, reduction="add")
+
+    def sparse_dense(self, x: SparseRows) -> Var:
+        """The dense ``[batch, width]`` matrix of sparse rows (repeated entries summed, as scipy's ``toarray``)."""
+        at = self.concat([self.unsqueeze(x.rows, [1]), self.unsqueeze(x.columns, [1])], axis=1)
+        return self.scatter_add(self.zeros(x.batch_zeros, x.width, x.values.dtype), at, x.values)
+
+    def sparse_row_sums(self, x: SparseRows, entries: Var) -> Var:
+        """``[batch]`` sums of ``entries`` (one per stored entry of ``x``, any float dtype) row by row, each row's
+        entries added in order from zero (scipy's and sklearn's loops over a CSR row)."""
+        return self.scatter_add(self.zeros(x.batch_zeros, None, entries.dtype), self.unsqueeze(x.rows, [1]), entries)
+
+    def sparse_matmul(self, x: SparseRows, table: Var, width: int | None) -> Var:
+        """``x @ table`` for a constant ``table`` ``[x.width]`` (``width`` None: a ``[batch]`` result) or
+        ``[x.width, width]``, in the table's dtype: each stored value times its column's row of ``table``,
+        added row by row in storage order (scipy's CSR product, bit for bit)."""
+        values = self.cast(x.values, table.dtype)
+        picked = self.gather(table, x.columns, axis=0)
+        terms = self.mul(picked, values if width is None else self.unsqueeze(values, [1]))
+        at = self.unsqueeze(x.rows, [1])
+        return self.scatter_add(self.zeros(x.batch_zeros, width, table.dtype), at, terms)
 
     def string_input(self, name: str) -> Var:
         """A string graph input of shape ``[batch, 1]`` (one DataFrame column)."""

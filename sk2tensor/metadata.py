@@ -49,6 +49,7 @@ MISSING_STRINGS = "missing_strings"
 BASE_MARGIN = "base_margin"
 SINGLE_ROW_VECTORS = "single_row_vectors"
 SPLIT_OUTPUTS = "split_outputs"
+SPARSE_INPUT = "sparse_input"
 
 #: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
 MISSING_NAN = "__sk2tensor_missing_nan__"
@@ -83,6 +84,8 @@ DESCRIPTIONS = {
     "(SparsePCA's `transform`); the graph keeps `[1, n]`",
     SPLIT_OUTPUTS: "JSON object: output name -> the widths of the arrays sklearn returns as a list (a multi-output "
     "classifier's `predict_proba`); the graph output holds them side by side, `[batch, sum of widths]`",
+    SPARSE_INPUT: 'JSON object `{"format": "csr", "indptr": ..., "indices": ..., "values": ...}`: the names of the '
+    "three graph inputs that take the rows in compressed sparse row form (exports with `sparse_input=True` only)",
 }
 
 

@@ -38,6 +38,9 @@ DEVICES = ("cpu", "cuda", "auto")
 #: too small ones pay the per-run overhead (measured on 100,000 rows, 2 cores: scaler + logistic regression
 #: 14.8 / 7.9 / 7.6 / 9.1 ms and a 64-unit MLP 19.1 / 15.1 / 20.6 / 24.5 ms at 1,024 / 4,096 / 16,384 / 65,536).
 DEFAULT_CHUNK_ROWS = 4096
+#: Largest dense chunk (bytes) made of sparse rows, by CompiledModel for a dense-input graph or inside a sparse-input
+#: graph whose step needs dense rows: 4,096 rows of 2^20 columns would otherwise take 16 GiB per chunk.
+DENSE_CHUNK_BYTES = 64 * 1024**2
 #: Tree graphs carry ``[trees, rows]`` state tensors; a chunk holds about this many elements of them (1 MiB of
 #: int32 each), so that a level's tensors stay near the core's cache. Measured end to end on 100,000 rows, two
 #: threads, chunks of 2^17 / 2^18 / 2^19 elements interleaved (median of 10-12 calls each, 2-core AMD EPYC,
@@ -237,6 +240,11 @@ class CompiledModel:
         #: ``(name, width)`` of the per-row starting margin input (XGBoost exports with ``base_margin``), else None.
         self.base_margin_name: str | None = None if margin is None else str(margin["name"])
         self.base_margin_width: int | None = None if margin is None else int(margin["width"])
+        sparse = json.loads(props[md.SPARSE_INPUT]) if md.SPARSE_INPUT in props else None
+        #: ``(indptr, indices, values)`` input names of a model that takes CSR rows (``sparse_input=True``), else None.
+        self.sparse_inputs: tuple[str, str, str] | None = (
+            None if sparse is None else (str(sparse["indptr"]), str(sparse["indices"]), str(sparse["values"]))
+        )
         self.predict_output = props.get(md.PREDICT_OUTPUT, "label")
         self.strategy: dict[str, str] = json.loads(props.get(md.STRATEGY, "{}"))
         self.estimator_class = props.get(md.ESTIMATOR_CLASS, "")
@@ -304,6 +312,7 @@ class CompiledModel:
             and X.shape[1] == self.n_features
             and X.flags.c_contiguous
             and not self.string_inputs
+            and self.sparse_inputs is None
         ):
             # The array the session takes as it is, and few enough rows for one call: what prepare_input and the
             # chunking would do, without their few microseconds (a tenth of a small forest's one-row call).
@@ -334,6 +343,10 @@ class CompiledModel:
 
     def _run_outputs(self, methods: list[str], X: Any, base_margin: Any = None) -> list[np.ndarray]:
         """The graph's raw ``methods`` outputs for ``X`` (any accepted input), in chunks."""
+        if self.sparse_inputs is not None:
+            if base_margin is not None:
+                raise InputError("this model takes no base_margin (only XGBoost models exported with base_margin do)")
+            return self._run_csr(methods, X)
         if is_sparse(X):
             return self._run_sparse(methods, X, base_margin)
         prepared = self.prepare_input(X)
@@ -371,6 +384,37 @@ class CompiledModel:
                 feeds[str(self.base_margin_name)] = margin[start:stop]
             return self.session.run(methods, feeds)
 
+        return self._chunked(rows.shape[0], run_rows, dense_chunk_rows(self.n_features, self.input_dtype))
+
+    def csr_rows(self, X: Any) -> Any:
+        """``X`` (a sparse matrix, array or DataFrame) as the scipy CSR matrix of the input dtype a model exported
+        with ``sparse_input=True`` takes; a sparse ``X`` keeps its stored entries and their order."""
+        from scipy import sparse
+
+        if self.string_inputs:
+            raise InputError("this model has string columns: pass a DataFrame or a 2-D array")
+        if not is_sparse(X):
+            X = self.prepare_input(X)
+        self._check_matrix(X)
+        return sparse.csr_matrix(X, dtype=self.input_dtype)
+
+    def _run_csr(self, methods: list[str], X: Any) -> list[np.ndarray]:
+        """A model that takes CSR rows: each chunk of rows as its three arrays (``indptr`` from 0)."""
+        rows = self.csr_rows(X)
+        indptr_name, indices_name, values_name = self.sparse_inputs or ("", "", "")
+        indptr = rows.indptr.astype(np.int64)
+
+        def run_rows(start: int, stop: int) -> list[np.ndarray]:
+            first, last = int(indptr[start]), int(indptr[stop])
+            feeds = {
+                indptr_name: indptr[start : stop + 1] - first,
+                indices_name: rows.indices[first:last].astype(np.int64),
+                values_name: rows.data[first:last],
+            }
+            return self.session.run(methods, feeds)
+
+        if rows.shape[0] == 0:
+            return run_rows(0, 0)
         return self._chunked(rows.shape[0], run_rows)
 
     def _run_feeds(self, methods: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -397,11 +441,11 @@ class CompiledModel:
             return rows
         return min(rows, 2 * MIN_PARALLEL_ROWS - 1)  # below 2 * MIN_PARALLEL_ROWS rows no second thread is used
 
-    def _chunked(self, n: int, run_rows: Any) -> list[np.ndarray]:
-        """``run_rows(start, stop)`` (a list of outputs) over ``n`` rows, in chunks: sequential on CUDA; on the
-        CPU, equal chunks (a whole number per thread, so that no thread waits for another's last chunk) run
-        concurrently."""
-        size = self._chunk_rows()
+    def _chunked(self, n: int, run_rows: Any, max_rows: int | None = None) -> list[np.ndarray]:
+        """``run_rows(start, stop)`` (a list of outputs) over ``n`` rows, in chunks of at most ``max_rows``:
+        sequential on CUDA; on the CPU, equal chunks (a whole number per thread, so that no thread waits for
+        another's last chunk) run concurrently."""
+        size = self._chunk_rows() if max_rows is None else max(1, min(self._chunk_rows(), max_rows))
         if self.device == "cuda":
             if n <= size:
                 return run_rows(0, n)
@@ -552,6 +596,11 @@ def margin_rows(base_margin: Any, n_rows: int, width: int | None = None) -> np.n
     if width is not None and margin.shape[1] != width:
         raise InputError(f"base_margin has {margin.shape[1]} column(s), but this model takes {width} per row")
     return margin
+
+
+def dense_chunk_rows(width: int, dtype: Any) -> int:
+    """Most rows of ``width`` columns of ``dtype`` whose dense matrix fits in :data:`DENSE_CHUNK_BYTES`."""
+    return max(1, DENSE_CHUNK_BYTES // (max(1, int(width)) * np.dtype(dtype).itemsize))
 
 
 def is_sparse(X: Any) -> bool:

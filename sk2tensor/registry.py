@@ -9,6 +9,11 @@ options. Matching is on the exact class: a subclass may change behaviour the con
 fitted on a DataFrame with string columns), and their ``transform`` may be a Table too (SimpleImputer on a
 string column gives strings). :func:`lower` hands every other converter a numeric matrix, and refuses, naming
 the column and the transformers that accept strings, when a string column would reach it.
+
+A model exported with ``sparse_input=True`` takes compressed sparse rows; converters registered with
+``sparse=True`` receive them as :class:`~sk2tensor.graph.SparseRows` and work on the stored entries (as sklearn
+does on a sparse matrix), and may return sparse rows from ``transform``; :func:`lower` hands every other
+converter the dense matrix.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from sk2tensor.errors import UnsupportedEstimatorError, UnsupportedParameterError
-from sk2tensor.graph import GraphBuilder, Table, Var
+from sk2tensor.graph import GraphBuilder, SparseRows, Table, Var
 from sk2tensor.metadata import METHODS
+from sk2tensor.model import dense_chunk_rows
 
 #: Tree lowering strategies (used by tree converters; ``auto`` picks per model).
 STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
@@ -45,6 +51,8 @@ _PARAMETERS = ("graph", "estimator", "x", "context")
 _REGISTRY: dict[type, Converter] = {}
 #: Classes whose converter takes a :class:`Table` holding string columns.
 _TABLE_CLASSES: set[type] = set()
+#: Classes whose converter takes :class:`SparseRows`.
+_SPARSE_CLASSES: set[type] = set()
 #: How to hand rows to a class whose prediction methods do not take arrays (xgboost.Booster wants a DMatrix).
 _REFERENCE_INPUT: dict[type, Callable[[Any], Any]] = {}
 #: Name of the graph input of a per-row starting margin (``convert(base_margin=...)``).
@@ -139,9 +147,10 @@ class ConversionContext:
         return name
 
 
-def converter(*classes: type, tables: bool = False) -> Callable[[Converter], Converter]:
+def converter(*classes: type, tables: bool = False, sparse: bool = False) -> Callable[[Converter], Converter]:
     """Register the decorated function as the converter of each of ``classes`` (exact class match);
-    ``tables=True``: it takes a :class:`Table` with string columns (see the module docstring)."""
+    ``tables=True``: it takes a :class:`Table` with string columns, ``sparse=True``: :class:`SparseRows` (see the
+    module docstring)."""
 
     def register(function: Converter) -> Converter:
         names = tuple(inspect.signature(function).parameters)
@@ -153,6 +162,8 @@ def converter(*classes: type, tables: bool = False) -> Callable[[Converter], Con
             _REGISTRY[cls] = function
             if tables:
                 _TABLE_CLASSES.add(cls)
+            if sparse:
+                _SPARSE_CLASSES.add(cls)
         return function
 
     if not classes:
@@ -287,6 +298,12 @@ def takes_strings(estimator: Any) -> bool:
     return type(estimator) in _TABLE_CLASSES
 
 
+def sparse_classes() -> list[str]:
+    """Names of the classes whose converter works on the stored entries of sparse rows, sorted."""
+    _load_converters()
+    return sorted(cls.__name__ for cls in _SPARSE_CLASSES)
+
+
 def string_classes() -> list[str]:
     """Names of the classes whose converter takes string columns, sorted."""
     _load_converters()
@@ -304,14 +321,23 @@ def refuse_strings(estimator: Any, x: Table) -> UnsupportedParameterError:
     )
 
 
-def lower(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> dict[str, Any]:
+def lower(
+    graph: GraphBuilder, estimator: Any, x: Var | Table | SparseRows, context: ConversionContext
+) -> dict[str, Any]:
     """Convert one (possibly nested) estimator: find its converter, check it is fitted, call it.
+
+    Sparse rows reach only converters registered with ``sparse=True``; any other converter gets their dense
+    matrix.
 
     A :class:`Table` reaches only converters registered with ``tables=True``; any other converter gets it as a
     numeric matrix, or a clear refusal when it holds a string column. Outputs that are tables without strings
     come back as matrices, so only tables holding strings travel between converters."""
     function = find_converter(estimator)
     check_fitted(estimator)
+    if isinstance(x, SparseRows) and type(estimator) not in _SPARSE_CLASSES:
+        # Dense rows take memory in proportion to the batch: bound the rows of one run.
+        context.limit_chunk_rows(dense_chunk_rows(x.width, graph.dtype))
+        x = graph.sparse_dense(x)
     if isinstance(x, Table) and type(estimator) not in _TABLE_CLASSES:
         if x.has_strings:
             raise refuse_strings(estimator, x)

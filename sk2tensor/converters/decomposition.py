@@ -66,8 +66,9 @@ from sk2tensor.converters._pairwise import (
     f64,
     kernel_to_fitted_rows,
 )
+from sk2tensor.converters.linear_model import sparse_product
 from sk2tensor.converters.neighbors import non_finite_rows
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, SparseRows, Var
 from sk2tensor.registry import ConversionContext, converter, unsupported
 
 
@@ -89,11 +90,13 @@ def convert_pca(graph: GraphBuilder, estimator: PCA, x: Var, context: Conversion
     return {"transform": t}
 
 
-@converter(TruncatedSVD)
+@converter(TruncatedSVD, sparse=True)
 def convert_truncated_svd(
-    graph: GraphBuilder, estimator: TruncatedSVD, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: TruncatedSVD, x: Var | SparseRows, context: ConversionContext
 ) -> dict[str, Var]:
-    """``X @ components_.T`` (no centring)."""
+    """``X @ components_.T`` (no centring); on sparse rows, over their stored entries as sklearn's CSR product."""
+    if isinstance(x, SparseRows):
+        return {"transform": sparse_product(graph, x, np.asarray(estimator.components_))}
     return {"transform": project(graph, as_f64(graph, x), estimator.components_)}
 
 

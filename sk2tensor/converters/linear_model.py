@@ -10,6 +10,12 @@ reach 4e3) or large SGD weights that sum is 10-1000 times the score itself: deci
 validator's ``1e-6 * max|score|`` and probabilities its ``1e-6``. Linear models therefore cast the input to
 float64 and compute in double (one cast, then the same Gemm); ``convert`` casts outputs back to the graph's
 dtype.
+
+Sparse rows (``convert(sparse_input=True)``): the scores are sklearn's ``X @ coef.T`` on a CSR matrix, each
+stored value times its column's coefficients, added row by row in storage order from zero as scipy does, in
+scipy's dtype (the common dtype of the rows and ``coef_``: float32 rows and a ``coef_`` fitted on float32 data
+give float32 sums), then the intercept in numpy's dtype: bit for bit sklearn's scores, given to the heads in
+float64.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from sklearn.linear_model import (
 )
 from sklearn.svm import LinearSVC, LinearSVR
 
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.graph import GraphBuilder, SparseRows, Var
 from sk2tensor.registry import ConversionContext, class_output, converter, lower, unsupported
 
 #: Regressors whose ``predict`` is ``x @ coef_.T + intercept_`` (one target or several).
@@ -101,13 +107,19 @@ LINEAR_CLASSIFIERS = (
 )
 
 
-def as_float64(graph: GraphBuilder, x: Var) -> Var:
-    """``x`` in float64 (no node when it already is): see the module docstring for why."""
+def as_float64(graph: GraphBuilder, x: Var | SparseRows) -> Var | SparseRows:
+    """``x`` in float64 (no node when it already is): see the module docstring for why. Sparse rows keep their
+    dtype: :func:`linear_scores` computes in scipy's."""
+    if isinstance(x, SparseRows):
+        return x
     return graph.cast(x, np.float64)
 
 
-def linear_scores(graph: GraphBuilder, x: Var, coef: np.ndarray, intercept: np.ndarray | float) -> Var:
-    """``x @ coef.T + intercept`` in the dtype of ``x``: ``[batch]`` for a 1-D ``coef``, ``[batch, k]`` for 2-D."""
+def linear_scores(graph: GraphBuilder, x: Var | SparseRows, coef: np.ndarray, intercept: np.ndarray | float) -> Var:
+    """``x @ coef.T + intercept`` in the dtype of ``x``: ``[batch]`` for a 1-D ``coef``, ``[batch, k]`` for 2-D.
+    Sparse rows: in sklearn's dtypes (module docstring), returned in float64."""
+    if isinstance(x, SparseRows):
+        return _sparse_linear_scores(graph, x, np.asarray(coef), np.asarray(intercept))
     coef = np.asarray(coef, dtype=np.float64)
     intercept = np.asarray(intercept, dtype=np.float64)
     if coef.ndim == 1:
@@ -119,11 +131,28 @@ def linear_scores(graph: GraphBuilder, x: Var, coef: np.ndarray, intercept: np.n
     )
 
 
-def decision_scores(graph: GraphBuilder, x: Var, coef: np.ndarray, intercept: np.ndarray | float) -> Var:
+def sparse_product(graph: GraphBuilder, x: SparseRows, coef: np.ndarray) -> Var:
+    """scipy's ``X @ coef.T`` for CSR rows: in the common dtype of the values and a floating ``coef`` (float64
+    otherwise), ``[batch]`` for a 1-D ``coef``."""
+    dtype = np.result_type(x.values.dtype, coef.dtype) if coef.dtype.kind == "f" else np.dtype(np.float64)
+    width = None if coef.ndim == 1 else coef.shape[0]
+    return graph.sparse_matmul(x, graph.const(coef.T, "coef", dtype=dtype), width)
+
+
+def _sparse_linear_scores(graph: GraphBuilder, x: SparseRows, coef: np.ndarray, intercept: np.ndarray) -> Var:
+    """:func:`sparse_product` plus ``intercept`` in numpy's dtype for that sum, as float64."""
+    scores = sparse_product(graph, x, coef)
+    total = np.result_type(scores.dtype, intercept.dtype) if intercept.dtype.kind == "f" else scores.dtype
+    intercept = intercept.reshape(()) if coef.ndim == 1 else np.broadcast_to(intercept, coef.shape[:1])
+    scores = graph.add(graph.cast(scores, total), graph.const(intercept, "intercept", dtype=total))
+    return graph.cast(scores, np.float64)
+
+
+def decision_scores(graph: GraphBuilder, x: Var | SparseRows, coef: np.ndarray, intercept: np.ndarray | float) -> Var:
     """LinearClassifierMixin.decision_function: ``[batch]`` when ``coef`` has one row, else ``[batch, k]``."""
-    coef = np.asarray(coef, dtype=np.float64)
+    coef = np.asarray(coef)  # its dtype is scipy's product dtype on sparse rows
     if coef.ndim == 2 and coef.shape[0] == 1:
-        return linear_scores(graph, x, coef[0], np.asarray(intercept, dtype=np.float64).reshape(-1)[0])
+        return linear_scores(graph, x, coef[0], np.asarray(intercept).reshape(-1)[0])
     return linear_scores(graph, x, coef, intercept)
 
 
@@ -184,13 +213,13 @@ def modified_huber_proba(graph: GraphBuilder, scores: Var, binary: bool, n_class
     return normalise_rows(graph, prob, n_classes)
 
 
-@converter(*LINEAR_REGRESSORS)
+@converter(*LINEAR_REGRESSORS, sparse=True)
 def convert_linear_regressor(
-    graph: GraphBuilder, estimator: object, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: object, x: Var | SparseRows, context: ConversionContext
 ) -> dict[str, Var]:
     """``predict`` of a linear regressor, one or several targets (the shape of ``coef_`` decides)."""
-    coef = np.asarray(estimator.coef_, dtype=np.float64)
-    intercept = np.asarray(estimator.intercept_, dtype=np.float64)
+    coef = np.asarray(estimator.coef_)
+    intercept = np.asarray(estimator.intercept_)
     if coef.ndim == 1:
         intercept = intercept.reshape(-1)
         if intercept.size != 1:
@@ -202,8 +231,10 @@ def convert_linear_regressor(
 _LINKS = {"IdentityLink": None, "LogLink": "exp"}
 
 
-@converter(PoissonRegressor, GammaRegressor, TweedieRegressor)
-def convert_glm(graph: GraphBuilder, estimator: object, x: Var, context: ConversionContext) -> dict[str, Var]:
+@converter(PoissonRegressor, GammaRegressor, TweedieRegressor, sparse=True)
+def convert_glm(
+    graph: GraphBuilder, estimator: object, x: Var | SparseRows, context: ConversionContext
+) -> dict[str, Var]:
     """Generalised linear models: the inverse link of ``x @ coef_ + intercept_``."""
     link = type(estimator._base_loss.link).__name__
     if link not in _LINKS:
@@ -223,16 +254,16 @@ def convert_ransac(
     return {"predict": outputs["predict"]}
 
 
-@converter(*LINEAR_CLASSIFIERS)
+@converter(*LINEAR_CLASSIFIERS, sparse=True)
 def convert_linear_classifier(
-    graph: GraphBuilder, estimator: object, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: object, x: Var | SparseRows, context: ConversionContext
 ) -> dict[str, Var]:
     """Linear classifiers: decision scores, ``scores > 0`` or the first argmax, and their probability head."""
     classes = np.asarray(estimator.classes_)
     binarizer = getattr(estimator, "_label_binarizer", None)
     if binarizer is not None and str(binarizer.y_type_).startswith("multilabel"):
         raise unsupported(estimator, "y_type", binarizer.y_type_, "binary and multiclass targets are supported")
-    coef = np.asarray(estimator.coef_, dtype=np.float64)
+    coef = np.asarray(estimator.coef_)
     binary = coef.ndim == 1 or coef.shape[0] == 1
     decision = decision_scores(graph, as_float64(graph, x), coef, estimator.intercept_)
     index = label_index(graph, decision, binary)

@@ -4,6 +4,10 @@ sklearn's ``predict_proba`` is ``exp(jll - logsumexp(jll))``, the softmax of the
 likelihoods are formed in float64: they are sums of large terms (``(x - theta)^2 / var`` reaches 1e6 on
 unscaled data, ``x @ log p`` grows with word counts) whose float32 rounding alone would move probabilities
 by more than the validator's 1e-6.
+
+Sparse rows (``convert(sparse_input=True)``): the multinomial, complement and Bernoulli likelihoods are sklearn's
+product of the CSR matrix with the log probabilities, over the stored entries (BernoulliNB binarises the stored
+values first, as sklearn's ``binarize`` does on a sparse matrix).
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.naive_bayes import BernoulliNB, CategoricalNB, ComplementNB, GaussianNB, MultinomialNB
 
-from sk2tensor.converters.linear_model import as_float64
-from sk2tensor.graph import GraphBuilder, Var
+from sk2tensor.converters.linear_model import as_float64, linear_scores
+from sk2tensor.graph import GraphBuilder, SparseRows, Var
 from sk2tensor.registry import ConversionContext, class_output, converter
 
 F64 = np.float64
@@ -53,28 +57,23 @@ def convert_gaussian_nb(
     return _outputs(graph, _gaussian_jll(graph, x, theta, var, log_prior), np.asarray(estimator.classes_))
 
 
-def _linear_jll(graph: GraphBuilder, x: Var, weights: np.ndarray, offset: np.ndarray) -> Var:
+def _linear_jll(graph: GraphBuilder, x: Var | SparseRows, weights: np.ndarray, offset: np.ndarray) -> Var:
     """``x @ weights.T + offset`` in float64."""
-    return graph.gemm(
-        as_float64(graph, x),
-        graph.const(weights, "log_prob", dtype=F64),
-        graph.const(offset, "log_prior", dtype=F64),
-        trans_b=True,
-    )
+    return linear_scores(graph, as_float64(graph, x), weights, offset)
 
 
-@converter(MultinomialNB)
+@converter(MultinomialNB, sparse=True)
 def convert_multinomial_nb(
-    graph: GraphBuilder, estimator: MultinomialNB, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: MultinomialNB, x: Var | SparseRows, context: ConversionContext
 ) -> dict[str, Var]:
     """MultinomialNB: ``x @ feature_log_prob_.T + class_log_prior_``."""
     jll = _linear_jll(graph, x, estimator.feature_log_prob_, estimator.class_log_prior_)
     return _outputs(graph, jll, np.asarray(estimator.classes_))
 
 
-@converter(ComplementNB)
+@converter(ComplementNB, sparse=True)
 def convert_complement_nb(
-    graph: GraphBuilder, estimator: ComplementNB, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: ComplementNB, x: Var | SparseRows, context: ConversionContext
 ) -> dict[str, Var]:
     """ComplementNB: ``x @ feature_log_prob_.T``, plus the prior only when one class was seen."""
     classes = np.asarray(estimator.classes_)
@@ -82,18 +81,19 @@ def convert_complement_nb(
     return _outputs(graph, _linear_jll(graph, x, estimator.feature_log_prob_, offset), classes)
 
 
-@converter(BernoulliNB)
+@converter(BernoulliNB, sparse=True)
 def convert_bernoulli_nb(
-    graph: GraphBuilder, estimator: BernoulliNB, x: Var, context: ConversionContext
+    graph: GraphBuilder, estimator: BernoulliNB, x: Var | SparseRows, context: ConversionContext
 ) -> dict[str, Var]:
     """BernoulliNB: features binarised at ``binarize`` (``x > threshold``), then a linear joint log likelihood."""
     if estimator.binarize is not None:
+        values = x.values if isinstance(x, SparseRows) else x
         # numpy compares a float32 array with a Python float in float32 (NEP 50): so does the graph.
-        threshold_dtype = x.dtype if type(estimator.binarize) in (int, float) else F64
+        threshold_dtype = values.dtype if type(estimator.binarize) in (int, float) else F64
         above = graph.greater(
-            graph.cast(x, threshold_dtype), graph.const(estimator.binarize, "binarize", dtype=threshold_dtype)
+            graph.cast(values, threshold_dtype), graph.const(estimator.binarize, "binarize", dtype=threshold_dtype)
         )
-        x = graph.cast(above, F64)
+        x = x.with_values(graph.cast(above, F64)) if isinstance(x, SparseRows) else graph.cast(above, F64)
     log_prob = np.asarray(estimator.feature_log_prob_, dtype=F64)
     neg_prob = np.log(1 - np.exp(log_prob))
     offset = estimator.class_log_prior_ + neg_prob.sum(axis=1)

@@ -3,37 +3,44 @@ exported) and FeatureUnion (its transformers' outputs side by side).
 
 A Pipeline passes string columns (a :class:`~sk2tensor.graph.Table`) from step to step: SimpleImputer keeps
 them strings, an encoder turns them into numbers, and any other step that would get one is refused
-(:func:`sk2tensor.registry.lower`)."""
+(:func:`sk2tensor.registry.lower`). It passes sparse rows on the same way: the steps that work on stored
+entries keep them sparse, and the first step that does not gets the dense matrix."""
 
 from __future__ import annotations
 
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from sk2tensor.graph import GraphBuilder, Table, Var
+from sk2tensor.graph import GraphBuilder, SparseRows, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, refuse_strings, unsupported
 
 
 def transformed(
-    graph: GraphBuilder, owner: object, label: str, step: object, x: Var | Table, context: ConversionContext
-) -> Var | Table:
+    graph: GraphBuilder,
+    owner: object,
+    label: str,
+    step: object,
+    x: Var | Table | SparseRows,
+    context: ConversionContext,
+) -> Var | Table | SparseRows:
     """``step.transform(x)`` in the graph's dtype (boolean masks and float64 intermediates are cast, as the
-    next sklearn step converts its input); a table that still holds strings comes back as it is."""
+    next sklearn step converts its input); a table that still holds strings, and sparse rows, come back as they
+    are."""
     outputs = lower(graph, step, x, context)
     if "transform" not in outputs:
         raise unsupported(owner, label, type(step).__name__, "this step must be a transformer")
-    if isinstance(outputs["transform"], Table):
+    if isinstance(outputs["transform"], (Table, SparseRows)):
         return outputs["transform"]
     return graph.cast(outputs["transform"], graph.dtype)
 
 
-@converter(Pipeline, tables=True)
+@converter(Pipeline, tables=True, sparse=True)
 def convert_pipeline(
-    graph: GraphBuilder, estimator: Pipeline, x: Var | Table, context: ConversionContext
-) -> dict[str, Var | Table]:
+    graph: GraphBuilder, estimator: Pipeline, x: Var | Table | SparseRows, context: ConversionContext
+) -> dict[str, Var | Table | SparseRows]:
     """Chain every step; ``"passthrough"`` and ``None`` steps are skipped."""
     steps = [(name, step) for name, step in estimator.steps if step is not None and step != "passthrough"]
     if not steps:
-        return {"transform": x if isinstance(x, Table) else graph.identity(x)}
+        return {"transform": x if isinstance(x, (Table, SparseRows)) else graph.identity(x)}
     for name, step in steps[:-1]:
         x = transformed(graph, estimator, f"steps[{name!r}]", step, x, context)
     return lower(graph, steps[-1][1], x, context)

@@ -61,7 +61,7 @@ from sk2tensor.converters._numeric import (
     threshold,
 )
 from sk2tensor.converters._tracing import TracingError, trace
-from sk2tensor.graph import STRING, GraphBuilder, Table, Var
+from sk2tensor.graph import STRING, GraphBuilder, SparseRows, Table, Var
 from sk2tensor.metadata import MISSING_NAN, MISSING_NONE, string_value
 from sk2tensor.registry import ConversionContext, converter, unsupported
 
@@ -95,13 +95,44 @@ def _clip(graph: GraphBuilder, x: Var, low: float, high: float) -> Var:
     return graph.where(graph.less(x, lo), lo, graph.where(graph.greater(x, hi), hi, x))
 
 
+# --------------------------------------------------------------------------- sparse rows
+def sparse_column_scale(graph: GraphBuilder, x: SparseRows, factors: np.ndarray) -> SparseRows:
+    """sklearn's ``inplace_column_scale`` on a CSR matrix: each stored value times its column's factor, in
+    float64, stored in the graph's dtype."""
+    table = graph.const(np.asarray(factors, dtype=np.float64), "column_factors", dtype=F64)
+    scaled = graph.mul(as_f64(graph, x.values), graph.gather(table, x.columns))
+    return x.with_values(graph.cast(scaled, graph.dtype))
+
+
+def sparse_normalize(graph: GraphBuilder, x: SparseRows, norm: str) -> SparseRows:
+    """sklearn's ``normalize`` of CSR rows by their l1 or l2 norm (``inplace_csr_row_normalize_l1/l2``): the
+    norm summed in float64 over the row's stored values in order (each square in the values' dtype), each
+    value divided by it in float64 and stored in the graph's dtype; rows whose sum is zero are left as they
+    are."""
+    values = as_f64(graph, x.values)
+    terms = graph.abs(values) if norm == "l1" else stored(graph, graph.mul(values, values))
+    sums = graph.sparse_row_sums(x, terms)
+    zero = graph.const(0.0, "zero", dtype=F64)
+    if norm == "l2":
+        sums = graph.sqrt(sums)
+    norms = graph.where(graph.equal(sums, zero), graph.const(1.0, "one", dtype=F64), sums)
+    return x.with_values(graph.cast(graph.div(values, graph.gather(norms, x.rows)), graph.dtype))
+
+
 # --------------------------------------------------------------------------- scalers
-@converter(StandardScaler)
+@converter(StandardScaler, sparse=True)
 def convert_standard_scaler(
-    graph: GraphBuilder, estimator: StandardScaler, x: Var, context: ConversionContext
-) -> dict[str, Var]:
+    graph: GraphBuilder, estimator: StandardScaler, x: Var | SparseRows, context: ConversionContext
+) -> dict[str, Var | SparseRows]:
     """``(x - mean_) / scale_``, each part only where the scaler was fitted with it (sklearn casts both
-    attributes to the input's dtype first, so the graph computes in its own dtype)."""
+    attributes to the input's dtype first, so the graph computes in its own dtype). Sparse rows, which sklearn
+    scales without centring: each stored value times ``1 / scale_``."""
+    if isinstance(x, SparseRows):
+        if estimator.with_mean and estimator.mean_ is not None:
+            raise unsupported(estimator, "with_mean", True, "sklearn cannot centre sparse rows: use with_mean=False")
+        if estimator.scale_ is None or not estimator.with_std:
+            return {"transform": x}
+        return {"transform": sparse_column_scale(graph, x, 1 / estimator.scale_)}
     out = x
     if estimator.mean_ is not None and estimator.with_mean:
         out = graph.sub(out, graph.const(estimator.mean_, "mean"))
@@ -138,11 +169,17 @@ def _inverse_min_max_scaler(graph: GraphBuilder, estimator: MinMaxScaler, y: Var
     return graph.div(y, graph.const(estimator.scale_, "scale", dtype=y.dtype))
 
 
-@converter(MaxAbsScaler)
+@converter(MaxAbsScaler, sparse=True)
 def convert_max_abs_scaler(
-    graph: GraphBuilder, estimator: MaxAbsScaler, x: Var, context: ConversionContext
-) -> dict[str, Var]:
-    """``x / scale_``, clipped to [-1, 1] when ``clip=True``."""
+    graph: GraphBuilder, estimator: MaxAbsScaler, x: Var | SparseRows, context: ConversionContext
+) -> dict[str, Var | SparseRows]:
+    """``x / scale_``, clipped to [-1, 1] when ``clip=True``; sparse rows: each stored value times
+    ``1 / scale_``, as sklearn scales a sparse matrix."""
+    if isinstance(x, SparseRows):
+        scaled = sparse_column_scale(graph, x, 1.0 / estimator.scale_)
+        if getattr(estimator, "clip", False):
+            scaled = scaled.with_values(_clip(graph, scaled.values, -1.0, 1.0))
+        return {"transform": scaled}
     out = _inplace(graph, x, [("div", estimator.scale_)])
     if getattr(estimator, "clip", False):
         out = _clip(graph, out, -1.0, 1.0)
@@ -176,12 +213,17 @@ def _inverse_robust_scaler(graph: GraphBuilder, estimator: RobustScaler, y: Var)
     return y
 
 
-@converter(Normalizer)
+@converter(Normalizer, sparse=True)
 def convert_normalizer(
-    graph: GraphBuilder, estimator: Normalizer, x: Var, context: ConversionContext
-) -> dict[str, Var]:
+    graph: GraphBuilder, estimator: Normalizer, x: Var | SparseRows, context: ConversionContext
+) -> dict[str, Var | SparseRows]:
     """Each row divided by its l1, l2 or max norm; a zero norm divides by one (sklearn's
-    ``_handle_zeros_in_scale``)."""
+    ``_handle_zeros_in_scale``). Sparse rows: l1 and l2 over the stored values (:func:`sparse_normalize`); the
+    max norm, which sklearn takes over the implicit zeros too, on the dense rows."""
+    if isinstance(x, SparseRows):
+        if estimator.norm in ("l1", "l2"):
+            return {"transform": sparse_normalize(graph, x, estimator.norm)}
+        x = graph.sparse_dense(x)
     if estimator.norm == "l1":
         norms = graph.reduce_sum(graph.abs(x), [1], keepdims=True)
     elif estimator.norm == "l2":
