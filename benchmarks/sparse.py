@@ -77,13 +77,14 @@ def _skl2onnx(estimator: object, method: str) -> tuple[Callable | None, str]:
     except ImportError:
         return None, "skl2onnx not installed"
     try:
-        onx = to_onnx(estimator, np.zeros((1, WIDTH), np.float32), options={"zipmap": False})
+        options = {"zipmap": False} if method == "predict_proba" else None
+        onx = to_onnx(estimator, np.zeros((1, WIDTH), np.float32), options=options)
     except Exception as error:  # any refusal is the row's note
         return None, f"cannot convert: {type(error).__name__}: {str(error).splitlines()[0][:90]}"
     session = onnxruntime.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     outputs = [o.name for o in session.get_outputs()]
-    index = 1 if len(outputs) > 1 else 0
+    index = 1 if len(outputs) > 1 else 0  # (label, scores or probabilities)
     return (lambda rows: session.run(None, {name: rows.toarray()})[index]), ""
 
 
@@ -109,7 +110,10 @@ def run(repeats: int) -> list[dict[str, object]]:
         start = time.perf_counter()
         sparse_export = sk2tensor.convert(estimator, probe[:2_000], sparse_input=True)
         sparse_seconds = time.perf_counter() - start
-        dense_export = sk2tensor.convert(estimator, probe[:200])
+        # Not validated: a model fitted on float32 rows keeps float32 coefficients, and sklearn's dense float32
+        # product (BLAS, its own summation order) differs from the float64 graph by more than the validator's
+        # 1e-6 on some rows; the table's max diff column shows by how much.
+        dense_export = sk2tensor.convert(estimator, probe[:200], validate=False)
         engines: dict[str, tuple[Callable | None, str]] = {
             "sklearn": (getattr(estimator, method), ""),
             "sk2tensor sparse_input": (getattr(sparse_export, method), f"export {sparse_seconds:.2f} s"),
@@ -122,9 +126,9 @@ def run(repeats: int) -> list[dict[str, object]]:
             base = None
             for engine, (call, note) in engines.items():
                 dense_bytes = batch * WIDTH * 4
-                if call is not None and engine in ("sk2tensor dense input", "skl2onnx + ORT"):
-                    if dense_bytes > DENSE_LIMIT:
-                        call, note = None, f"skipped: {dense_bytes / 1024**3:.0f} GiB of dense rows"
+                dense_engine = engine in ("sk2tensor dense input", "skl2onnx + ORT")
+                if call is not None and dense_engine and dense_bytes > DENSE_LIMIT:
+                    call, note = None, f"skipped: {dense_bytes / 1024**3:.0f} GiB of dense rows"
                 if call is None:
                     rows.append({"model": name, "batch": batch, "engine": engine, "note": note})
                     continue

@@ -116,3 +116,22 @@ def test_pipelines_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp
     assert {line.split(" | ")[2] for line in table} == {"sklearn", "sk2tensor", "skl2onnx + ORT"}
     sk2tensor_rows = [line for line in table if line.split(" | ")[2] == "sk2tensor"]
     assert all(float(line.split(" | ")[6]) < 1e-5 for line in sk2tensor_rows)  # max diff from sklearn
+
+
+def test_sparse_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The wide sparse rows benchmark end to end, small: every engine has a row, the sparse export's differences
+    from sklearn are within float32 rounding, and a dense batch over the limit is a row saying why."""
+    from benchmarks import sparse
+
+    monkeypatch.setattr(sparse, "WIDTH", 1 << 12)
+    monkeypatch.setattr(sparse, "TRAIN_ROWS", 400)
+    monkeypatch.setattr(sparse, "BATCHES", (1, 300))
+    monkeypatch.setattr(sparse, "DENSE_LIMIT", 100 * (1 << 12) * 4)
+    assert sparse.main(["--repeats", "1", "--out", str(tmp_path)]) == 0
+    (written,) = tmp_path.glob("sparse-*.md")
+    table = [line for line in written.read_text().splitlines() if line.startswith("| multinomial NB")]
+    engines = {line.split(" | ")[2] for line in table}
+    assert engines == {"sklearn", "sk2tensor sparse_input", "sk2tensor dense input", "skl2onnx + ORT"}
+    sparse_rows = [line for line in table if line.split(" | ")[2] == "sk2tensor sparse_input"]
+    assert all(float(line.split(" | ")[6]) < 1e-6 for line in sparse_rows)
+    assert any("skipped: " in line for line in table if line.split(" | ")[1] == "300")
