@@ -262,9 +262,17 @@ def test_float32_coefficients_sum_in_float32_as_scipy_does() -> None:
     X = counts(2000, 5000, 0.01, 11).astype(np.float32)
     y = np.random.default_rng(2).integers(0, 4, 2000)
     model = make_pipeline(TfidfTransformer(), LogisticRegression(max_iter=300)).fit(X, y)
-    assert model[-1].coef_.dtype == np.float32
     compiled = sk2tensor.convert(model, X[:500], sparse_input=True)
-    np.testing.assert_array_equal(compiled.decision_function(X), model.decision_function(X))
+    assert_sums_match(compiled.decision_function(X), model.decision_function(X), model[-1].coef_.dtype)
     svd = TruncatedSVD(8, random_state=0).fit(X)
     compiled = sk2tensor.convert(svd, X[:500], sparse_input=True)
-    np.testing.assert_array_equal(compiled.transform(X), svd.transform(X))
+    assert_sums_match(compiled.transform(X), svd.transform(X), svd.components_.dtype)
+
+
+def assert_sums_match(got: np.ndarray, expected: np.ndarray, fitted: np.dtype) -> None:
+    """Equal where sklearn kept float32 coefficients (scikit-learn 1.9 on float32 rows); where it fitted float64
+    ones (1.8), sklearn's float64 sums rounded once to the float32 output (relative 2^-24)."""
+    if fitted == np.float32:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=2.0**-24, atol=0)
