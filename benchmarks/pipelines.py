@@ -97,7 +97,7 @@ def _skl2onnx(estimator: object, probe: np.ndarray, method: str) -> tuple[Callab
     return (lambda rows: session.run(None, {name: rows})[index]), ""
 
 
-def _median_seconds(call: Callable[[], object], repeats: int) -> float:
+def median_seconds(call: Callable[[], object], repeats: int) -> float:
     call()
     times = []
     for _ in range(repeats):
@@ -132,7 +132,7 @@ def run(repeats: int) -> list[dict[str, object]]:
                 if call is None:
                     rows.append({"model": name, "batch": batch, "engine": engine, "note": note})
                     continue
-                seconds = _median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
+                seconds = median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
                 base = seconds if engine == "sklearn" else base
                 got = np.asarray(call(rows_in), dtype=np.float64).reshape(expected.shape)
                 rows.append(
@@ -151,29 +151,25 @@ def run(repeats: int) -> list[dict[str, object]]:
     return rows
 
 
-def report(rows: list[dict[str, object]]) -> str:
+def versions() -> str:
+    """The versions of sk2tensor, scikit-learn, onnxruntime and skl2onnx in this process."""
     import onnxruntime
     import sklearn
 
     import sk2tensor
 
-    versions = [f"sk2tensor {sk2tensor.__version__}", f"scikit-learn {sklearn.__version__}"]
-    versions.append(f"onnxruntime {onnxruntime.__version__}")
+    found = [f"sk2tensor {sk2tensor.__version__}", f"scikit-learn {sklearn.__version__}"]
+    found.append(f"onnxruntime {onnxruntime.__version__}")
     try:
-        versions.append(f"skl2onnx {__import__('skl2onnx').__version__}")
+        found.append(f"skl2onnx {__import__('skl2onnx').__version__}")
     except ImportError:
-        versions.append("skl2onnx not installed")
+        found.append("skl2onnx not installed")
+    return ", ".join(found)
+
+
+def table(rows: list[dict[str, object]]) -> list[str]:
+    """The Markdown table of ``rows`` (model, batch, engine and either the timings or a note saying why not)."""
     lines = [
-        f"# Pipelines with custom functions, {datetime.date.today().isoformat()}",
-        "",
-        f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end.",
-        f"Versions: {', '.join(versions)}.",
-        "",
-        "Median seconds of one call after a warm-up, same process, same float32 rows (`predict_proba` for",
-        "classifiers, `predict` for the regressor). `x sklearn`: sklearn's seconds over the engine's (above 1:",
-        "faster). `max diff`: largest difference from sklearn's output on the batch. The sk2tensor note is",
-        "`convert()`'s time, its validation on 1,000 rows included.",
-        "",
         "| model | batch | engine | seconds | rows/s | x sklearn | max diff | note |",
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -185,6 +181,23 @@ def report(rows: list[dict[str, object]]) -> str:
             f"| {row['model']} | {row['batch']:,} | {row['engine']} | {row['seconds']:.3g} | "
             f"{row['rows_per_s']:,.0f} | {row['ratio']:.2f} | {row['max_diff']:.1e} | {row['note']} |"
         )
+    return lines
+
+
+def report(rows: list[dict[str, object]]) -> str:
+    lines = [
+        f"# Pipelines with custom functions, {datetime.date.today().isoformat()}",
+        "",
+        f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end.",
+        f"Versions: {versions()}.",
+        "",
+        "Median seconds of one call after a warm-up, same process, same float32 rows (`predict_proba` for",
+        "classifiers, `predict` for the regressor). `x sklearn`: sklearn's seconds over the engine's (above 1:",
+        "faster). `max diff`: largest difference from sklearn's output on the batch. The sk2tensor note is",
+        "`convert()`'s time, its validation on 1,000 rows included.",
+        "",
+        *table(rows),
+    ]
     return "\n".join(lines) + "\n"
 
 

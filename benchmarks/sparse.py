@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.pipelines import median_seconds, table, versions
 from benchmarks.scoring_memory import machine, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,16 +89,6 @@ def _skl2onnx(estimator: object, method: str) -> tuple[Callable | None, str]:
     return (lambda rows: session.run(None, {name: rows.toarray()})[index]), ""
 
 
-def _median_seconds(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def run(repeats: int) -> list[dict[str, object]]:
     import sk2tensor
 
@@ -132,7 +123,7 @@ def run(repeats: int) -> list[dict[str, object]]:
                 if call is None:
                     rows.append({"model": name, "batch": batch, "engine": engine, "note": note})
                     continue
-                seconds = _median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
+                seconds = median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
                 base = seconds if engine == "sklearn" else base
                 got = np.asarray(call(rows_in), dtype=np.float64).reshape(expected.shape)
                 rows.append(
@@ -152,22 +143,11 @@ def run(repeats: int) -> list[dict[str, object]]:
 
 
 def report(rows: list[dict[str, object]]) -> str:
-    import onnxruntime
-    import sklearn
-
-    import sk2tensor
-
-    versions = [f"sk2tensor {sk2tensor.__version__}", f"scikit-learn {sklearn.__version__}"]
-    versions.append(f"onnxruntime {onnxruntime.__version__}")
-    try:
-        versions.append(f"skl2onnx {__import__('skl2onnx').__version__}")
-    except ImportError:
-        versions.append("skl2onnx not installed")
     lines = [
         f"# Wide sparse rows, {datetime.date.today().isoformat()}",
         "",
         f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end.",
-        f"Versions: {', '.join(versions)}.",
+        f"Versions: {versions()}.",
         "",
         f"Rows: hashed term counts, {WIDTH:,} columns, about {ENTRIES_PER_ROW} stored entries a row (float32 CSR).",
         "Median seconds of one call after a warm-up, same process, same rows (`predict_proba`, or",
@@ -175,17 +155,8 @@ def report(rows: list[dict[str, object]]) -> str:
         "`max diff`: largest difference from sklearn's output on the batch. The sparse export's note is",
         "`convert()`'s time, its validation on 2,000 rows included.",
         "",
-        "| model | batch | engine | seconds | rows/s | x sklearn | max diff | note |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        *table(rows),
     ]
-    for row in rows:
-        if "seconds" not in row:
-            lines.append(f"| {row['model']} | {row['batch']:,} | {row['engine']} | | | | | {row['note']} |")
-            continue
-        lines.append(
-            f"| {row['model']} | {row['batch']:,} | {row['engine']} | {row['seconds']:.3g} | "
-            f"{row['rows_per_s']:,.0f} | {row['ratio']:.2f} | {row['max_diff']:.1e} | {row['note']} |"
-        )
     return "\n".join(lines) + "\n"
 
 

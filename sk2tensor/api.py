@@ -322,10 +322,7 @@ def convert(
     if fitted_names is not None:
         names = [str(n) for n in fitted_names]
 
-    try:
-        graph = GraphBuilder(dtype=dtype, opset=DEFAULT_OPSET if opset is None else opset)
-    except ValueError as error:
-        raise UnsupportedParameterError(str(error)) from None
+    graph = _graph_builder(dtype, DEFAULT_OPSET if opset is None else opset)
     context = ConversionContext(
         strategy=strategy,
         device=device,
@@ -342,10 +339,6 @@ def convert(
             )
         margin = margin_rows(base_margin, len(rows), context.margin_input[1])
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
-    if contributions:
-        methods.append(_declare_contributions(graph, estimator, context))
-    if leaves:
-        methods.append(_declare_leaves(graph, estimator, context))
 
     if rows is None:
         rows = np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
@@ -377,8 +370,8 @@ def _csr_rows(X: Any, dtype: str) -> Any:
 
 
 def _sparse_sample(width: int, dtype: str) -> Any:
-    """Generated sparse rows to validate on when no ``X`` is given: a tenth of the entries stored, non-negative
-    (counts and tf-idf values are), a few rows empty."""
+    """Generated sparse rows to validate on when no ``X`` is given: a tenth of the entries stored, small positive
+    counts (as term counts and tf-idf inputs are)."""
     from scipy import sparse
 
     rng = np.random.default_rng(0)
@@ -410,17 +403,10 @@ def _convert_sparse(
     fitted_names = getattr(estimator, "feature_names_in_", None)
     if fitted_names is not None:
         names = [str(n) for n in fitted_names]
-    try:
-        graph = GraphBuilder(dtype=dtype, opset=max(SPARSE_OPSET, DEFAULT_OPSET) if opset is None else opset)
-    except ValueError as error:
-        raise UnsupportedParameterError(str(error)) from None
+    graph = _graph_builder(dtype, max(SPARSE_OPSET, DEFAULT_OPSET) if opset is None else opset)
     context = ConversionContext(strategy=strategy, device=device, contributions=contributions, leaves=leaves)
     outputs = lower(graph, estimator, graph.sparse_input(width), context)
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
-    if contributions:
-        methods.append(_declare_contributions(graph, estimator, context))
-    if leaves:
-        methods.append(_declare_leaves(graph, estimator, context))
     if rows is None:
         rows = _sparse_sample(width, dtype)
     sample = rows if validate else rows[:2]
@@ -440,6 +426,14 @@ def _convert_sparse(
     return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
 
 
+def _graph_builder(dtype: str, opset: int) -> GraphBuilder:
+    """The builder of an export, an unusable opset reported as the caller's parameter error."""
+    try:
+        return GraphBuilder(dtype=dtype, opset=opset)
+    except ValueError as error:
+        raise UnsupportedParameterError(str(error)) from None
+
+
 def _library_margin(margin: np.ndarray) -> np.ndarray:
     """Margins as XGBoost takes them: ``[rows]`` for one group."""
     return margin[:, 0] if margin.shape[1] == 1 else margin
@@ -448,7 +442,8 @@ def _library_margin(margin: np.ndarray) -> np.ndarray:
 def _declare_outputs(
     graph: GraphBuilder, estimator: Any, outputs: dict[str, Any], strategy: str, context: ConversionContext
 ) -> list[str]:
-    """Declare each prediction method the estimator has as a graph output; returns their names."""
+    """Declare each prediction method the estimator has as a graph output, then the contributions and leaves the
+    context asks for; returns their names."""
     if strategy != "auto" and not context.strategies_used:
         raise UnsupportedParameterError(
             f"strategy={strategy!r} applies to tree models, and {type(estimator).__name__} holds none; "
@@ -458,7 +453,7 @@ def _declare_outputs(
     for method in methods:
         value = outputs[method]
         if isinstance(value, SparseRows):  # a transformer that keeps rows sparse: the output is dense
-            value = graph.sparse_dense(value)
+            value = context.dense_rows(graph, value)
         if isinstance(value, Table):
             raise UnsupportedParameterError(
                 f"the {method} output of {type(estimator).__name__} would hold string columns; an export outputs "
@@ -467,6 +462,10 @@ def _declare_outputs(
         if value.dtype.kind == "f":  # converters may compute in float64; outputs carry the graph's dtype
             value = graph.cast(value, graph.dtype)
         graph.output(value, method)
+    if context.contributions:
+        methods.append(_declare_contributions(graph, estimator, context))
+    if context.leaves:
+        methods.append(_declare_leaves(graph, estimator, context))
     return methods
 
 
@@ -575,10 +574,7 @@ def _convert_with_strings(
             f"string columns need opset {STRING_OPSET} or above (the first whose Equal compares strings), "
             f"got opset={opset}"
         )
-    try:
-        graph = GraphBuilder(dtype=dtype, opset=opset)
-    except ValueError as error:
-        raise UnsupportedParameterError(str(error)) from None
+    graph = _graph_builder(dtype, opset)
     labels_list = names if names is not None else [""] * width
     input_names = _string_input_names(labels_list, positions)
     numeric = [j for j in range(width) if j not in input_names]

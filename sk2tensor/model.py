@@ -391,12 +391,12 @@ class CompiledModel:
         with ``sparse_input=True`` takes; a sparse ``X`` keeps its stored entries and their order."""
         from scipy import sparse
 
-        if self.string_inputs:
-            raise InputError("this model has string columns: pass a DataFrame or a 2-D array")
         if not is_sparse(X):
             X = self.prepare_input(X)
         self._check_matrix(X)
-        return sparse.csr_matrix(X, dtype=self.input_dtype)
+        # A CSR matrix of the input dtype is used as it is: no copy of the rows on each call.
+        rows = X.tocsr() if is_sparse(X) else sparse.csr_matrix(X)
+        return rows.astype(self.input_dtype, copy=False)
 
     def _run_csr(self, methods: list[str], X: Any) -> list[np.ndarray]:
         """A model that takes CSR rows: each chunk of rows as its three arrays (``indptr`` from 0)."""

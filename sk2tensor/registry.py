@@ -130,6 +130,13 @@ class ConversionContext:
         if strategy == "tree_traversal":
             self.traversal_nodes = max(self.traversal_nodes, int(nodes))
 
+    def dense_rows(self, graph: Any, x: SparseRows) -> Var:
+        """The dense ``[batch, width]`` matrix of sparse rows, made in the graph; since it takes memory in
+        proportion to the batch, the rows of one run are bounded to :data:`~sk2tensor.model.DENSE_CHUNK_BYTES`
+        of it."""
+        self.limit_chunk_rows(dense_chunk_rows(x.width, graph.dtype))
+        return graph.sparse_dense(x)
+
     def limit_chunk_rows(self, rows: int) -> None:
         """Bound the rows of one ``session.run`` (kept in the model's metadata, applied on every device)."""
         rows = max(1, int(rows))
@@ -298,12 +305,6 @@ def takes_strings(estimator: Any) -> bool:
     return type(estimator) in _TABLE_CLASSES
 
 
-def sparse_classes() -> list[str]:
-    """Names of the classes whose converter works on the stored entries of sparse rows, sorted."""
-    _load_converters()
-    return sorted(cls.__name__ for cls in _SPARSE_CLASSES)
-
-
 def string_classes() -> list[str]:
     """Names of the classes whose converter takes string columns, sorted."""
     _load_converters()
@@ -335,9 +336,7 @@ def lower(
     function = find_converter(estimator)
     check_fitted(estimator)
     if isinstance(x, SparseRows) and type(estimator) not in _SPARSE_CLASSES:
-        # Dense rows take memory in proportion to the batch: bound the rows of one run.
-        context.limit_chunk_rows(dense_chunk_rows(x.width, graph.dtype))
-        x = graph.sparse_dense(x)
+        x = context.dense_rows(graph, x)
     if isinstance(x, Table) and type(estimator) not in _TABLE_CLASSES:
         if x.has_strings:
             raise refuse_strings(estimator, x)

@@ -146,15 +146,23 @@ def test_wide_rows_never_become_dense() -> None:
     """2^20 columns: the linear graph holds no [batch, width] tensor and no width-sized constant but the
     coefficients; a step that needs dense rows bounds the rows of one run instead."""
     width = 1 << 20
-    X = sparse.random(400, width, density=2e-5, format="csr", random_state=0)
+    rng = np.random.default_rng(0)  # 20 entries a row (scipy's sparse.random takes ~30 s at this width)
+    X = sparse.csr_matrix((rng.random(8000), rng.integers(0, width, 8000), np.arange(0, 8001, 20)), shape=(400, width))
+    X.sum_duplicates()
     y = np.arange(400) % 2
     linear = sk2tensor.convert(LogisticRegression().fit(X, y), X, sparse_input=True)
     assert linear.validation.passed
     sizes = sorted(int(np.prod(t.dims)) for t in linear.onnx.graph.initializer)
     assert sizes[-1] == width and sizes[-2] < 16  # the coefficients, then small constants
     assert "max_chunk_rows" not in linear.metadata
-    forest = sk2tensor.convert(RandomForestClassifier(5, random_state=0).fit(X, y), X, sparse_input=True)
-    assert int(forest.metadata["max_chunk_rows"]) == dense_chunk_rows(width, np.float32) == 16
+    # Dense rows, for a step that needs them, made by a sparse-aware step (the max norm) or for a dense output,
+    # bound the rows of one run to 64 MiB of them.
+    narrower = sparse.random(100, 1 << 16, density=2e-4, format="csr", random_state=0)
+    forest = RandomForestClassifier(5, random_state=0).fit(narrower, np.arange(100) % 2)
+    for model in (forest, Normalizer("max").fit(narrower), TfidfTransformer().fit(narrower)):
+        compiled = sk2tensor.convert(model, narrower, sparse_input=True)
+        assert int(compiled.metadata["max_chunk_rows"]) == dense_chunk_rows(1 << 16, np.float32) == 256
+    assert dense_chunk_rows(width, np.float32) == 16
 
 
 def test_dense_input_models_densify_sparse_rows_in_bounded_chunks(monkeypatch) -> None:

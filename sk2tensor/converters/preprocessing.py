@@ -223,7 +223,7 @@ def convert_normalizer(
     if isinstance(x, SparseRows):
         if estimator.norm in ("l1", "l2"):
             return {"transform": sparse_normalize(graph, x, estimator.norm)}
-        x = graph.sparse_dense(x)
+        x = context.dense_rows(graph, x)
     if estimator.norm == "l1":
         norms = graph.reduce_sum(graph.abs(x), [1], keepdims=True)
     elif estimator.norm == "l2":
