@@ -166,6 +166,43 @@ def max_supported_opset() -> int:
     return onnx.defs.onnx_opset_version()
 
 
+#: A table is stored in a narrower type only when that saves at least this many bytes (a Cast node each).
+COMPACT_MIN_SAVED_BYTES = 4096
+_INTEGER_STORAGE = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32))
+_FLOAT_STORAGE = (*_INTEGER_STORAGE[:4], np.dtype(np.float16), np.dtype(np.float32))
+
+
+def narrowest_exact(array: np.ndarray) -> np.ndarray | None:
+    """``array`` in the narrowest numeric type that holds every value bit for bit, or None when none saves
+    :data:`COMPACT_MIN_SAVED_BYTES`.
+
+    Graphs store such a table narrow and widen it with a ``Cast``, which ONNX Runtime computes once, when it
+    loads the model (constant folding): a smaller file, the same values and the same run time. Tree tables
+    are where it pays: node and column indices fit 8 or 16 bits, and the leaf values of fully grown
+    classification forests are 0 and 1. Round trips are checked on the bytes, so ``-0.0`` stays a float and
+    NaN (whose payload a Cast need not keep) is never narrowed.
+    """
+    if array.dtype.kind not in "iuf" or array.size == 0:
+        return None
+    candidates = _INTEGER_STORAGE if array.dtype.kind in "iu" else _FLOAT_STORAGE
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        return None
+    for dtype in candidates:
+        if (array.itemsize - dtype.itemsize) * array.size < COMPACT_MIN_SAVED_BYTES:
+            return None
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                continue
+            if array.min() < info.min or array.max() > info.max:
+                continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            narrow = array.astype(dtype)
+        if narrow.astype(array.dtype).tobytes() == array.tobytes():
+            return narrow
+    return None
+
+
 class GraphBuilder:
     """Builds one ONNX graph; see the module docstring."""
 
@@ -285,7 +322,15 @@ class GraphBuilder:
                 return self._constants[key]
         onnx_type(array.dtype)
         name = self.fresh(hint)
-        self._initializers.append(numpy_helper.from_array(array, name))
+        stored = narrowest_exact(array)
+        if stored is None:
+            self._initializers.append(numpy_helper.from_array(array, name))
+        else:
+            stored_name = self.fresh(f"{hint}_{stored.dtype.name}")
+            self._initializers.append(numpy_helper.from_array(stored, stored_name))
+            cast = helper.make_node("Cast", [stored_name], [name], name=self.fresh(f"n_widen_{hint}"))
+            cast.attribute.append(helper.make_attribute("to", onnx_type(array.dtype)))
+            self._nodes.append(cast)
         if array.ndim == 1:
             self._vector_constants[name] = array
         var = Var(name, array.dtype)

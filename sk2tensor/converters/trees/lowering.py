@@ -162,9 +162,10 @@ def _sum_leaves(
     if leaves is not None:
         leaf = graph.gather_elements(graph.const(nodes.astype(np.int64), "leaf_node", np.int64), index, axis=1)
         leaves.append(graph.transpose(leaf, [1, 0]))
-    leaf_values = ensemble.value[rows, nodes]
-    if padding is not None:
-        leaf_values = np.where(padding[:, :, None], 0.0, leaf_values)
+    # Only leaves are ever reached: internal slots hold 0 rather than their node's value, which lets the table be
+    # stored narrow (fully grown classification forests have leaves of 0 and 1 only).
+    unused = ~ensemble.is_leaf[rows, nodes] if padding is None else padding | ~ensemble.is_leaf[rows, nodes]
+    leaf_values = np.where(unused[:, :, None], 0.0, ensemble.value[rows, nodes])
     if ensemble.linear is not None:
         return _sum_linear_leaves(graph, ensemble, nodes, leaf_values, index, x)
     per_output = []
