@@ -53,6 +53,8 @@ from sk2tensor.registry import (
 from sk2tensor.validate import ValidationReport, compare_outputs
 
 DTYPES = ("float32", "float64")
+#: Choices of ``leaf_dtype``: the type tree leaf values are stored and rounded in.
+LEAF_DTYPES = ("float64", "float32")
 #: Rows generated for validation when convert() is given no X.
 GENERATED_ROWS = 512
 INPUT_NAME = "input"
@@ -208,6 +210,7 @@ def convert(
     leaves: bool = False,
     base_margin: Any = None,
     sparse_input: bool = False,
+    leaf_dtype: str = "float64",
 ) -> CompiledModel:
     """Compile a fitted sklearn estimator or pipeline into an ONNX graph of plain tensor operations.
 
@@ -249,6 +252,12 @@ def convert(
         keep zeros and TfidfTransformer work on the stored values only, so no dense matrix is ever made; any
         other step gets the dense rows from the graph. Validation compares with sklearn on sparse rows (``X``
         itself when it is sparse). The returned model's methods take sparse matrices or dense arrays.
+    leaf_dtype:
+        ``"float64"`` (default): tree leaf values as the model holds them, summed in float64, so decisions are
+        sklearn's. ``"float32"``: each leaf value rounded to the nearest float32 and stored in 4 bytes, for a
+        smaller file (tree models in float32 graphs only). Probabilities then move by about one float32 unit,
+        and a label can change only where sklearn's top two scores are that close (validation counts those rows
+        and holds the outputs to the usual float32 tolerances).
 
     Returns
     -------
@@ -264,6 +273,12 @@ def convert(
     _check_choice("strategy", strategy, STRATEGIES)
     _check_choice("device", device, DEVICES)
     _check_choice("dtype", dtype, DTYPES)
+    _check_choice("leaf_dtype", leaf_dtype, LEAF_DTYPES)
+    if leaf_dtype == "float32" and dtype == "float64":
+        raise UnsupportedParameterError(
+            "leaf_dtype='float32' rounds leaf values below what a float64 graph is held to; "
+            "use dtype='float32' with it, or leave leaf_dtype='float64'"
+        )
     if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int)):
         raise UnsupportedParameterError(f"opset must be an integer, got {opset!r}")
     find_converter(estimator)
@@ -295,6 +310,7 @@ def convert(
             validate=validate,
             contributions=contributions,
             leaves=leaves,
+            leaf_dtype=leaf_dtype,
         )
     if X is not None and takes_strings(estimator) and _string_positions(X):
         if base_margin is not None:
@@ -314,6 +330,7 @@ def convert(
             dtype=dtype,
             opset=opset,
             validate=validate,
+            leaf_dtype=leaf_dtype,
         )
 
     rows, names = _as_matrix(X) if X is not None else (None, None)
@@ -329,6 +346,7 @@ def convert(
         contributions=contributions,
         leaves=leaves,
         base_margin=base_margin is not None,
+        leaf_dtype=leaf_dtype,
     )
     outputs = lower(graph, estimator, graph.input(INPUT_NAME, width), context)
     margin = None
@@ -392,6 +410,7 @@ def _convert_sparse(
     validate: bool,
     contributions: bool,
     leaves: bool,
+    leaf_dtype: str,
 ) -> CompiledModel:
     """:func:`convert` with ``sparse_input=True``: the graph takes CSR rows, and sklearn is the reference on the
     same rows as a sparse matrix."""
@@ -404,7 +423,9 @@ def _convert_sparse(
     if fitted_names is not None:
         names = [str(n) for n in fitted_names]
     graph = _graph_builder(dtype, max(SPARSE_OPSET, DEFAULT_OPSET) if opset is None else opset)
-    context = ConversionContext(strategy=strategy, device=device, contributions=contributions, leaves=leaves)
+    context = ConversionContext(
+        strategy=strategy, device=device, contributions=contributions, leaves=leaves, leaf_dtype=leaf_dtype
+    )
     outputs = lower(graph, estimator, graph.sparse_input(width), context)
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
     if rows is None:
@@ -448,6 +469,11 @@ def _declare_outputs(
         raise UnsupportedParameterError(
             f"strategy={strategy!r} applies to tree models, and {type(estimator).__name__} holds none; "
             "leave strategy='auto'"
+        )
+    if context.leaf_dtype != "float64" and not context.strategies_used:
+        raise UnsupportedParameterError(
+            f"leaf_dtype={context.leaf_dtype!r} applies to tree models, and {type(estimator).__name__} holds none; "
+            "leave leaf_dtype='float64'"
         )
     methods = [m for m in METHODS if m in outputs and hasattr(estimator, m)]
     for method in methods:
@@ -554,6 +580,7 @@ def _convert_with_strings(
     dtype: str,
     opset: int | None,
     validate: bool,
+    leaf_dtype: str,
 ) -> CompiledModel:
     """:func:`convert` for data with string columns: see the module docstring."""
     named = hasattr(X, "columns") and hasattr(X, "iloc")
@@ -585,7 +612,7 @@ def _convert_with_strings(
             columns.append(Column(graph.string_input(input_names[j]), label=labels_list[j] or input_names[j]))
         else:
             columns.append(Column(matrix, numeric.index(j), len(numeric), labels_list[j] or f"column {j}"))
-    context = ConversionContext(strategy=strategy, device=device)
+    context = ConversionContext(strategy=strategy, device=device, leaf_dtype=leaf_dtype)
     outputs = lower(graph, estimator, Table(tuple(columns)), context)
     methods = _declare_outputs(graph, estimator, outputs, strategy, context)
 
@@ -645,6 +672,8 @@ def _properties(
         md.STRATEGY: json.dumps(context.strategies_used),
         md.CHUNK_ROWS: str(cpu_chunk_rows(context.n_trees, context.traversal_nodes)),
     }
+    if context.leaf_dtype != "float64":
+        props[md.LEAF_DTYPE] = context.leaf_dtype
     if context.max_chunk_rows is not None:
         props[md.MAX_CHUNK_ROWS] = str(context.max_chunk_rows)
     split = {m: widths for m, widths in context.split_outputs.items() if m in methods}

@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 
 import sk2tensor
 from sk2tensor import metadata as md
+from sk2tensor.api import LEAF_DTYPES
 from sk2tensor.errors import InputError, ModelFileError, NotFittedError, Sk2TensorError
 from sk2tensor.loading import (
     DEFAULT_BATCH_ROWS,
@@ -45,6 +46,7 @@ DTYPES = ("float32", "float64")
 Strategy = Enum("Strategy", {name: name for name in STRATEGIES}, type=str)
 Dtype = Enum("Dtype", {name: name for name in DTYPES}, type=str)
 Device = Enum("Device", {name: name for name in DEVICES}, type=str)
+LeafDtype = Enum("LeafDtype", {name: name for name in LEAF_DTYPES}, type=str)
 #: Who runs ``sk2tensor predict``: this process, or an existing Ray / Spark installation.
 Engine = Enum("Engine", {name: name for name in ("local", "ray", "spark")}, type=str)
 _DEBUG_ENV = "SK2TENSOR_DEBUG"
@@ -205,6 +207,13 @@ def export(
             "sparse data; linear models, naive Bayes and tf-idf never make the rows dense.",
         ),
     ] = False,
+    leaf_dtype: Annotated[
+        LeafDtype,
+        typer.Option(
+            help="Type of tree leaf values: float64 keeps the model's own; float32 rounds them for a smaller file "
+            "(probabilities move by about one float32 unit; float32 graphs only)."
+        ),
+    ] = LeafDtype.float64,
 ) -> None:
     """Convert a fitted estimator to ONNX, validate it against sklearn, and save it."""
     for source in (model, validate):
@@ -225,6 +234,7 @@ def export(
         contributions=contributions,
         leaves=leaves,
         sparse_input=sparse_input,
+        leaf_dtype=leaf_dtype.value,
     )
     _save_and_report(compiled, output, validate)
 
@@ -298,6 +308,8 @@ def _export_summary(compiled: sk2tensor.CompiledModel, path: Path, data: Path | 
         yield f"  classes: {', '.join(str(c) for c in compiled.classes.tolist())}"
     if compiled.strategy:
         yield "  strategy: " + ", ".join(f"{step}={how}" for step, how in compiled.strategy.items())
+    if md.LEAF_DTYPE in compiled.metadata:
+        yield f"  leaf values: rounded to {compiled.metadata[md.LEAF_DTYPE]}"
     source = f"rows of {data}" if data is not None else "generated rows (pass --validate DATA to use your own)"
     yield f"  validated on {source}"
     if compiled.validation is not None:

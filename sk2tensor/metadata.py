@@ -50,6 +50,7 @@ BASE_MARGIN = "base_margin"
 SINGLE_ROW_VECTORS = "single_row_vectors"
 SPLIT_OUTPUTS = "split_outputs"
 SPARSE_INPUT = "sparse_input"
+LEAF_DTYPE = "leaf_dtype"
 
 #: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
 MISSING_NAN = "__sk2tensor_missing_nan__"
@@ -86,6 +87,8 @@ DESCRIPTIONS = {
     "classifier's `predict_proba`); the graph output holds them side by side, `[batch, sum of widths]`",
     SPARSE_INPUT: 'JSON object `{"format": "csr", "indptr": ..., "indices": ..., "values": ...}`: the names of the '
     "three graph inputs that take the rows in compressed sparse row form (exports with `sparse_input=True` only)",
+    LEAF_DTYPE: '`"float32"` when tree leaf values were rounded to float32 (`leaf_dtype="float32"`); absent when '
+    "they are the model's own",
 }
 
 

@@ -90,6 +90,8 @@ class ConversionContext:
 
     strategy: str = "auto"
     device: str = "cpu"
+    #: Type tree leaf values are rounded to (``convert(leaf_dtype=...)``): ``"float64"`` keeps them as they are.
+    leaf_dtype: str = "float64"
     strategies_used: dict[str, str] = field(default_factory=dict)
     #: Trees in the graph (all tree steps together): the CPU chunk size is derived from it.
     n_trees: int = 0

@@ -135,3 +135,19 @@ def test_sparse_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_pa
     sparse_rows = [line for line in table if line.split(" | ")[2] == "sk2tensor sparse_input"]
     assert all(float(line.split(" | ")[6]) < 1e-6 for line in sparse_rows)
     assert any("skipped: " in line for line in table if line.split(" | ")[1] == "300")
+
+
+def test_sizes_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The file-size benchmark end to end on its quickest model, small: sizes of every export, the compact
+    export's outputs equal to the full-width one's (it raises otherwise), the float32-leaf difference."""
+    from benchmarks import models, sizes
+
+    monkeypatch.setattr(models, "TRAIN_ROWS", 500)
+    monkeypatch.setattr(sizes, "TIMED_ROWS", 300)
+    monkeypatch.setattr(sizes, "VALIDATION_ROWS", 200)
+    assert sizes.main(["--models", "GB 100x3", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    (written,) = tmp_path.glob("sizes-*.md")
+    (row,) = [line for line in written.read_text().splitlines() if line.startswith("| GB 100x3")]
+    cells = row.split(" | ")
+    assert float(cells[3]) <= 1.0  # compact over full width
+    assert float(cells[-1].split(",")[0]) < 1e-6  # float32 leaves against sklearn's probabilities

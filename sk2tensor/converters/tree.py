@@ -74,7 +74,7 @@ def lower_trees(
     shapes the ``[batch, trees]`` leaf node ids as that method returns them.
     """
     leaves = context.leaves and apply_layout is not None
-    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, leaves)
+    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, leaves, context.leaf_dtype)
     _record(context, ensemble, step, lowered.strategy)
     if context.contributions:
         if explain is None:
@@ -95,7 +95,7 @@ def lower_tree_leaves(
     graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, context: ConversionContext, step: str
 ) -> Var:
     """The ``[batch, trees]`` int64 leaf node each tree of ``ensemble`` reaches (sklearn's ``apply``)."""
-    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, leaves=True)
+    lowered = lower_ensemble(graph, ensemble, x, context.strategy, context.device, True, context.leaf_dtype)
     _record(context, ensemble, step, lowered.strategy)
     assert lowered.leaves is not None
     return lowered.leaves

@@ -40,7 +40,7 @@ shape ``[trees, 1]`` and broadcast against the batch, so the graphs run on stric
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from itertools import pairwise
 
@@ -685,10 +685,19 @@ def choose_strategy(ensemble: TreeEnsemble, device: str) -> str:
 
 
 def lower_ensemble(
-    graph: GraphBuilder, ensemble: TreeEnsemble, x: Var, strategy: str, device: str, leaves: bool = False
+    graph: GraphBuilder,
+    ensemble: TreeEnsemble,
+    x: Var,
+    strategy: str,
+    device: str,
+    leaves: bool = False,
+    leaf_dtype: str = "float64",
 ) -> Lowered:
     """Lower with ``strategy`` (``"auto"`` picks one); returns the ``[batch, outputs]`` raw sum and, with
-    ``leaves``, the ``[batch, trees]`` int64 leaf node each tree reaches."""
+    ``leaves``, the ``[batch, trees]`` int64 leaf node each tree reaches. ``leaf_dtype="float32"`` rounds each
+    leaf value to the nearest float32 first (the sum stays float64); the tables are then stored in 4 bytes."""
+    if leaf_dtype != "float64":
+        ensemble = replace(ensemble, value=ensemble.value.astype(leaf_dtype).astype(np.float64))
     chosen = choose_strategy(ensemble, device) if strategy == "auto" else strategy
     if chosen not in LOWERINGS:
         raise UnsupportedParameterError(f"unknown tree strategy {chosen!r}; use one of {sorted(LOWERINGS)} or 'auto'")
