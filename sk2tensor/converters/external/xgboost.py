@@ -81,7 +81,8 @@ def _tree(tree: dict[str, Any], n_features: int, categorical: list) -> TreeArray
             categorical.append((int(feature[node]), values[start : start + size].tolist(), bool(missing_left[node])))
             feature[node] = 2 * n_features + len(categorical) - 1
             threshold[node], missing_left[node] = 0.5, True
-    value = np.where(leaf, np.asarray(tree["base_weights"], np.float64), 0.0)
+    # XGBoost holds (and sums) float32 leaves; its JSON writes them in decimal, read back here as those float32s.
+    value = np.where(leaf, np.asarray(tree["base_weights"], np.float32).astype(np.float64), 0.0)
     return TreeArrays(
         feature,
         threshold,
