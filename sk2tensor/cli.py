@@ -37,7 +37,7 @@ from sk2tensor.loading import (
     load_rows_for,
     match_columns,
 )
-from sk2tensor.model import DEVICES
+from sk2tensor.model import DEVICES, is_sparse
 from sk2tensor.registry import STRATEGIES
 
 PROG = "sk2tensor"
@@ -171,7 +171,8 @@ def export(
         typer.Option(
             "--validate",
             metavar="DATA",
-            help="Rows to validate the export on (.npy, .csv or .parquet); without it, generated rows.",
+            help="Rows to validate the export on (.npy, .csv, .parquet, or .npz for sparse rows); without it, "
+            "generated rows.",
         ),
     ] = None,
     strategy: Annotated[Strategy, typer.Option(help="Tree lowering strategy.")] = Strategy.auto,
@@ -370,7 +371,10 @@ def _shown(names: Sequence[str], limit: int = 8) -> str:
 @app.command()
 def predict(
     model: Annotated[Path, typer.Argument(metavar="MODEL.onnx", help="A model exported by sk2tensor.")],
-    data: Annotated[Path, typer.Argument(metavar="DATA", help="Rows to score: .csv, .parquet or .npy, any size.")],
+    data: Annotated[
+        Path,
+        typer.Argument(metavar="DATA", help="Rows to score: .csv, .parquet or .npy, any size, or .npz (sparse rows)."),
+    ],
     output: Annotated[
         Path,
         typer.Option("--output", "-o", metavar="OUT", help="Where to write the results: .parquet, .csv or .npy."),
@@ -573,7 +577,9 @@ def _rows_for(path: Path, estimator: Any, compiled: sk2tensor.CompiledModel | No
 def validate(
     model: Annotated[Path, typer.Argument(metavar="MODEL", help=MODEL_HELP)],
     exported: Annotated[Path, typer.Argument(metavar="ONNX", help="Its export, an .onnx file.")],
-    data: Annotated[Path, typer.Option("--data", metavar="DATA", help="Rows to compare on: .npy, .csv or .parquet.")],
+    data: Annotated[
+        Path, typer.Option("--data", metavar="DATA", help="Rows to compare on: .npy, .npz, .csv or .parquet.")
+    ],
     trust: Annotated[
         bool,
         typer.Option("--trust", help="Load pickles and types skops does not trust by default (this can run code)."),
@@ -610,7 +616,7 @@ def bench(
     model: Annotated[Path, typer.Argument(metavar="MODEL", help=MODEL_HELP)],
     data: Annotated[
         Path | None,
-        typer.Option("--data", metavar="DATA", help="Rows to time on (.npy, .csv, .parquet); default generated."),
+        typer.Option("--data", metavar="DATA", help="Rows to time on (.npy, .npz, .csv, .parquet); default generated."),
     ] = None,
     exported: Annotated[
         Path | None,
@@ -663,14 +669,17 @@ def bench(
     if not hasattr(estimator, name):
         raise InputError(f"{type(estimator).__name__} has no method {name!r}")
     framed = hasattr(X, "columns") and hasattr(X, "iloc")  # string columns: both read the DataFrame
-    reference_input = X if framed else _reference_input(estimator, X)
-    rows_in = X if framed else np.ascontiguousarray(X, dtype=compiled.input_dtype)
+    if is_sparse(X):  # sparse rows (.npz): both take the same CSR matrix, in the export's dtype
+        reference_input = rows_in = X.astype(compiled.input_dtype)
+    else:
+        reference_input = X if framed else _reference_input(estimator, X)
+        rows_in = X if framed else np.ascontiguousarray(X, dtype=compiled.input_dtype)
     sklearn_method = getattr(estimator, name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         sklearn_s = _median_seconds(lambda: sklearn_method(reference_input), repeats)
     export_s = _median_seconds(lambda: compiled.run(name, rows_in), repeats)
-    n = len(X)
+    n = X.shape[0]
     result = {
         "estimator": compiled.estimator_class or _public_class_path(estimator),
         "method": name,

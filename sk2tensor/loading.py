@@ -56,7 +56,7 @@ _CATBOOST_RANKER_LOSSES = {
     "GroupQuantile",
 }
 #: Suffixes :func:`load_data` reads.
-DATA_SUFFIXES = (".npy", ".csv", ".parquet")
+DATA_SUFFIXES = (".npy", ".npz", ".csv", ".parquet")
 #: CSV cells read as a missing value (NaN) by the reader without pandas, compared in lower case.
 _MISSING_CELLS = frozenset({"", "na", "nan", "n/a", "null", "none"})
 _DATA_EXTRA_HINT = "install the extra 'sk2tensor[data]'"
@@ -250,10 +250,12 @@ def _check_estimator(obj: Any, path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------- data
-def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | None]:
+def load_data(path: str | os.PathLike[str]) -> tuple[Any, list[str] | None]:
     """Read a table of numbers: ``(rows as a 2-D float64 array, column names or None)``.
 
     * ``.npy``: a 2-D numeric array (read without pickle); no column names.
+    * ``.npz``: a scipy sparse matrix saved with ``scipy.sparse.save_npz`` (read without pickle), returned as a
+      CSR matrix (float values kept in their dtype, others as float64); no column names.
     * ``.csv``: comma-separated; the first row holds the column names unless every cell of it is a number,
       in which case the file has no header. Empty cells and ``NA``/``NaN``/``null`` are missing values (NaN).
       Read with pyarrow's CSV reader when it is installed, else with the standard library; every row must
@@ -272,6 +274,8 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _load_npy(path), None
+    if suffix == ".npz":
+        return _load_npz(path), None
     if suffix == ".csv":
         return _load_csv(path)
     if suffix == ".parquet":
@@ -305,6 +309,35 @@ def _load_npy(path: Path) -> np.ndarray:
     if rows.dtype.names is not None or rows.dtype.kind not in "fiub":
         raise InputError(f"{path} holds dtype {rows.dtype}; expected numbers (float, int or bool)")
     return _checked_table(rows, path).astype(np.float64, copy=False)
+
+
+def _load_npz(path: Path) -> Any:
+    """A sparse matrix saved by ``scipy.sparse.save_npz``, as CSR; refused with the reason otherwise (a dense
+    ``np.savez`` archive, a damaged file, a matrix that is not 2-D or holds no numbers)."""
+    import zipfile
+
+    from scipy import sparse
+
+    try:
+        matrix = sparse.load_npz(path)
+    except (ValueError, KeyError) as error:
+        if "pickle" in str(error).lower():
+            raise InputError(f"{path} holds Python objects; expected a sparse matrix of numbers") from None
+        raise ModelFileError(
+            f"{path} is not a sparse matrix saved by scipy.sparse.save_npz ({_cause(error)}); save dense rows as .npy"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{path} is not a readable .npz file ({_cause(error)})") from None
+    if matrix.dtype.kind not in "fiub":
+        raise InputError(f"{path} holds dtype {matrix.dtype}; expected numbers (float, int or bool)")
+    if matrix.ndim != 2:
+        raise InputError(f"{path} holds a {matrix.ndim}-D sparse array; expected 2-D (rows, features)")
+    if matrix.shape[0] == 0:
+        raise InputError(f"{path} holds no rows")
+    if matrix.shape[1] == 0:
+        raise InputError(f"{path} holds no columns")
+    matrix = matrix.tocsr()
+    return matrix if matrix.dtype.kind == "f" else matrix.astype(np.float64)
 
 
 def _has_pyarrow() -> bool:
@@ -506,9 +539,11 @@ class DataSource:
 
 
 def open_data(data: Any) -> DataSource:
-    """Open ``data`` for reading in batches: a ``.npy``/``.csv``/``.parquet`` path, an array or a DataFrame.
+    """Open ``data`` for reading in batches: a ``.npy``/``.npz``/``.csv``/``.parquet`` path, an array, a sparse
+    matrix or a DataFrame.
 
-    Only the file's header (or footer) is read here; :meth:`DataSource.batches` reads the rows.
+    Only the file's header (or footer) is read here; :meth:`DataSource.batches` reads the rows. A sparse ``.npz``
+    file is read whole (it is compressed in memory as on disk) and its batches stay sparse.
     """
     if not isinstance(data, str | os.PathLike):
         return _ArraySource(data)
@@ -516,6 +551,10 @@ def open_data(data: Any) -> DataSource:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _NpySource(path)
+    if suffix == ".npz":
+        source = _ArraySource(_load_npz(path))
+        source.name = str(path)
+        return source
     if suffix == ".csv":
         return _CsvSource(path)
     if suffix == ".parquet":
@@ -637,8 +676,8 @@ class _ArraySource(DataSource):
                 block = self._frame.iloc[start : start + batch_size, columns]
                 yield block.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
+                # Sparse rows stay sparse: a model densifies them in bounded chunks, or takes them as they are.
                 block = self._array[start : start + batch_size]
-                block = block.toarray() if self._sparse else block
                 yield block if columns == list(range(self.width)) else block[:, columns]
 
     def _mixed_batches(self, columns: list[int], batch_size: int, strings: set[int]) -> Iterator[np.ndarray]:

@@ -107,16 +107,16 @@ def iter_scores(
     strings = [position for _, position in model.string_inputs]  # a model's string columns are read as text
     if strings:
         for batch in source.batches(chosen, batch_size, strings=strings):
-            yield len(batch), model.run_many(methods, batch)
+            yield batch.shape[0], model.run_many(methods, batch)
         return
     width = len(chosen)
     for batch in source.batches(chosen + margin, batch_size):
         if not margin:
-            yield len(batch), model.run_many(methods, batch)
+            yield batch.shape[0], model.run_many(methods, batch)
             continue
         values = batch[:, width:]
         values = values.toarray() if hasattr(values, "toarray") else values
-        yield len(batch), model.run_many(methods, batch[:, :width], base_margin=values)
+        yield batch.shape[0], model.run_many(methods, batch[:, :width], base_margin=values)
 
 
 def _margin_columns(model: CompiledModel, source: DataSource, base_margin: Sequence[str] | None) -> list[int]:

@@ -263,6 +263,70 @@ def test_cli_exports_and_scores_a_sparse_input_model(tmp_path) -> None:
     np.testing.assert_array_equal(np.load(scores), sk2tensor.load(out).predict_proba(X_TRAIN[:40]))
 
 
+def test_cli_reads_sparse_npz_files_for_export_predict_validate_and_bench(tmp_path) -> None:
+    """``.npz`` files of ``scipy.sparse.save_npz`` are data files like the others; their rows stay sparse."""
+    skops = pytest.importorskip("skops.io")
+    from typer.testing import CliRunner
+
+    from sk2tensor import cli
+
+    model, rows = tmp_path / "model.skops", tmp_path / "rows.npz"
+    estimator = fitted("logistic")
+    skops.dump(estimator, model)
+    sparse.save_npz(rows, X_TRAIN[:300])
+    runner = CliRunner()
+    sparse_onnx, dense_onnx = tmp_path / "sparse.onnx", tmp_path / "dense.onnx"
+    for out, extra in ((sparse_onnx, ["--sparse-input"]), (dense_onnx, [])):
+        result = runner.invoke(cli.app, ["export", str(model), "-o", str(out), "--validate", str(rows), *extra])
+        assert result.exit_code == 0, result.output
+        assert f"validated on rows of {rows}" in result.output and "validation on 300 rows" in result.output
+    expected = estimator.predict_proba(X_TRAIN[:300].astype(np.float32))
+    for out in (sparse_onnx, dense_onnx):
+        scores = tmp_path / f"{out.stem}.npy"
+        result = runner.invoke(cli.app, ["predict", str(out), str(rows), "-o", str(scores), "-m", "predict_proba"])
+        assert result.exit_code == 0, result.output
+        assert "scored 300 rows" in result.output
+        np.testing.assert_allclose(np.load(scores), expected, rtol=0, atol=1e-6)
+    result = runner.invoke(cli.app, ["validate", str(model), str(sparse_onnx), "--data", str(rows)])
+    assert result.exit_code == 0 and "passed" in result.output, result.output
+    result = runner.invoke(cli.app, ["bench", str(model), "--data", str(rows), "--onnx", str(sparse_onnx), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"rows": 300' in result.output and '"features": 400' in result.output
+
+
+def test_npz_files_that_are_not_sparse_rows_say_why(tmp_path) -> None:
+    from sk2tensor.errors import ModelFileError
+    from sk2tensor.loading import load_data, open_data
+
+    dense, broken, empty, complex_rows = (tmp_path / f"{n}.npz" for n in ("dense", "broken", "empty", "complex"))
+    np.savez(dense, rows=np.zeros((3, 3)))
+    broken.write_bytes(b"PK\x03\x04 not a zip archive")
+    sparse.save_npz(empty, sparse.csr_matrix((0, 4)))
+    sparse.save_npz(complex_rows, sparse.csr_matrix(np.eye(3) * 1j))
+    with pytest.raises(ModelFileError, match=r"not a sparse matrix saved by scipy\.sparse\.save_npz.*save dense"):
+        load_data(dense)
+    with pytest.raises(ModelFileError, match=r"not a readable \.npz file"):
+        open_data(broken)
+    with pytest.raises(InputError, match="holds no rows"):
+        load_data(empty)
+    with pytest.raises(InputError, match="expected numbers"):
+        load_data(complex_rows)
+    integers = tmp_path / "integers.npz"
+    sparse.save_npz(integers, X_TRAIN[:5].astype(np.int64).tocsc())
+    rows, names = load_data(integers)
+    assert sparse.issparse(rows) and rows.format == "csr" and rows.dtype == np.float64 and names is None
+    np.testing.assert_array_equal(rows.toarray(), X_TRAIN[:5].toarray())
+
+
+def test_scoring_keeps_sparse_batches_sparse() -> None:
+    from sk2tensor.loading import open_data
+
+    source = open_data(X_TRAIN)
+    batches = list(source.batches(range(400), 256))
+    assert [b.shape for b in batches] == [(256, 400), (256, 400), (88, 400)]
+    assert all(sparse.issparse(b) for b in batches)
+
+
 def test_float32_coefficients_sum_in_float32_as_scipy_does() -> None:
     """A model fitted on float32 sparse rows keeps float32 coefficients, and scipy's product of float32 rows with
     them sums in float32: the export does the same, so its scores are sklearn's bit for bit (a float64 sum
