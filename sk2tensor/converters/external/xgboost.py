@@ -156,7 +156,10 @@ def _margin(graph: GraphBuilder, estimator: Any, x: Var, context: ConversionCont
     n_features = int(params["num_feature"])
     groups = max(1, int(params.get("num_class", "0")), int(params.get("num_target", "1")))
     base_score = np.atleast_1d(np.asarray(json.loads(str(params["base_score"]).lower()), np.float64))
-    base = np.broadcast_to(_base_margin(base_score, objective), (groups,)).astype(np.float64)
+    # XGBoost starts each row's float32 sum from the float32 margin; held as such, it also lets the leaf table
+    # (whose first tree is this start) be stored as float32 (graph.narrowest_exact).
+    margin = _base_margin(base_score, objective).astype(np.float32)
+    base = np.broadcast_to(margin, (groups,)).astype(np.float64)
     # A per-row base_margin replaces the base score, as in XGBoost's predict(..., base_margin=...).
     row_margin = context.declare_margin(graph, groups) if context.base_margin else None
     if row_margin is not None and context.contributions:
