@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.pipelines import median_seconds
 from benchmarks.scoring_memory import machine, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,16 +54,6 @@ def _models() -> dict[str, Callable[[], object]]:
     except ImportError:
         pass
     return models
-
-
-def _median_seconds(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def _native(estimator: object) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -122,7 +113,7 @@ def run(device: str, repeats: int) -> list[dict[str, object]]:
         expected = _as_features(reference(probe[:1_000]), 1_000) if reference is not None else None
         for batch in batches:
             seconds = {
-                engine: _median_seconds(lambda c=call, b=batch: c(probe[:b]), repeats)
+                engine: median_seconds(lambda c=call, b=batch: c(probe[:b]), repeats)
                 for engine, call in engines.items()
             }
             for engine, value in seconds.items():

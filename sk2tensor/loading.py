@@ -552,9 +552,7 @@ def open_data(data: Any) -> DataSource:
     if suffix == ".npy":
         return _NpySource(path)
     if suffix == ".npz":
-        source = _ArraySource(_load_npz(path))
-        source.name = str(path)
-        return source
+        return _ArraySource(_load_npz(path), name=str(path))
     if suffix == ".csv":
         return _CsvSource(path)
     if suffix == ".parquet":
@@ -633,8 +631,8 @@ def _rebatch(blocks: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarr
 
 
 class _ArraySource(DataSource):
-    def __init__(self, data: Any) -> None:
-        self.name = "X"
+    def __init__(self, data: Any, name: str = "X") -> None:
+        self.name = name
         self._frame = data if hasattr(data, "columns") and hasattr(data, "iloc") else None
         self._sparse = is_sparse(data)
         if self._frame is not None:

@@ -164,7 +164,9 @@ def _sum_leaves(
         leaves.append(graph.transpose(leaf, [1, 0]))
     # Only leaves are ever reached: internal slots hold 0 rather than their node's value, which lets the table be
     # stored narrow (fully grown classification forests have leaves of 0 and 1 only).
-    unused = ~ensemble.is_leaf[rows, nodes] if padding is None else padding | ~ensemble.is_leaf[rows, nodes]
+    unused = ~ensemble.is_leaf[rows, nodes]
+    if padding is not None:
+        unused |= padding
     leaf_values = np.where(unused[:, :, None], 0.0, ensemble.value[rows, nodes])
     if ensemble.linear is not None:
         return _sum_linear_leaves(graph, ensemble, nodes, leaf_values, index, x)
