@@ -455,6 +455,14 @@ def load_rows_for(path: str | os.PathLike[str], compiled: CompiledModel) -> Any:
     return frame
 
 
+def exact_csv_options(pandas: Any) -> dict[str, str]:
+    """``pandas.read_csv`` options that parse every decimal to the nearest double: pandas before 3.0 is one bit
+    off on some unless asked for ``float_precision="round_trip"``, which 3.1 deprecates (its one parser is exact)."""
+    from sk2tensor.versions import release
+
+    return {"float_precision": "round_trip"} if release(pandas.__version__) < (3, 1) else {}
+
+
 def load_frame(path: str | os.PathLike[str]) -> Any:
     """A ``.csv`` or ``.parquet`` file as a pandas DataFrame with the types pandas gives its columns (strings
     included): what ``sk2tensor export --validate`` reads when the data holds string columns."""
@@ -465,7 +473,7 @@ def load_frame(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(f"reading string columns of {path} needs pandas: {_DATA_EXTRA_HINT}") from None
     try:
         if path.suffix.lower() == ".csv":
-            return pd.read_csv(path, float_precision="round_trip")  # exact on every pandas release
+            return pd.read_csv(path, **exact_csv_options(pd))
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
     except Exception as error:  # ParserError, ArrowInvalid, OSError, ...

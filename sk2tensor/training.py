@@ -19,6 +19,7 @@ from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 from sk2tensor.errors import InputError, ModelFileError, UnsupportedEstimatorError
+from sk2tensor.loading import exact_csv_options
 
 DEFAULT_CHUNKSIZE = 100_000
 #: Estimators (and transformers) of sklearn that learn incrementally with ``partial_fit``.
@@ -38,8 +39,7 @@ def read_chunks(path: Path, columns: list[str] | None, chunksize: int) -> Iterat
     suffix = path.suffix.lower()
     if suffix == ".csv":
         try:
-            # round_trip: pandas before 3.0 parses some decimals one bit off the nearest double otherwise.
-            yield from pd.read_csv(path, usecols=columns, chunksize=chunksize, float_precision="round_trip")
+            yield from pd.read_csv(path, usecols=columns, chunksize=chunksize, **exact_csv_options(pd))
         except ValueError as error:  # usecols naming absent columns
             raise InputError(f"{path}: {error}") from None
         except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
