@@ -42,6 +42,7 @@ STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
 #: that sk2tensor never imports LightGBM or XGBoost on its own.
 OPTIONAL_CONVERTERS = {
     "catboost": "sk2tensor.converters.external.catboost",
+    "imblearn": "sk2tensor.converters.external.imblearn",
     "lightgbm": "sk2tensor.converters.external.lightgbm",
     "xgboost": "sk2tensor.converters.external.xgboost",
 }
@@ -193,7 +194,8 @@ def _load_optional(library: str) -> None:
 def supported() -> list[type]:
     """The classes sk2tensor converts, sorted by module and name.
 
-    Classes of optional libraries (LightGBM, XGBoost) are listed once that library has been imported.
+    Classes of optional libraries (LightGBM, XGBoost, CatBoost, imbalanced-learn) are listed once that library has
+    been imported.
     """
     _load_converters()
     for library in OPTIONAL_CONVERTERS:
@@ -222,6 +224,11 @@ _TOKENIZERS = (
 _BATCH_ITERATION = (
     "its transform iterates until a tolerance over the whole batch is met, so a row's result depends on the other "
     "rows it is transformed with, which no graph run on any batch can match"
+)
+
+_RESAMPLER = (
+    "it resamples training rows (fit_resample) and has no prediction method; imbalanced-learn's Pipeline skips "
+    "it when predicting, and so does sk2tensor: export the Pipeline it belongs to"
 )
 
 #: Why the scikit-learn estimators sk2tensor does not convert cannot be, where there is a reason to give.
@@ -270,6 +277,15 @@ WHY_NOT: dict[str, str] = {
 }
 
 
+def _registered_names() -> list[str]:
+    """Names of the registered classes, sorted; a name two libraries share (imblearn's Pipeline) is qualified."""
+    counts: dict[str, int] = {}
+    for cls in _REGISTRY:
+        counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
+    names = [cls.__name__ if counts[cls.__name__] == 1 else _class_path(cls) for cls in _REGISTRY]
+    return sorted(names, key=lambda name: (name.rsplit(".", 1)[-1], name))
+
+
 def find_converter(estimator: Any) -> Converter:
     """The converter registered for ``type(estimator)``, or :class:`UnsupportedEstimatorError`."""
     _load_converters()
@@ -281,8 +297,10 @@ def find_converter(estimator: Any) -> Converter:
     except KeyError:
         pass
     what = f"an object of type {_class_path(cls)}" if not isinstance(estimator, BaseEstimator) else _class_path(cls)
-    names = ", ".join(sorted(c.__name__ for c in _REGISTRY))
+    names = ", ".join(_registered_names())
     reason = WHY_NOT.get(_class_path(cls))
+    if reason is None and hasattr(estimator, "fit_resample"):
+        reason = _RESAMPLER
     because = f": {reason}" if reason else ""
     raise UnsupportedEstimatorError(
         f"sk2tensor cannot convert {what}{because}. Supported estimators: {names} (see sk2tensor.supported())."
@@ -304,6 +322,7 @@ def check_fitted(estimator: Any) -> None:
 def takes_strings(estimator: Any) -> bool:
     """Whether ``estimator``'s converter takes string columns."""
     _load_converters()
+    _load_optional(type(estimator).__module__.split(".")[0])
     return type(estimator) in _TABLE_CLASSES
 
 

@@ -262,7 +262,13 @@ def test_the_oldest_versions_agree_in_every_place_that_states_them() -> None:
     extras = project["optional-dependencies"]
     bounds = dict(
         requirement.split(">=")
-        for requirement in [*project["dependencies"], *extras["cpu"], *extras["data"], *extras["lightgbm"]]
+        for requirement in [
+            *project["dependencies"],
+            *extras["cpu"],
+            *extras["data"],
+            *extras["lightgbm"],
+            *extras["imblearn"],
+        ]
     )
     assert versions.release(pins["scikit-learn"]) == versions.OLDEST_SKLEARN
     assert versions.release(pins["onnxruntime"]) == versions.OLDEST_ONNXRUNTIME

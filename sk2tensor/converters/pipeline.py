@@ -38,11 +38,26 @@ def convert_pipeline(
     graph: GraphBuilder, estimator: Pipeline, x: Var | Table | SparseRows, context: ConversionContext
 ) -> dict[str, Var | Table | SparseRows]:
     """Chain every step; ``"passthrough"`` and ``None`` steps are skipped."""
-    steps = [(name, step) for name, step in estimator.steps if step is not None and step != "passthrough"]
+    return chain_steps(graph, estimator, active_steps(estimator), x, context)
+
+
+def active_steps(estimator: Pipeline) -> list[tuple[str, object]]:
+    """``(name, step)`` of the steps that act, ``"passthrough"`` and ``None`` left out."""
+    return [(name, step) for name, step in estimator.steps if step is not None and step != "passthrough"]
+
+
+def chain_steps(
+    graph: GraphBuilder,
+    owner: Pipeline,
+    steps: list[tuple[str, object]],
+    x: Var | Table | SparseRows,
+    context: ConversionContext,
+) -> dict[str, Var | Table | SparseRows]:
+    """Each step's ``transform`` feeds the next; the outputs of the last (``x`` itself when there is none)."""
     if not steps:
         return {"transform": x if isinstance(x, (Table, SparseRows)) else graph.identity(x)}
     for name, step in steps[:-1]:
-        x = transformed(graph, estimator, f"steps[{name!r}]", step, x, context)
+        x = transformed(graph, owner, f"steps[{name!r}]", step, x, context)
     return lower(graph, steps[-1][1], x, context)
 
 
