@@ -275,6 +275,9 @@ def _fitted_on_strings(estimator: Any) -> bool:
             arrays = values if isinstance(values, list) else [values]
             if any(isinstance(v, str) for array in arrays for v in np.asarray(array, dtype=object).reshape(-1)):
                 return True
+    dtypes = getattr(estimator, "feature_dtypes_in_", None)  # category_encoders keeps its columns' dtypes
+    if isinstance(dtypes, list) and any(getattr(d, "kind", "O") not in "biufc" for d in dtypes):
+        return True
     children = [step for _, step in getattr(estimator, "steps", [])]
     children += [t for _, t, _ in getattr(estimator, "transformers_", [])]
     children += [getattr(estimator, "regressor_", None)]

@@ -42,6 +42,7 @@ STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
 #: that sk2tensor never imports LightGBM or XGBoost on its own.
 OPTIONAL_CONVERTERS = {
     "catboost": "sk2tensor.converters.external.catboost",
+    "category_encoders": "sk2tensor.converters.external.category_encoders",
     "imblearn": "sk2tensor.converters.external.imblearn",
     "lightgbm": "sk2tensor.converters.external.lightgbm",
     "xgboost": "sk2tensor.converters.external.xgboost",
@@ -262,6 +263,14 @@ WHY_NOT: dict[str, str] = {
     "sklearn.feature_extraction.DictVectorizer": "it reads Python dicts, which no tensor input holds",
     "sklearn.feature_extraction.FeatureHasher": "it hashes Python dicts or strings, which no tensor input holds",
     "sklearn.feature_extraction.image.PatchExtractor": "it cuts images into patches: not a model of rows",
+    "category_encoders.hashing.HashingEncoder": (
+        "it hashes each value with md5, which ONNX's standard operators cannot compute: OneHotEncoder, "
+        "BinaryEncoder or a target encoder converts"
+    ),
+    "category_encoders.multi_hot.MultiHotEncoder": (
+        "it splits each value into several labels on a delimiter, which ONNX's standard operators cannot do for "
+        "every runtime: split the labels into columns before the model"
+    ),
     "sklearn.decomposition.NMF": _BATCH_ITERATION,
     "sklearn.decomposition.MiniBatchNMF": _BATCH_ITERATION,
     "sklearn.neighbors.NearestNeighbors": (
