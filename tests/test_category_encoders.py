@@ -307,3 +307,16 @@ def test_command_line_exports_and_validates_on_a_csv_with_string_columns(tmp_pat
         result = invoke("export", tmp_path / "model.joblib", "-o", out, "--trust", "--validate", tmp_path / "rows.csv")
     assert_ok(result)
     np.testing.assert_array_equal(sk2tensor.load(out).predict(frame), model.predict(frame))
+
+
+def test_values_the_encoder_refuses_come_out_nan() -> None:
+    # handle_unknown="error" makes transform raise on an unseen category; a graph cannot, and gives NaN.
+    encoder, frame = _fitted("TargetEncoder", {"cols": ["colour", "size"], "handle_unknown": "error"}, "binary")
+    compiled = sk2tensor.convert(encoder, frame, dtype="float64")
+    assert compiled.validation.passed
+    rows = frame.head(4).copy()
+    rows.loc[0, "size"] = "XXS"
+    out = compiled.transform(rows)
+    size = list(encoder.feature_names_out_).index("size")
+    assert np.isnan(out[0, size])
+    np.testing.assert_array_equal(out[1:], _expected(encoder, rows.iloc[1:]))
