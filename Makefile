@@ -62,7 +62,7 @@ $(OLDEST_STAMP): pyproject.toml constraints/oldest.txt | $(PY)
 	rm -rf $(OLDEST_VENV)
 	$(PYTHON) -m venv $(OLDEST_VENV)
 	$(OLDEST_VENV)/bin/python -m pip install -c constraints/oldest.txt -e '.[cpu,data]' pytest pytest-xdist hypothesis \
-		lightgbm xgboost-cpu catboost imbalanced-learn category-encoders
+		lightgbm xgboost-cpu catboost imbalanced-learn category-encoders feature-engine
 	@touch $@
 
 $(BENCH_STAMP): pyproject.toml | $(PY)

@@ -43,6 +43,7 @@ STRATEGIES = ("auto", "gemm", "tree_traversal", "perfect_tree_traversal")
 OPTIONAL_CONVERTERS = {
     "catboost": "sk2tensor.converters.external.catboost",
     "category_encoders": "sk2tensor.converters.external.category_encoders",
+    "feature_engine": "sk2tensor.converters.external.feature_engine",
     "imblearn": "sk2tensor.converters.external.imblearn",
     "lightgbm": "sk2tensor.converters.external.lightgbm",
     "xgboost": "sk2tensor.converters.external.xgboost",

@@ -269,6 +269,7 @@ def test_the_oldest_versions_agree_in_every_place_that_states_them() -> None:
             *extras["lightgbm"],
             *extras["imblearn"],
             *extras["category-encoders"],
+            *extras["feature-engine"],
         ]
     )
     assert versions.release(pins["scikit-learn"]) == versions.OLDEST_SKLEARN

@@ -1,0 +1,530 @@
+"""feature_engine transformers (``feature_engine``): encoders, imputers, outlier cappers, variance-stabilising
+transformations, discretisers, feature creation, feature selection and scaling.
+
+feature_engine works on DataFrames by column name: each transformer changes its ``variables_`` in place, adds
+columns (indicators, cyclical and relative features) or drops some, and ``get_feature_names_out()`` gives the
+order of what comes out. Each converter here computes the columns it changes or adds, by name, and
+:func:`_assembled` lays them out in that order, the columns left alone passing through (strings stay strings).
+
+The numeric transformations compute in float64 (feature_engine casts its variables to float before them) and
+store the result in the graph's dtype. The categorical encoders are converted by probing the fitted encoder
+(:mod:`sk2tensor.converters._probing`): every category it knows, ``None``, NaN and an unseen value are
+transformed and tabled. Where feature_engine raises on a value (NaN with ``missing_values="raise"``, an unseen
+category with ``unseen="raise"``, a logarithm of a negative number), the graph cannot raise and gives NaN or
+what the arithmetic gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import feature_engine.creation as creation
+import feature_engine.discretisation as discretisation
+import feature_engine.encoding as encoding
+import feature_engine.imputation as imputation
+import feature_engine.outliers as outliers
+import feature_engine.preprocessing as preprocessing
+import feature_engine.scaling as scaling
+import feature_engine.selection as selection
+import feature_engine.transformation as transformation
+import numpy as np
+from feature_engine.wrappers import SklearnTransformerWrapper
+
+from sk2tensor.converters._numeric import F64, as_f64
+from sk2tensor.converters._probing import lower_plan, plan_lookups
+from sk2tensor.converters._tracing import _asinh, _floor_divide, _remainder
+from sk2tensor.converters.preprocessing import _box_cox, _yeo_johnson
+from sk2tensor.graph import STRING, Column, GraphBuilder, Table, Var
+from sk2tensor.metadata import MISSING_NAN, MISSING_NONE
+from sk2tensor.registry import ConversionContext, converter, lower, unsupported
+
+# --------------------------------------------------------------------------- layout
+
+
+def _inputs(estimator: Any, x: Var | Table) -> Table:
+    return x if isinstance(x, Table) else Table.of_matrix(x, int(estimator.n_features_in_))
+
+
+def _position(estimator: Any) -> dict[Any, int]:
+    return {name: i for i, name in enumerate(estimator.feature_names_in_)}
+
+
+def _numeric(graph: GraphBuilder, estimator: Any, table: Table, name: Any) -> Var:
+    """Input column ``name`` as a float64 ``[batch, 1]``; refused when it holds strings."""
+    column = table.columns[_position(estimator)[name]]
+    if column.is_string:
+        raise unsupported(estimator, "variables", name, "this transformer takes numeric columns only")
+    return as_f64(graph, table.select([_position(estimator)[name]]).matrix(graph))
+
+
+def _stored(graph: GraphBuilder, value: Var, name: Any) -> Column:
+    """A float64 result as an output column in the graph's dtype."""
+    return Column(graph.cast(value, graph.dtype), label=str(name))
+
+
+def _assembled(estimator: Any, table: Table, new: dict[Any, Column]) -> dict[str, Table]:
+    """The output columns in ``get_feature_names_out()`` order: ``new[name]`` where given, else the input column
+    of that name."""
+    position = _position(estimator)
+    out = []
+    for name in estimator.get_feature_names_out():
+        if name in new:
+            out.append(new[name])
+        elif name in position:
+            out.append(table.columns[position[name]])
+        else:
+            raise unsupported(estimator, "output column", name, "sk2tensor does not know how it is computed")
+    return {"transform": Table(tuple(out))}
+
+
+def _is_missing_string(graph: GraphBuilder, column: Var) -> Var:
+    """Whether a string input holds a missing value (None or NaN in the DataFrame)."""
+    nan = graph.equal(column, graph.const(np.array([[MISSING_NAN]], dtype=object), "missing_nan", dtype=STRING))
+    none = graph.equal(column, graph.const(np.array([[MISSING_NONE]], dtype=object), "missing_none", dtype=STRING))
+    return graph.logical_or(nan, none)
+
+
+def _const(graph: GraphBuilder, value: float, hint: str) -> Var:
+    return graph.const(np.array(value, dtype=np.float64), hint, dtype=F64)
+
+
+# --------------------------------------------------------------------------- encoders (probed)
+PROBED = (
+    encoding.CountFrequencyEncoder,
+    encoding.DecisionTreeEncoder,
+    encoding.MeanEncoder,
+    encoding.OneHotEncoder,
+    encoding.OrdinalEncoder,
+    encoding.RareLabelEncoder,
+    encoding.WoEEncoder,
+    preprocessing.MatchCategories,
+)
+
+
+def _categories(estimator: Any, name: Any) -> list[Any]:
+    """The categories the fitted encoder knows for variable ``name``."""
+    known = getattr(estimator, "encoder_dict_", None) or getattr(estimator, "category_dict_", None) or {}
+    values = known.get(name, [])
+    return list(values.keys() if isinstance(values, dict) else getattr(values, "categories", values))
+
+
+@converter(*PROBED, tables=True)
+def convert_probed_encoder(
+    graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """Each encoded variable's value looked up among the categories the encoder knows (then None, NaN and an
+    unseen value) and the output rows ``transform`` gives it gathered: numbers, or strings for RareLabelEncoder
+    and MatchCategories, whose outputs a later step encodes."""
+    table = _inputs(estimator, x)
+    names = list(estimator.feature_names_in_)
+    variables = set(estimator.variables_)
+    known = {i: _categories(estimator, name) for i, name in enumerate(names) if name in variables}
+    string_columns = [column.is_string for column in table.columns]
+    out_names = list(estimator.get_feature_names_out())
+    plan, probes = plan_lookups(estimator, names, string_columns, known, estimator.transform, out_names)
+    return {"transform": lower_plan(graph, table, plan, probes)}
+
+
+# --------------------------------------------------------------------------- imputers
+@converter(imputation.MeanMedianImputer, imputation.ArbitraryNumberImputer, imputation.EndTailImputer, tables=True)
+def convert_number_imputer(
+    graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """NaN replaced by ``imputer_dict_[variable]``."""
+    table = _inputs(estimator, x)
+    new = {}
+    for name, value in estimator.imputer_dict_.items():
+        column = _numeric(graph, estimator, table, name)
+        new[name] = _stored(graph, graph.where(graph.is_nan(column), _const(graph, float(value), "fill"), column), name)
+    return _assembled(estimator, table, new)
+
+
+@converter(imputation.CategoricalImputer, tables=True)
+def convert_categorical_imputer(
+    graph: GraphBuilder, estimator: imputation.CategoricalImputer, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """Missing values replaced by ``imputer_dict_[variable]``: a string in a string column, a number in a numeric
+    one (``ignore_format=True``)."""
+    table = _inputs(estimator, x)
+    position = _position(estimator)
+    new = {}
+    for name, value in estimator.imputer_dict_.items():
+        column = table.columns[position[name]]
+        if column.is_string:
+            if not isinstance(value, str):
+                raise unsupported(
+                    estimator, f"imputer_dict_[{name!r}]", value, "a string column is filled with a string"
+                )
+            fill = graph.const(np.array([[value]], dtype=object), "fill", dtype=STRING)
+            new[name] = Column(graph.where(_is_missing_string(graph, column.var), fill, column.var), label=str(name))
+        else:
+            if isinstance(value, str):
+                raise unsupported(
+                    estimator,
+                    f"imputer_dict_[{name!r}]",
+                    value,
+                    "a numeric column filled with a string would hold strings and numbers together: fill it with a "
+                    "number (fill_value), or give the column as strings",
+                )
+            numbers = _numeric(graph, estimator, table, name)
+            filled = graph.where(graph.is_nan(numbers), _const(graph, float(value), "fill"), numbers)
+            new[name] = _stored(graph, filled, name)
+    return _assembled(estimator, table, new)
+
+
+@converter(imputation.AddMissingIndicator, tables=True)
+def convert_add_missing_indicator(
+    graph: GraphBuilder, estimator: imputation.AddMissingIndicator, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``{variable}_na``: 1 where the variable is missing (NaN, or None in a string column), else 0."""
+    table = _inputs(estimator, x)
+    position = _position(estimator)
+    new = {}
+    for name in estimator.variables_:
+        column = table.columns[position[name]]
+        missing = (
+            _is_missing_string(graph, column.var)
+            if column.is_string
+            else graph.is_nan(table.select([position[name]]).matrix(graph))
+        )
+        new[f"{name}_na"] = Column(graph.cast(missing, graph.dtype), label=f"{name}_na")
+    return _assembled(estimator, table, new)
+
+
+# --------------------------------------------------------------------------- outliers
+@converter(outliers.Winsorizer, outliers.ArbitraryOutlierCapper, tables=True)
+def convert_outlier_capper(
+    graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """Values above ``right_tail_caps_`` and below ``left_tail_caps_`` replaced by the cap (compared in float64, as
+    pandas' ``clip`` compares with the float64 caps; NaN stays NaN); the Winsorizer's ``add_indicators`` columns
+    say where a value was capped."""
+    table = _inputs(estimator, x)
+    right, left = estimator.right_tail_caps_, estimator.left_tail_caps_
+    new = {}
+    for name in dict.fromkeys([*right, *left]):
+        original = _numeric(graph, estimator, table, name)
+        value = original
+        if name in right:
+            cap = _const(graph, float(right[name]), "right_cap")
+            value = graph.where(graph.greater(value, cap), cap, value)
+        if name in left:
+            cap = _const(graph, float(left[name]), "left_cap")
+            value = graph.where(graph.less(value, cap), cap, value)
+        new[name] = _stored(graph, value, name)
+        if getattr(estimator, "add_indicators", False):
+            # feature_engine compares the capped column (stored in the frame's dtype) with the original.
+            capped = as_f64(graph, new[name].var)
+            new[f"{name}_left"] = Column(graph.cast(graph.greater(capped, original), graph.dtype), label=f"{name}_left")
+            new[f"{name}_right"] = Column(graph.cast(graph.less(capped, original), graph.dtype), label=f"{name}_right")
+    return _assembled(estimator, table, new)
+
+
+# --------------------------------------------------------------------------- transformations
+def _log(graph: GraphBuilder, value: Var, base: str) -> Var:
+    logged = graph.log(value)
+    if str(base) == "10":
+        return graph.div(logged, _const(graph, float(np.log(10.0)), "log_ten"))
+    return logged
+
+
+def _per_variable(estimator: Any, function: Callable[[GraphBuilder, Var, Any], Var]) -> Callable[..., Any]:
+    """A converter applying ``function(graph, column, name)`` (float64) to each of ``variables_``."""
+
+    def convert(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> dict[str, Table]:
+        table = _inputs(estimator, x)
+        new = {
+            name: _stored(graph, function(graph, _numeric(graph, estimator, table, name), name), name)
+            for name in estimator.variables_
+        }
+        return _assembled(estimator, table, new)
+
+    return convert
+
+
+TRANSFORMATIONS = tuple(
+    getattr(transformation, name)
+    for name in (
+        "LogTransformer",
+        "LogCpTransformer",
+        "ReciprocalTransformer",
+        "PowerTransformer",
+        "BoxCoxTransformer",
+        "YeoJohnsonTransformer",
+        "ArcsinTransformer",
+        "ArcSinhTransformer",  # feature_engine 1.9.4 and newer
+    )
+    if hasattr(transformation, name)
+)
+
+
+@converter(*TRANSFORMATIONS, tables=True)
+def convert_transformation(
+    graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``log`` (base e or 10) of ``x`` or of ``x + C``, ``1 / x``, ``x ** exp``, Box-Cox and Yeo-Johnson with the
+    fitted lambdas (scipy's formulas), ``arcsin(sqrt(x))`` (float32 graphs: ONNX Runtime has no float64 Asin)
+    and ``arcsinh((x - loc) / scale)``."""
+    if isinstance(estimator, transformation.LogTransformer):
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return _log(g, v, estimator.base)
+
+    elif isinstance(estimator, transformation.LogCpTransformer):
+        shifts = estimator.C_ if isinstance(estimator.C_, dict) else dict.fromkeys(estimator.variables_, estimator.C_)
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return _log(g, g.add(v, _const(g, float(shifts[name]), "shift")), estimator.base)
+
+    elif isinstance(estimator, transformation.ReciprocalTransformer):
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return g.div(_const(g, 1.0, "one"), v)
+
+    elif isinstance(estimator, transformation.PowerTransformer):
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return g.pow(v, _const(g, float(estimator.exp), "exponent"))
+
+    elif isinstance(estimator, transformation.BoxCoxTransformer):
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return _box_cox(g, v, np.asarray([estimator.lambda_dict_[name]], dtype=np.float64))
+
+    elif isinstance(estimator, transformation.YeoJohnsonTransformer):
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return _yeo_johnson(g, v, np.asarray([estimator.lambda_dict_[name]], dtype=np.float64))
+
+    elif isinstance(estimator, transformation.ArcsinTransformer):
+        if graph.dtype == F64:
+            raise unsupported(
+                estimator, "dtype", "float64", "ONNX Runtime has no float64 Asin kernel: export with dtype='float32'"
+            )
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return as_f64(g, g.unary("Asin", g.sqrt(g.cast(v, g.dtype))))
+
+    else:
+        loc, scale = float(estimator.loc), float(estimator.scale)
+
+        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
+            return _asinh(g, g.div(g.sub(v, _const(g, loc, "loc")), _const(g, scale, "scale")))
+
+    return _per_variable(estimator, function)(graph, estimator, x, context)
+
+
+# --------------------------------------------------------------------------- discretisers
+@converter(
+    discretisation.EqualFrequencyDiscretiser,
+    discretisation.EqualWidthDiscretiser,
+    discretisation.ArbitraryDiscretiser,
+    discretisation.GeometricWidthDiscretiser,
+    tables=True,
+)
+def convert_discretiser(
+    graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``pd.cut(x, binner_dict_[variable], labels=False, include_lowest=True)``: the number of inner edges below
+    ``x`` (intervals closed on the right, the first on both sides), NaN outside the edges and for NaN; compared
+    in float64 as pandas does."""
+    if getattr(estimator, "return_boundaries", False) or getattr(estimator, "return_object", False):
+        raise unsupported(
+            estimator,
+            "return_boundaries" if estimator.return_boundaries else "return_object",
+            True,
+            "the bins convert as numbers (return_boundaries=False, return_object=False); encode them with a later "
+            "step if they are categories",
+        )
+    table = _inputs(estimator, x)
+    new = {}
+    for name, edges in estimator.binner_dict_.items():
+        edges = np.asarray(edges, dtype=np.float64)
+        value = _numeric(graph, estimator, table, name)
+        inner = graph.const(edges[1:-1].reshape(1, -1), "inner_edges", dtype=F64)
+        index = graph.reduce_sum(graph.cast(graph.greater(value, inner), F64), [1], keepdims=True)
+        inside = graph.logical_and(
+            graph.greater_equal(value, _const(graph, float(edges[0]), "low")),
+            graph.less_equal(value, _const(graph, float(edges[-1]), "high")),
+        )
+        nan = _const(graph, np.nan, "nan")
+        new[name] = _stored(graph, graph.where(inside, index, nan), name)
+    return _assembled(estimator, table, new)
+
+
+# --------------------------------------------------------------------------- creation
+@converter(creation.CyclicalFeatures, tables=True)
+def convert_cyclical_features(
+    graph: GraphBuilder, estimator: creation.CyclicalFeatures, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``{variable}_sin`` and ``_cos``: ``sin``/``cos`` of ``x * (2 pi / max_values_[variable])``."""
+    table = _inputs(estimator, x)
+    new = {}
+    for name in estimator.variables_:
+        angle = graph.mul(
+            _numeric(graph, estimator, table, name),
+            _const(graph, 2.0 * np.pi / estimator.max_values_[name], "angle_scale"),
+        )
+        new[f"{name}_sin"] = _stored(graph, graph.unary("Sin", angle), f"{name}_sin")
+        new[f"{name}_cos"] = _stored(graph, graph.unary("Cos", angle), f"{name}_cos")
+    return _assembled(estimator, table, new)
+
+
+_RELATIVE = {
+    "add": lambda g, a, b: g.add(a, b),
+    "sub": lambda g, a, b: g.sub(a, b),
+    "mul": lambda g, a, b: g.mul(a, b),
+    "div": lambda g, a, b: g.div(a, b),
+    "truediv": lambda g, a, b: g.div(a, b),
+    "floordiv": _floor_divide,
+    "mod": _remainder,
+    "pow": lambda g, a, b: g.pow(a, b),
+}
+_DIVISIONS = {"div", "truediv", "floordiv", "mod"}
+
+
+@converter(creation.RelativeFeatures, tables=True)
+def convert_relative_features(
+    graph: GraphBuilder, estimator: creation.RelativeFeatures, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``{variable}_{func}_{reference}`` for each function, reference and variable (pandas' arithmetic: floor
+    division and modulo as numpy's); a division by a zero reference gives ``fill_value``."""
+    table = _inputs(estimator, x)
+    new = {}
+    for func in estimator.func:
+        if func not in _RELATIVE:
+            raise unsupported(estimator, "func", func, f"functions are among {sorted(_RELATIVE)}")
+        for reference in estimator.reference:
+            ref = _numeric(graph, estimator, table, reference)
+            for name in estimator.variables_:
+                value = _RELATIVE[func](graph, _numeric(graph, estimator, table, name), ref)
+                if func in _DIVISIONS and estimator.fill_value is not None:
+                    zero = graph.equal(ref, _const(graph, 0.0, "zero"))
+                    value = graph.where(zero, _const(graph, float(estimator.fill_value), "fill"), value)
+                label = f"{name}_{func}_{reference}"
+                new[label] = _stored(graph, value, label)
+    return _assembled(estimator, table, new)
+
+
+def _math_feature(graph: GraphBuilder, block: Var, func: str, width: int) -> Var:
+    """pandas' row reduction ``func`` of ``block [batch, width]`` (float64), skipping NaN as pandas does."""
+    nan = graph.is_nan(block)
+    zero, one = _const(graph, 0.0, "zero"), _const(graph, 1.0, "one")
+    present = graph.reduce_sum(graph.cast(graph.logical_not(nan), F64), [1], keepdims=True)
+    total = graph.reduce_sum(graph.where(nan, zero, block), [1], keepdims=True)
+    none = graph.equal(present, zero)
+    if func == "sum":
+        return total
+    if func == "prod":
+        return _row_product(graph, graph.where(nan, one, block), width)
+    if func in ("min", "max"):
+        fill = _const(graph, np.inf if func == "min" else -np.inf, "fill")
+        reduce = graph.reduce_min if func == "min" else graph.reduce_max
+        extreme = reduce(graph.where(nan, fill, block), [1], keepdims=True)
+        return graph.where(none, _const(graph, np.nan, "nan"), extreme)
+    mean = graph.div(total, present)
+    if func == "mean":
+        return mean
+    deviation = graph.where(nan, zero, graph.sub(block, mean))
+    squares = graph.reduce_sum(graph.mul(deviation, deviation), [1], keepdims=True)
+    variance = graph.div(squares, graph.sub(present, one))
+    variance = graph.where(graph.less_equal(present, one), _const(graph, np.nan, "nan"), variance)
+    return variance if func == "var" else graph.sqrt(variance)
+
+
+def _row_product(graph: GraphBuilder, block: Var, width: int) -> Var:
+    product = graph.gather(block, graph.int64s([0], "column"), axis=1)
+    for j in range(1, width):
+        product = graph.mul(product, graph.gather(block, graph.int64s([j], "column"), axis=1))
+    return product
+
+
+_MATH = ("sum", "mean", "min", "max", "prod", "std", "var")
+
+
+@converter(creation.MathFeatures, tables=True)
+def convert_math_features(
+    graph: GraphBuilder, estimator: creation.MathFeatures, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """Row-wise ``sum``, ``mean``, ``min``, ``max``, ``prod``, ``std`` and ``var`` (``ddof=1``) of the variables,
+    skipping NaN as pandas' ``agg(axis=1)``; functions given as callables are refused."""
+    functions = estimator.func if isinstance(estimator.func, list) else [estimator.func]
+    for func in functions:
+        if not isinstance(func, str) or func not in _MATH:
+            raise unsupported(estimator, "func", func, f"functions are named among {list(_MATH)}")
+    table = _inputs(estimator, x)
+    position = _position(estimator)
+    variables = list(estimator.variables_)
+    for name in variables:
+        _numeric(graph, estimator, table, name)  # refuses a string column
+    block = as_f64(graph, table.select([position[name] for name in variables]).matrix(graph))
+    labels = estimator._get_new_features_name()
+    new = {
+        label: _stored(graph, _math_feature(graph, block, func, len(variables)), label)
+        for label, func in zip(labels, functions, strict=True)
+    }
+    return _assembled(estimator, table, new)
+
+
+# --------------------------------------------------------------------------- selection, scaling, matching
+SELECTORS = tuple(getattr(selection, name) for name in selection.__all__)
+
+
+@converter(*SELECTORS, tables=True)
+def convert_feature_selector(
+    graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """The columns left after ``features_to_drop_``, in order."""
+    return _assembled(estimator, _inputs(estimator, x), {})
+
+
+@converter(preprocessing.MatchVariables, tables=True)
+def convert_match_variables(
+    graph: GraphBuilder, estimator: preprocessing.MatchVariables, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """The columns it was fitted on, in that order: what the graph's inputs already are."""
+    return _assembled(estimator, _inputs(estimator, x), {})
+
+
+@converter(scaling.MeanNormalizationScaler, tables=True)
+def convert_mean_normalization(
+    graph: GraphBuilder, estimator: scaling.MeanNormalizationScaler, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``(x - mean_) / range_`` per variable."""
+    table = _inputs(estimator, x)
+    new = {}
+    for name in estimator.variables_:
+        centred = graph.sub(
+            _numeric(graph, estimator, table, name), _const(graph, float(estimator.mean_[name]), "mean")
+        )
+        new[name] = _stored(graph, graph.div(centred, _const(graph, float(estimator.range_[name]), "range")), name)
+    return _assembled(estimator, table, new)
+
+
+# --------------------------------------------------------------------------- wrapper
+@converter(SklearnTransformerWrapper, tables=True)
+def convert_sklearn_wrapper(
+    graph: GraphBuilder, estimator: SklearnTransformerWrapper, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """The wrapped scikit-learn transformer on ``variables_``: its output replaces them in place, or (OneHotEncoder,
+    PolynomialFeatures) replaces them after the other columns, as feature_engine lays it out; a wrapped selector
+    keeps the columns it selects."""
+    table = _inputs(estimator, x)
+    if hasattr(estimator, "features_to_drop_"):  # a wrapped selector
+        return _assembled(estimator, table, {})
+    inner = estimator.transformer_
+    variables = list(estimator.variables_)
+    appended = type(inner).__name__ in ("OneHotEncoder", "PolynomialFeatures")
+    names = list(inner.get_feature_names_out(variables)) if appended else variables
+    position = _position(estimator)
+    outputs = lower(graph, inner, table.select([position[name] for name in variables]), context)
+    if "transform" not in outputs:
+        raise unsupported(estimator, "transformer", type(inner).__name__, "the wrapped estimator must be a transformer")
+    value = outputs["transform"]
+    result = value if isinstance(value, Table) else Table.of_matrix(graph.cast(value, graph.dtype), len(names))
+    if len(result) != len(names):
+        raise unsupported(
+            estimator, "transformer", type(inner).__name__, "its output must replace the variables one for one"
+        )
+    return _assembled(estimator, table, dict(zip(names, result.columns, strict=True)))
