@@ -20,8 +20,8 @@ from sk2tensor.converters._probing import lower_plan, plan_lookups
 from sk2tensor.graph import GraphBuilder, Table, Var
 from sk2tensor.registry import ConversionContext, converter, unsupported
 
-#: The encoders converted (GLMMEncoder needs statsmodels and is not tested; HashingEncoder hashes with md5 and
-#: MultiHotEncoder splits strings on a delimiter, which standard ONNX operators cannot).
+#: The encoders converted (GLMMEncoder is not tested, its mixed-model fit failing on small frames; HashingEncoder
+#: hashes with md5 and MultiHotEncoder splits strings on a delimiter, which standard ONNX operators cannot).
 ENCODERS = (
     ce.BackwardDifferenceEncoder,
     ce.BaseNEncoder,
