@@ -278,10 +278,25 @@ def _fitted_on_strings(estimator: Any) -> bool:
     dtypes = getattr(estimator, "feature_dtypes_in_", None)  # category_encoders keeps its columns' dtypes
     if isinstance(dtypes, list) and any(getattr(d, "kind", "O") not in "biufc" for d in dtypes):
         return True
+    for attribute in ("encoder_dict_", "imputer_dict_", "category_dict_"):  # feature_engine's, by variable
+        table = getattr(estimator, attribute, None)
+        if isinstance(table, dict) and any(_holds_string(v) for v in table.values()):
+            return True
     children = [step for _, step in getattr(estimator, "steps", [])]
     children += [t for _, t, _ in getattr(estimator, "transformers_", [])]
     children += [getattr(estimator, "regressor_", None)]
     return any(_fitted_on_strings(child) for child in children if hasattr(child, "get_params"))
+
+
+def _holds_string(value: Any) -> bool:
+    """Whether a fitted value (a category, or a dict or list of them) is or holds a string."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(isinstance(key, str) for key in value) or any(isinstance(v, str) for v in value.values())
+    if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "categories"):
+        return any(isinstance(v, str) for v in np.asarray(getattr(value, "categories", value), dtype=object))
+    return False
 
 
 def _save_and_report(compiled: sk2tensor.CompiledModel, output: Path, data: Path | None) -> None:

@@ -361,3 +361,21 @@ def test_unfitted() -> None:
     frame, _ = _frame()
     with pytest.raises(NotFittedError, match="Winsorizer"):
         sk2tensor.convert(outliers.Winsorizer(), _numeric(frame))
+
+
+def test_command_line_validates_on_a_csv_with_string_columns(tmp_path) -> None:
+    import joblib
+
+    from tests.test_cli import assert_ok, invoke
+
+    frame, y = _frame()
+    model = make_pipeline(encoding.OneHotEncoder(), outliers.Winsorizer(), LogisticRegression(max_iter=1000))
+    model.fit(frame, y)
+    joblib.dump(model, tmp_path / "model.joblib")
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # hidden outside __main__, as in a real run
+        result = invoke("export", tmp_path / "model.joblib", "-o", out, "--trust", "--validate", tmp_path / "rows.csv")
+    assert_ok(result)
+    np.testing.assert_array_equal(sk2tensor.load(out).predict(frame), model.predict(frame))
