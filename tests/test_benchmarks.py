@@ -118,6 +118,25 @@ def test_pipelines_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp
     assert all(float(line.split(" | ")[6]) < 1e-5 for line in sk2tensor_rows)  # max diff from sklearn
 
 
+def test_libraries_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The imbalanced-learn, category_encoders and feature_engine benchmark end to end, small."""
+    for library in ("imblearn", "category_encoders", "feature_engine"):
+        pytest.importorskip(library)
+    from benchmarks import libraries
+
+    monkeypatch.setattr(libraries, "TRAIN_ROWS", 600)
+    monkeypatch.setattr(libraries, "BATCHES", (1, 80))
+    assert libraries.main(["--repeats", "1", "--out", str(tmp_path)]) == 0
+    (written,) = tmp_path.glob("libraries-*.md")
+    table = [
+        line for line in written.read_text().splitlines() if line.startswith(("| imblearn", "| category", "| feature"))
+    ]
+    assert len({line.split(" | ")[0] for line in table}) == len(libraries._models())
+    sk2tensor_rows = [line for line in table if line.split(" | ")[2] == "sk2tensor"]
+    assert len(sk2tensor_rows) == 2 * len(libraries._models())
+    assert all(float(line.split(" | ")[6]) < 1e-5 for line in sk2tensor_rows)  # max diff from the library
+
+
 def test_sparse_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """The wide sparse rows benchmark end to end, small: every engine has a row, the sparse export's differences
     from sklearn are within float32 rounding, and a dense batch over the limit is a row saying why."""

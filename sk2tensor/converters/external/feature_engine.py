@@ -16,7 +16,6 @@ what the arithmetic gives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import feature_engine.creation as creation
@@ -61,6 +60,27 @@ def _numeric(graph: GraphBuilder, estimator: Any, table: Table, name: Any) -> Va
 def _stored(graph: GraphBuilder, value: Var, name: Any) -> Column:
     """A float64 result as an output column in the graph's dtype."""
     return Column(graph.cast(value, graph.dtype), label=str(name))
+
+
+def _block(graph: GraphBuilder, estimator: Any, table: Table, names: list[Any]) -> Var:
+    """Input columns ``names`` as one float64 ``[batch, len(names)]`` matrix (the variables of a transformer are
+    computed together: one node per step rather than one per variable); refused when one holds strings."""
+    position = _position(estimator)
+    for name in names:
+        if table.columns[position[name]].is_string:
+            raise unsupported(estimator, "variables", name, "this transformer takes numeric columns only")
+    return as_f64(graph, table.select([position[name] for name in names]).matrix(graph))
+
+
+def _stored_block(graph: GraphBuilder, value: Var, names: list[Any]) -> dict[Any, Column]:
+    """A float64 ``[batch, len(names)]`` result as output columns ``names`` in the graph's dtype."""
+    stored = graph.cast(value, graph.dtype)
+    return {name: Column(stored, j, len(names), str(name)) for j, name in enumerate(names)}
+
+
+def _row(graph: GraphBuilder, values: list[float], hint: str) -> Var:
+    """A ``[1, k]`` float64 constant, one value per variable of a block."""
+    return graph.const(np.asarray(values, dtype=np.float64).reshape(1, -1), hint, dtype=F64)
 
 
 def _assembled(estimator: Any, table: Table, new: dict[Any, Column]) -> dict[str, Table]:
@@ -133,11 +153,12 @@ def convert_number_imputer(
 ) -> dict[str, Table]:
     """NaN replaced by ``imputer_dict_[variable]``."""
     table = _inputs(estimator, x)
-    new = {}
-    for name, value in estimator.imputer_dict_.items():
-        column = _numeric(graph, estimator, table, name)
-        new[name] = _stored(graph, graph.where(graph.is_nan(column), _const(graph, float(value), "fill"), column), name)
-    return _assembled(estimator, table, new)
+    names = list(estimator.imputer_dict_)
+    if not names:
+        return _assembled(estimator, table, {})
+    block = _block(graph, estimator, table, names)
+    fill = _row(graph, [float(estimator.imputer_dict_[name]) for name in names], "fill")
+    return _assembled(estimator, table, _stored_block(graph, graph.where(graph.is_nan(block), fill, block), names))
 
 
 @converter(imputation.CategoricalImputer, tables=True)
@@ -202,22 +223,26 @@ def convert_outlier_capper(
     say where a value was capped."""
     table = _inputs(estimator, x)
     right, left = estimator.right_tail_caps_, estimator.left_tail_caps_
-    new = {}
-    for name in dict.fromkeys([*right, *left]):
-        original = _numeric(graph, estimator, table, name)
-        value = original
-        if name in right:
-            cap = _const(graph, float(right[name]), "right_cap")
-            value = graph.where(graph.greater(value, cap), cap, value)
-        if name in left:
-            cap = _const(graph, float(left[name]), "left_cap")
-            value = graph.where(graph.less(value, cap), cap, value)
-        new[name] = _stored(graph, value, name)
-        if getattr(estimator, "add_indicators", False):
-            # feature_engine compares the capped column (stored in the frame's dtype) with the original.
-            capped = as_f64(graph, new[name].var)
-            new[f"{name}_left"] = Column(graph.cast(graph.greater(capped, original), graph.dtype), label=f"{name}_left")
-            new[f"{name}_right"] = Column(graph.cast(graph.less(capped, original), graph.dtype), label=f"{name}_right")
+    names = list(dict.fromkeys([*right, *left]))
+    if not names:
+        return _assembled(estimator, table, {})
+    original = _block(graph, estimator, table, names)
+    value = original
+    if right:
+        caps = _row(graph, [float(right.get(name, np.inf)) for name in names], "right_caps")
+        value = graph.where(graph.greater(value, caps), caps, value)
+    if left:
+        caps = _row(graph, [float(left.get(name, -np.inf)) for name in names], "left_caps")
+        value = graph.where(graph.less(value, caps), caps, value)
+    new = _stored_block(graph, value, names)
+    if getattr(estimator, "add_indicators", False):
+        # feature_engine compares the capped column (stored in the frame's dtype) with the original.
+        capped = as_f64(graph, new[names[0]].var)
+        lefts = graph.cast(graph.greater(capped, original), graph.dtype)
+        rights = graph.cast(graph.less(capped, original), graph.dtype)
+        for j, name in enumerate(names):
+            new[f"{name}_left"] = Column(lefts, j, len(names), f"{name}_left")
+            new[f"{name}_right"] = Column(rights, j, len(names), f"{name}_right")
     return _assembled(estimator, table, new)
 
 
@@ -227,20 +252,6 @@ def _log(graph: GraphBuilder, value: Var, base: str) -> Var:
     if str(base) == "10":
         return graph.div(logged, _const(graph, float(np.log(10.0)), "log_ten"))
     return logged
-
-
-def _per_variable(estimator: Any, function: Callable[[GraphBuilder, Var, Any], Var]) -> Callable[..., Any]:
-    """A converter applying ``function(graph, column, name)`` (float64) to each of ``variables_``."""
-
-    def convert(graph: GraphBuilder, estimator: Any, x: Var | Table, context: ConversionContext) -> dict[str, Table]:
-        table = _inputs(estimator, x)
-        new = {
-            name: _stored(graph, function(graph, _numeric(graph, estimator, table, name), name), name)
-            for name in estimator.variables_
-        }
-        return _assembled(estimator, table, new)
-
-    return convert
 
 
 TRANSFORMATIONS = tuple(
@@ -265,54 +276,34 @@ def convert_transformation(
 ) -> dict[str, Table]:
     """``log`` (base e or 10) of ``x`` or of ``x + C``, ``1 / x``, ``x ** exp``, Box-Cox and Yeo-Johnson with the
     fitted lambdas (scipy's formulas), ``arcsin(sqrt(x))`` (float32 graphs: ONNX Runtime has no float64 Asin)
-    and ``arcsinh((x - loc) / scale)``."""
+    and ``arcsinh((x - loc) / scale)``; all the variables in one ``[batch, k]`` block."""
+    table = _inputs(estimator, x)
+    names = list(estimator.variables_)
+    block = _block(graph, estimator, table, names)
     if isinstance(estimator, transformation.LogTransformer):
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return _log(g, v, estimator.base)
-
+        value = _log(graph, block, estimator.base)
     elif isinstance(estimator, transformation.LogCpTransformer):
-        shifts = estimator.C_ if isinstance(estimator.C_, dict) else dict.fromkeys(estimator.variables_, estimator.C_)
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return _log(g, g.add(v, _const(g, float(shifts[name]), "shift")), estimator.base)
-
+        shift = estimator.C_
+        shifts = [float(shift[name] if isinstance(shift, dict) else shift) for name in names]
+        value = _log(graph, graph.add(block, _row(graph, shifts, "shift")), estimator.base)
     elif isinstance(estimator, transformation.ReciprocalTransformer):
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return g.div(_const(g, 1.0, "one"), v)
-
+        value = graph.div(_const(graph, 1.0, "one"), block)
     elif isinstance(estimator, transformation.PowerTransformer):
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return g.pow(v, _const(g, float(estimator.exp), "exponent"))
-
+        value = graph.pow(block, _const(graph, float(estimator.exp), "exponent"))
     elif isinstance(estimator, transformation.BoxCoxTransformer):
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return _box_cox(g, v, np.asarray([estimator.lambda_dict_[name]], dtype=np.float64))
-
+        value = _box_cox(graph, block, np.asarray([estimator.lambda_dict_[n] for n in names], dtype=np.float64))
     elif isinstance(estimator, transformation.YeoJohnsonTransformer):
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return _yeo_johnson(g, v, np.asarray([estimator.lambda_dict_[name]], dtype=np.float64))
-
+        value = _yeo_johnson(graph, block, np.asarray([estimator.lambda_dict_[n] for n in names], dtype=np.float64))
     elif isinstance(estimator, transformation.ArcsinTransformer):
         if graph.dtype == F64:
             raise unsupported(
                 estimator, "dtype", "float64", "ONNX Runtime has no float64 Asin kernel: export with dtype='float32'"
             )
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return as_f64(g, g.unary("Asin", g.sqrt(g.cast(v, g.dtype))))
-
+        value = as_f64(graph, graph.unary("Asin", graph.sqrt(graph.cast(block, graph.dtype))))
     else:
-        loc, scale = float(estimator.loc), float(estimator.scale)
-
-        def function(g: GraphBuilder, v: Var, name: Any) -> Var:
-            return _asinh(g, g.div(g.sub(v, _const(g, loc, "loc")), _const(g, scale, "scale")))
-
-    return _per_variable(estimator, function)(graph, estimator, x, context)
+        loc, scale = _const(graph, float(estimator.loc), "loc"), _const(graph, float(estimator.scale), "scale")
+        value = _asinh(graph, graph.div(graph.sub(block, loc), scale))
+    return _assembled(estimator, table, _stored_block(graph, value, names))
 
 
 # --------------------------------------------------------------------------- discretisers
@@ -338,19 +329,20 @@ def convert_discretiser(
             "step if they are categories",
         )
     table = _inputs(estimator, x)
-    new = {}
-    for name, edges in estimator.binner_dict_.items():
-        edges = np.asarray(edges, dtype=np.float64)
-        value = _numeric(graph, estimator, table, name)
-        inner = graph.const(edges[1:-1].reshape(1, -1), "inner_edges", dtype=F64)
-        index = graph.reduce_sum(graph.cast(graph.greater(value, inner), F64), [1], keepdims=True)
-        inside = graph.logical_and(
-            graph.greater_equal(value, _const(graph, float(edges[0]), "low")),
-            graph.less_equal(value, _const(graph, float(edges[-1]), "high")),
-        )
-        nan = _const(graph, np.nan, "nan")
-        new[name] = _stored(graph, graph.where(inside, index, nan), name)
-    return _assembled(estimator, table, new)
+    names = list(estimator.binner_dict_)
+    edges = [np.asarray(estimator.binner_dict_[name], dtype=np.float64) for name in names]
+    inner = np.full((len(names), max(1, *(len(e) - 2 for e in edges))), np.inf)  # +inf pads: no value is above
+    for j, e in enumerate(edges):
+        inner[j, : len(e) - 2] = e[1:-1]
+    value = _block(graph, estimator, table, names)
+    above = graph.greater(graph.unsqueeze(value, [2]), graph.const(inner[None], "inner_edges", dtype=F64))
+    index = graph.reduce_sum(graph.cast(above, F64), [2])
+    inside = graph.logical_and(
+        graph.greater_equal(value, _row(graph, [float(e[0]) for e in edges], "low")),
+        graph.less_equal(value, _row(graph, [float(e[-1]) for e in edges], "high")),
+    )
+    binned = graph.where(inside, index, _const(graph, np.nan, "nan"))
+    return _assembled(estimator, table, _stored_block(graph, binned, names))
 
 
 # --------------------------------------------------------------------------- creation
@@ -360,14 +352,11 @@ def convert_cyclical_features(
 ) -> dict[str, Table]:
     """``{variable}_sin`` and ``_cos``: ``sin``/``cos`` of ``x * (2 pi / max_values_[variable])``."""
     table = _inputs(estimator, x)
-    new = {}
-    for name in estimator.variables_:
-        angle = graph.mul(
-            _numeric(graph, estimator, table, name),
-            _const(graph, 2.0 * np.pi / estimator.max_values_[name], "angle_scale"),
-        )
-        new[f"{name}_sin"] = _stored(graph, graph.unary("Sin", angle), f"{name}_sin")
-        new[f"{name}_cos"] = _stored(graph, graph.unary("Cos", angle), f"{name}_cos")
+    names = list(estimator.variables_)
+    scale = _row(graph, [2.0 * np.pi / estimator.max_values_[name] for name in names], "angle_scale")
+    angle = graph.mul(_block(graph, estimator, table, names), scale)
+    new = _stored_block(graph, graph.unary("Sin", angle), [f"{name}_sin" for name in names])
+    new.update(_stored_block(graph, graph.unary("Cos", angle), [f"{name}_cos" for name in names]))
     return _assembled(estimator, table, new)
 
 
@@ -391,19 +380,19 @@ def convert_relative_features(
     """``{variable}_{func}_{reference}`` for each function, reference and variable (pandas' arithmetic: floor
     division and modulo as numpy's); a division by a zero reference gives ``fill_value``."""
     table = _inputs(estimator, x)
+    names = list(estimator.variables_)
+    block = _block(graph, estimator, table, names)
     new = {}
     for func in estimator.func:
         if func not in _RELATIVE:
             raise unsupported(estimator, "func", func, f"functions are among {sorted(_RELATIVE)}")
         for reference in estimator.reference:
             ref = _numeric(graph, estimator, table, reference)
-            for name in estimator.variables_:
-                value = _RELATIVE[func](graph, _numeric(graph, estimator, table, name), ref)
-                if func in _DIVISIONS and estimator.fill_value is not None:
-                    zero = graph.equal(ref, _const(graph, 0.0, "zero"))
-                    value = graph.where(zero, _const(graph, float(estimator.fill_value), "fill"), value)
-                label = f"{name}_{func}_{reference}"
-                new[label] = _stored(graph, value, label)
+            value = _RELATIVE[func](graph, block, ref)
+            if func in _DIVISIONS and estimator.fill_value is not None:
+                zero = graph.equal(ref, _const(graph, 0.0, "zero"))
+                value = graph.where(zero, _const(graph, float(estimator.fill_value), "fill"), value)
+            new.update(_stored_block(graph, value, [f"{name}_{func}_{reference}" for name in names]))
     return _assembled(estimator, table, new)
 
 
@@ -493,13 +482,12 @@ def convert_mean_normalization(
 ) -> dict[str, Table]:
     """``(x - mean_) / range_`` per variable."""
     table = _inputs(estimator, x)
-    new = {}
-    for name in estimator.variables_:
-        centred = graph.sub(
-            _numeric(graph, estimator, table, name), _const(graph, float(estimator.mean_[name]), "mean")
-        )
-        new[name] = _stored(graph, graph.div(centred, _const(graph, float(estimator.range_[name]), "range")), name)
-    return _assembled(estimator, table, new)
+    names = list(estimator.variables_)
+    centred = graph.sub(
+        _block(graph, estimator, table, names), _row(graph, [estimator.mean_[n] for n in names], "mean")
+    )
+    scaled = graph.div(centred, _row(graph, [estimator.range_[n] for n in names], "range"))
+    return _assembled(estimator, table, _stored_block(graph, scaled, names))
 
 
 # --------------------------------------------------------------------------- wrapper
