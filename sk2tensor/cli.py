@@ -1103,12 +1103,39 @@ def _size(n: int) -> str:
 
 # ----------------------------------------------------------------------------------------- list
 @app.command("list")
-def list_supported() -> None:
-    """List the scikit-learn estimators sk2tensor converts."""
+def list_supported(
+    libraries: Annotated[
+        bool,
+        typer.Option(
+            "--libraries",
+            help="Also list the classes of the optional libraries installed here (LightGBM, XGBoost, CatBoost, "
+            "imbalanced-learn, category_encoders, feature_engine); importing them takes a few seconds.",
+        ),
+    ] = False,
+) -> None:
+    """List the estimators sk2tensor converts (scikit-learn's; with --libraries, the other libraries' too)."""
+    if libraries:
+        _load_installed_libraries()
     for cls in sk2tensor.supported():
-        module = cls.__module__
-        public = module.split("._")[0] if module.startswith("sklearn.") else module
-        typer.echo(f"{public}.{cls.__name__}")
+        parts = cls.__module__.split(".")
+        private = next((i for i, part in enumerate(parts) if part.startswith("_")), len(parts))
+        typer.echo(f"{'.'.join(parts[:private])}.{cls.__name__}")  # where the library documents it
+
+
+def _load_installed_libraries() -> None:
+    """Import each optional library that is installed, with its converters; one that fails to load is a warning."""
+    import importlib
+    import importlib.util
+
+    from sk2tensor.registry import OPTIONAL_CONVERTERS
+
+    for library, module in OPTIONAL_CONVERTERS.items():
+        if importlib.util.find_spec(library) is None:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # an incompatible release: say so, list the others
+            warnings.warn(f"{library}: its converters cannot load ({type(error).__name__}: {error})", stacklevel=1)
 
 
 def main() -> NoReturn:

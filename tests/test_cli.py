@@ -422,6 +422,18 @@ def test_list_names_every_supported_class() -> None:
     assert len(lines) == len(sk2tensor.supported())
 
 
+def test_list_libraries_adds_the_installed_libraries_classes() -> None:
+    pytest.importorskip("imblearn")
+    pytest.importorskip("category_encoders")
+    result = invoke("list", "--libraries")
+    assert_ok(result)
+    lines = result.stdout.splitlines()
+    assert "imblearn.ensemble.BalancedRandomForestClassifier" in lines
+    assert "imblearn.pipeline.Pipeline" in lines and "sklearn.pipeline.Pipeline" in lines
+    assert "category_encoders.target_encoder.TargetEncoder" in lines
+    assert not any("._" in line for line in lines)
+
+
 def test_version() -> None:
     result = invoke("--version")
     assert_ok(result)

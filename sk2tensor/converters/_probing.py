@@ -222,7 +222,9 @@ def plan_lookups(
             if not probes:
                 raise _mixed(owner, out_names, j)
             source = next(iter(probes))
-            outputs[j] = Output("lookup", source, _table(np.full(len(probes[source].values), values_j[0]), None))
+            outputs[j] = Output(
+                "lookup", source, _table(np.full(len(probes[source].values), values_j[0], dtype=values_j.dtype), None)
+            )
     plan = [o for o in outputs if o is not None]
     _check_plan(owner, names, plan, probes, string_columns, run, out_names)
     return plan, probes
