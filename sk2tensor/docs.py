@@ -132,7 +132,7 @@ def supported_table() -> str:
         lines += [
             "",
             f"Models of {names} convert too when that library is installed; their classes are listed by "
-            "`sk2tensor.supported()` once the library is imported.",
+            "`sk2tensor.supported()` once the library is imported, and by `sk2tensor list --libraries`.",
         ]
     return "\n".join(lines)
 
