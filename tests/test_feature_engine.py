@@ -263,6 +263,23 @@ def test_matches_feature_engine(case_id: str, make, kind: str, dtype: str) -> No
     assert compiled.transform(rows.iloc[:0]).shape[0] == 0
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_other_data(seed: int) -> None:
+    # Every case again on other rows (other categories' frequencies, caps, bin edges), float64, compared exactly
+    # up to TOLERANCE.
+    for case_id, make, kind in CASES:
+        frame, y = _frame(seed=seed, missing=kind in ("missing", "numeric_missing"))
+        frame = _numeric(frame) if kind.startswith("numeric") else frame
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = make().fit(frame, y)
+            compiled = sk2tensor.convert(model, frame, dtype="float64")
+            probe = _probe(model, frame, kind)
+            expected = np.asarray(model.transform(probe), dtype=np.float64)
+        assert compiled.validation.passed, (case_id, compiled.validation.summary())
+        _compare(compiled.transform(probe), expected, "float64")
+
+
 def test_arcsin_needs_a_float32_graph() -> None:
     model, frame = _fitted(lambda: transformation.ArcsinTransformer(variables=["u"]), "numeric")
     compiled = sk2tensor.convert(model, frame, dtype="float32")
