@@ -504,6 +504,12 @@ class GraphBuilder:
         )
         return values, Var(indices.name, np.dtype(np.int64))
 
+    def unique(self, a: Var) -> tuple[Var, Var]:
+        """The distinct values of the 1-D ``a`` in order of first appearance, and for each element of ``a`` the
+        position of its value among them (int64): ONNX Unique, unsorted."""
+        values, _, inverse, _ = self._node("Unique", [a], a.dtype, n_outputs=4, sorted=0)
+        return values, Var(inverse.name, np.dtype(np.int64))
+
     def gather(self, data: Var, indices: Var, axis: int = 0) -> Var:
         """``np.take(data, indices, axis)``. Constant index vectors along a trailing axis that form a few runs of
         consecutive indices become Slices (concatenated): ONNX Runtime's CPU Gather copies element by element
