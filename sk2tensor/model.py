@@ -614,6 +614,10 @@ def string_feed(values: Any, label: str, missing: dict[str, str] | None = None) 
     input takes: ``None`` becomes ``missing["none"]``, every other missing value (NaN, ``pd.NA``, ``NaT``)
     ``missing["nan"]``; any other non-string value is an :class:`InputError` naming the column and row."""
     missing = missing or {"nan": md.MISSING_NAN, "none": md.MISSING_NONE}
+    if _is_pandas_string(values):
+        # A pandas string column (pandas 3's default for text) holds strings or one missing value, never None:
+        # one pass, without checking each value (a third of the time on 100,000 rows).
+        return values.to_numpy(dtype=object, na_value=missing["nan"]).reshape(-1, 1)
     kind = getattr(getattr(values, "dtype", None), "kind", "O")
     array = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else np.asarray(values, dtype=object)
     array = np.array(array, dtype=object).reshape(-1)  # a copy: the caller's data is never written
@@ -646,6 +650,12 @@ def string_feed(values: Any, label: str, missing: dict[str, str] | None = None) 
             "str values, or None/NaN for a missing value"
         )
     return array.reshape(-1, 1)
+
+
+def _is_pandas_string(values: Any) -> bool:
+    """Whether ``values`` is a pandas Series or array of a string dtype (``str``, ``string``)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and hasattr(values, "to_numpy") and isinstance(values.dtype, pandas.StringDtype)
 
 
 def _serialized_size(model: onnx.ModelProto) -> int:

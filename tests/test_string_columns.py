@@ -195,6 +195,19 @@ def test_none_and_nan_are_two_categories_as_in_sklearn() -> None:
     np.testing.assert_array_equal(sk2tensor.convert(imputer, data).transform(data), imputer.transform(data))
 
 
+@pytest.mark.parametrize("dtype", ["string", "str"])
+def test_pandas_string_dtype_columns_feed_missing_values_as_nan(dtype: str) -> None:
+    # A pandas string column holds strings or one missing value (NaN or pd.NA, never None): fed as NaN's string.
+    if dtype == "str" and int(pd.__version__.split(".")[0]) < 3:
+        pytest.skip("pandas 2's 'str' makes an object column, in which None stays None")
+    data = pd.DataFrame({"c": pd.Series(["a", np.nan, "b", "a", None, "b"], dtype=object)})
+    model = OneHotEncoder(handle_unknown="ignore").fit(data)
+    compiled = sk2tensor.convert(model, data)
+    typed = pd.DataFrame({"c": pd.Series(["b", None, "z", "a"], dtype=dtype)})
+    expected = model.transform(pd.DataFrame({"c": pd.Series(["b", np.nan, "z", "a"], dtype=object)})).toarray()
+    np.testing.assert_array_equal(compiled.transform(typed), expected)
+
+
 def test_categorical_dtype_columns() -> None:
     data = frame()
     data["plan"] = data["plan"].astype("category")
