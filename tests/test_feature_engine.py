@@ -73,6 +73,9 @@ def _edge_rows(model, frame):
     values = []
     for attribute in ("binner_dict_", "right_tail_caps_", "left_tail_caps_"):
         for name, found in (getattr(model, attribute, None) or {}).items():
+            tree = getattr(getattr(found, "best_estimator_", None), "tree_", None)
+            if tree is not None:  # DecisionTreeDiscretiser's fitted tree: its thresholds
+                found = tree.threshold[tree.feature >= 0]
             for value in np.atleast_1d(np.asarray(found, dtype=np.float64)):
                 if np.isfinite(value):
                     values += [(name, value), (name, np.nextafter(value, -np.inf)), (name, np.nextafter(value, np.inf))]
@@ -81,6 +84,9 @@ def _edge_rows(model, frame):
         rows.loc[r, name] = value
     return rows
 
+
+TreeDiscretiser = discretisation.DecisionTreeDiscretiser
+TreeFeatures = creation.DecisionTreeFeatures
 
 #: ``(id, make, data)``: ``data`` is "numeric" (columns a, b, u), "mixed" (with the string columns c, d) or
 #: "missing" (mixed, with NaN in a and c). Transformers whose output keeps strings are followed by an encoder.
@@ -164,6 +170,17 @@ CASES = [
         lambda: discretisation.ArbitraryDiscretiser({"a": [-1.5, 0.0, 0.5, 1.5], "u": [0, 0.5, 1]}, errors="ignore"),
         "numeric",
     ),
+    # trees
+    ("tree_discretiser_probability", lambda: TreeDiscretiser(cv=3, regression=False), "numeric"),
+    ("tree_discretiser_rounded", lambda: TreeDiscretiser(cv=3, precision=2), "numeric_regression"),
+    ("tree_discretiser_bins", lambda: TreeDiscretiser(cv=3, bin_output="bin_number"), "numeric_regression"),
+    ("tree_features_pairs", lambda: TreeFeatures(features_to_combine=2, cv=3), "numeric_regression"),
+    ("tree_features_binary_rounded", lambda: TreeFeatures(regression=False, cv=3, precision=3), "numeric"),
+    (
+        "tree_features_multiclass_drop",
+        lambda: TreeFeatures(variables=["a", "b"], regression=False, cv=3, drop_original=True),
+        "numeric_multiclass",
+    ),
     # created features
     ("cyclical", lambda: creation.CyclicalFeatures(variables=["u", "b"]), "numeric"),
     ("cyclical_drop_original", lambda: creation.CyclicalFeatures(max_values={"u": 1.0}, drop_original=True), "numeric"),
@@ -210,6 +227,10 @@ CASES = [
 
 def _data(kind: str, seed: int = 0):
     frame, y = _frame(seed=seed, missing=kind in ("missing", "numeric_missing"))
+    if kind.endswith("regression"):
+        y = frame["a"].fillna(0).to_numpy() * 2 + frame["b"].to_numpy()
+    elif kind.endswith("multiclass"):
+        y = np.digitize(frame["a"].fillna(0).to_numpy(), [-0.5, 0.5]) * 3 + 1  # labels 1, 4, 7
     return (_numeric(frame) if kind.startswith("numeric") else frame), y
 
 
@@ -268,8 +289,7 @@ def test_other_data(seed: int) -> None:
     # Every case again on other rows (other categories' frequencies, caps, bin edges), float64, compared exactly
     # up to TOLERANCE.
     for case_id, make, kind in CASES:
-        frame, y = _frame(seed=seed, missing=kind in ("missing", "numeric_missing"))
-        frame = _numeric(frame) if kind.startswith("numeric") else frame
+        frame, y = _data(kind, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = make().fit(frame, y)
@@ -361,6 +381,9 @@ def test_string_outputs_alone_are_refused() -> None:
 def test_discretiser_boundaries_and_callables_are_refused() -> None:
     model, frame = _fitted(lambda: discretisation.EqualWidthDiscretiser(return_boundaries=True), "numeric")
     with pytest.raises(UnsupportedParameterError, match="return_boundaries"):
+        sk2tensor.convert(model, frame)
+    model, frame = _fitted(lambda: TreeDiscretiser(cv=3, bin_output="boundaries", precision=2), "numeric_regression")
+    with pytest.raises(UnsupportedParameterError, match="bin_output"):
         sk2tensor.convert(model, frame)
     model, frame = _fitted(lambda: creation.MathFeatures(["a", "b"], [np.sum]), "numeric")
     with pytest.raises(UnsupportedParameterError, match="functions are named"):

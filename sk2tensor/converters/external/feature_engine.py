@@ -329,6 +329,11 @@ def convert_discretiser(
             "step if they are categories",
         )
     table = _inputs(estimator, x)
+    return _bin_numbers(graph, estimator, table)
+
+
+def _bin_numbers(graph: GraphBuilder, estimator: Any, table: Table) -> dict[str, Table]:
+    """Each variable's ``pd.cut`` bin number among ``binner_dict_[variable]`` (see :func:`convert_discretiser`)."""
     names = list(estimator.binner_dict_)
     edges = [np.asarray(estimator.binner_dict_[name], dtype=np.float64) for name in names]
     inner = np.full((len(names), max(1, *(len(e) - 2 for e in edges))), np.inf)  # +inf pads: no value is above
@@ -343,6 +348,77 @@ def convert_discretiser(
     )
     binned = graph.where(inside, index, _const(graph, np.nan, "nan"))
     return _assembled(estimator, table, _stored_block(graph, binned, names))
+
+
+def _tree_output(
+    graph: GraphBuilder, model: Any, block: Var, probability: bool, precision: int | None, context: ConversionContext
+) -> Var:
+    """A fitted tree's (or a search over trees') ``predict`` or second ``predict_proba`` column on ``block``, as a
+    float64 ``[batch, 1]``, rounded to ``precision`` decimals as ``np.round`` rounds (times ``10**precision``,
+    to nearest even, divided back)."""
+    outputs = lower(graph, model, block, context)
+    if probability:
+        value = graph.gather(outputs["predict_proba"], graph.int64s([1], "second_class"), axis=1)
+    else:
+        classes = getattr(model, "classes_", None)
+        if classes is not None and np.asarray(classes).dtype.kind not in "iuf":
+            raise unsupported(
+                model, "classes_", list(classes)[:5], "a tree feature made of labels needs numeric labels"
+            )
+        value = graph.reshape(outputs["predict"], [-1, 1])
+        if classes is not None and np.asarray(classes).dtype.kind == "f":  # float labels come out as class indices
+            value = graph.gather(graph.const(np.asarray(classes, dtype=np.float64), "classes", dtype=F64), value)
+    value = as_f64(graph, value)
+    if precision is None:
+        return value
+    scale = _const(graph, float(10.0 ** int(precision)), "decimal_scale")
+    return graph.div(graph._node("Round", [graph.mul(value, scale)], F64), scale)
+
+
+@converter(discretisation.DecisionTreeDiscretiser, tables=True)
+def convert_decision_tree_discretiser(
+    graph: GraphBuilder, estimator: discretisation.DecisionTreeDiscretiser, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``bin_output="prediction"``: each variable replaced by its fitted tree's prediction (the probability of
+    the second class for a classifier), rounded to ``precision``; ``"bin_number"``: the bin among the tree's
+    thresholds, as the other discretisers. ``"boundaries"`` (interval strings) is refused."""
+    table = _inputs(estimator, x)
+    if estimator.bin_output == "bin_number":
+        return _bin_numbers(graph, estimator, table)
+    if estimator.bin_output != "prediction":
+        raise unsupported(
+            estimator, "bin_output", estimator.bin_output, "'prediction' and 'bin_number' convert (numbers)"
+        )
+    position = _position(estimator)
+    new = {}
+    for name in estimator.variables_:
+        _block(graph, estimator, table, [name])  # refuses a string column
+        column = table.select([position[name]]).matrix(graph)
+        value = _tree_output(
+            graph, estimator.binner_dict_[name], column, not estimator.regression, estimator.precision, context
+        )
+        new[name] = _stored(graph, value, name)
+    return _assembled(estimator, table, new)
+
+
+@converter(creation.DecisionTreeFeatures, tables=True)
+def convert_decision_tree_features(
+    graph: GraphBuilder, estimator: creation.DecisionTreeFeatures, x: Var | Table, context: ConversionContext
+) -> dict[str, Table]:
+    """``tree(features)`` for each fitted tree: its prediction (regression, and multiclass labels) or the
+    probability of the second class (binary), rounded to ``precision`` except for labels."""
+    table = _inputs(estimator, x)
+    position = _position(estimator)
+    binary = not estimator.regression and getattr(estimator, "_is_binary", None) == "binary"  # set for classifiers
+    precision = estimator.precision if (estimator.regression or binary) else None
+    new = {}
+    for features, model in zip(estimator.input_features_, estimator.estimators_, strict=True):
+        names = [features] if isinstance(features, str) else list(features)
+        _block(graph, estimator, table, names)  # refuses a string column
+        block = table.select([position[name] for name in names]).matrix(graph)
+        label = f"tree({features})"
+        new[label] = _stored(graph, _tree_output(graph, model, block, binary, precision, context), label)
+    return _assembled(estimator, table, new)
 
 
 # --------------------------------------------------------------------------- creation
