@@ -419,3 +419,14 @@ def test_command_line_validates_on_a_csv_with_string_columns(tmp_path) -> None:
         result = invoke("export", tmp_path / "model.joblib", "-o", out, "--trust", "--validate", tmp_path / "rows.csv")
     assert_ok(result)
     np.testing.assert_array_equal(sk2tensor.load(out).predict(frame), model.predict(frame))
+
+
+def test_an_output_of_numbers_and_strings_together_is_refused() -> None:
+    # RareLabelEncoder on a numeric variable keeps the frequent numbers and writes "Rare" for the others.
+    frame, y = _frame()
+    frame["n"] = np.random.default_rng(0).choice([1, 2, 3, 9], len(frame), p=[0.5, 0.3, 0.18, 0.02])
+    rare = encoding.RareLabelEncoder(tol=0.05, n_categories=2, ignore_format=True, variables=["n"])
+    model = make_pipeline(rare, encoding.CountFrequencyEncoder(ignore_format=True, variables=["n"]))
+    model.fit(_numeric(frame).assign(n=frame["n"]), y)
+    with pytest.raises(UnsupportedParameterError, match="numbers or strings, not both"):
+        sk2tensor.convert(model, _numeric(frame).assign(n=frame["n"]))

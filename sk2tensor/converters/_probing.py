@@ -212,7 +212,9 @@ def plan_lookups(
             if outputs[j] is not None:
                 raise _mixed(owner, out_names, j)
             if i in probes:
-                outputs[j] = Output("lookup", i, _table(before[: len(probes[i].values)], probes[i]))
+                outputs[j] = Output(
+                    "lookup", i, _table(owner, out_names, j, before[: len(probes[i].values)], probes[i])
+                )
             elif _same(before, np.asarray(base_values[i], dtype=before.dtype)).all():
                 outputs[j] = Output("pass", i)
             else:
@@ -222,19 +224,29 @@ def plan_lookups(
             if not probes:
                 raise _mixed(owner, out_names, j)
             source = next(iter(probes))
-            outputs[j] = Output(
-                "lookup", source, _table(np.full(len(probes[source].values), values_j[0], dtype=values_j.dtype), None)
-            )
+            constant = np.full(len(probes[source].values), values_j[0], dtype=values_j.dtype)
+            outputs[j] = Output("lookup", source, _table(owner, out_names, j, constant, None))
     plan = [o for o in outputs if o is not None]
     _check_plan(owner, names, plan, probes, string_columns, run, out_names)
     return plan, probes
 
 
-def _table(rows: np.ndarray, probe: Probe | None) -> np.ndarray:
-    """One output column's table: float64, or strings (missing values as the string input's missing markers);
-    the rows of refused values NaN (a missing string)."""
+def _as_strings(values: np.ndarray) -> np.ndarray | None:
+    """An object column of strings and missing values as a string input holds them (missing values as their
+    markers); None when it also holds something else (numbers beside strings)."""
+    if not all(isinstance(v, str) or is_missing(v) for v in values):
+        return None
+    return np.asarray([string_value(v) for v in values], dtype=object)
+
+
+def _table(owner: Any, out_names: Sequence[Any], j: int, rows: np.ndarray, probe: Probe | None) -> np.ndarray:
+    """Output column ``j``'s table: float64, or strings (missing values as the string input's missing markers),
+    refused when it mixes strings and numbers; the rows of refused values NaN (a missing string)."""
     if rows.dtype == object:
-        table = np.asarray([string_value(v) if isinstance(v, str) or is_missing(v) else str(v) for v in rows], object)
+        table = _as_strings(rows)
+        if table is None:
+            name = str(out_names[j]) if j < len(out_names) else str(j)
+            raise unsupported(owner, "output column", name, "an output column must hold numbers or strings, not both")
         if probe is not None:
             table[list(probe.raises)] = MISSING_NAN
         return table
@@ -280,7 +292,9 @@ def _check_plan(
             expected = np.asarray(values[output.source], dtype=actual.dtype)
         elif actual.dtype == object:
             expected = output.table[codes[output.source]]
-            actual = np.asarray([string_value(v) if isinstance(v, str) or is_missing(v) else str(v) for v in actual])
+            actual = _as_strings(actual)
+            if actual is None:
+                raise _mixed(owner, out_names, j)
         else:
             expected = output.table[codes[output.source]]
         if not _same(np.asarray(expected), np.asarray(actual)).all():

@@ -49,27 +49,24 @@ def _position(estimator: Any) -> dict[Any, int]:
     return {name: i for i, name in enumerate(estimator.feature_names_in_)}
 
 
-def _numeric(graph: GraphBuilder, estimator: Any, table: Table, name: Any) -> Var:
-    """Input column ``name`` as a float64 ``[batch, 1]``; refused when it holds strings."""
-    column = table.columns[_position(estimator)[name]]
-    if column.is_string:
-        raise unsupported(estimator, "variables", name, "this transformer takes numeric columns only")
-    return as_f64(graph, table.select([_position(estimator)[name]]).matrix(graph))
-
-
 def _stored(graph: GraphBuilder, value: Var, name: Any) -> Column:
     """A float64 result as an output column in the graph's dtype."""
     return Column(graph.cast(value, graph.dtype), label=str(name))
 
 
-def _block(graph: GraphBuilder, estimator: Any, table: Table, names: list[Any]) -> Var:
-    """Input columns ``names`` as one float64 ``[batch, len(names)]`` matrix (the variables of a transformer are
-    computed together: one node per step rather than one per variable); refused when one holds strings."""
+def _numeric_columns(estimator: Any, table: Table, names: list[Any]) -> Table:
+    """Input columns ``names``, in that order; refused when one holds strings."""
     position = _position(estimator)
     for name in names:
         if table.columns[position[name]].is_string:
             raise unsupported(estimator, "variables", name, "this transformer takes numeric columns only")
-    return as_f64(graph, table.select([position[name] for name in names]).matrix(graph))
+    return table.select([position[name] for name in names])
+
+
+def _block(graph: GraphBuilder, estimator: Any, table: Table, names: list[Any]) -> Var:
+    """Input columns ``names`` as one float64 ``[batch, len(names)]`` matrix (the variables of a transformer are
+    computed together: one node per step rather than one per variable); refused when one holds strings."""
+    return as_f64(graph, _numeric_columns(estimator, table, names).matrix(graph))
 
 
 def _stored_block(graph: GraphBuilder, value: Var, names: list[Any]) -> dict[Any, Column]:
@@ -188,7 +185,7 @@ def convert_categorical_imputer(
                     "a numeric column filled with a string would hold strings and numbers together: fill it with a "
                     "number (fill_value), or give the column as strings",
                 )
-            numbers = _numeric(graph, estimator, table, name)
+            numbers = _block(graph, estimator, table, [name])
             filled = graph.where(graph.is_nan(numbers), _const(graph, float(value), "fill"), numbers)
             new[name] = _stored(graph, filled, name)
     return _assembled(estimator, table, new)
@@ -389,11 +386,9 @@ def convert_decision_tree_discretiser(
         raise unsupported(
             estimator, "bin_output", estimator.bin_output, "'prediction' and 'bin_number' convert (numbers)"
         )
-    position = _position(estimator)
     new = {}
     for name in estimator.variables_:
-        _block(graph, estimator, table, [name])  # refuses a string column
-        column = table.select([position[name]]).matrix(graph)
+        column = _numeric_columns(estimator, table, [name]).matrix(graph)  # the tree casts as sklearn's does
         value = _tree_output(
             graph, estimator.binner_dict_[name], column, not estimator.regression, estimator.precision, context
         )
@@ -408,14 +403,12 @@ def convert_decision_tree_features(
     """``tree(features)`` for each fitted tree: its prediction (regression, and multiclass labels) or the
     probability of the second class (binary), rounded to ``precision`` except for labels."""
     table = _inputs(estimator, x)
-    position = _position(estimator)
     binary = not estimator.regression and getattr(estimator, "_is_binary", None) == "binary"  # set for classifiers
     precision = estimator.precision if (estimator.regression or binary) else None
     new = {}
     for features, model in zip(estimator.input_features_, estimator.estimators_, strict=True):
         names = [features] if isinstance(features, str) else list(features)
-        _block(graph, estimator, table, names)  # refuses a string column
-        block = table.select([position[name] for name in names]).matrix(graph)
+        block = _numeric_columns(estimator, table, names).matrix(graph)
         label = f"tree({features})"
         new[label] = _stored(graph, _tree_output(graph, model, block, binary, precision, context), label)
     return _assembled(estimator, table, new)
@@ -463,7 +456,7 @@ def convert_relative_features(
         if func not in _RELATIVE:
             raise unsupported(estimator, "func", func, f"functions are among {sorted(_RELATIVE)}")
         for reference in estimator.reference:
-            ref = _numeric(graph, estimator, table, reference)
+            ref = _block(graph, estimator, table, [reference])
             value = _RELATIVE[func](graph, block, ref)
             if func in _DIVISIONS and estimator.fill_value is not None:
                 zero = graph.equal(ref, _const(graph, 0.0, "zero"))
@@ -519,11 +512,8 @@ def convert_math_features(
         if not isinstance(func, str) or func not in _MATH:
             raise unsupported(estimator, "func", func, f"functions are named among {list(_MATH)}")
     table = _inputs(estimator, x)
-    position = _position(estimator)
     variables = list(estimator.variables_)
-    for name in variables:
-        _numeric(graph, estimator, table, name)  # refuses a string column
-    block = as_f64(graph, table.select([position[name] for name in variables]).matrix(graph))
+    block = _block(graph, estimator, table, variables)
     labels = estimator._get_new_features_name()
     new = {
         label: _stored(graph, _math_feature(graph, block, func, len(variables)), label)
