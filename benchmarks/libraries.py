@@ -13,9 +13,6 @@ to the library and the largest difference from it. Writes ``benchmarks/results/l
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -23,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipelines import median_seconds, table
-from benchmarks.scoring_memory import machine, write_report
+from benchmarks.pipelines import benchmark_main, report_text, timed_row
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -157,21 +153,9 @@ def run(repeats: int) -> list[dict[str, object]]:
                 expected = np.asarray(estimator.predict_proba(rows_in), dtype=np.float64)
                 base = None
                 for engine, call in engines.items():
-                    seconds = median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
-                    base = seconds if engine == "library" else base
-                    got = np.asarray(call(rows_in), dtype=np.float64)
-                    rows.append(
-                        {
-                            "model": name,
-                            "batch": batch,
-                            "engine": engine,
-                            "seconds": seconds,
-                            "rows_per_s": batch / seconds,
-                            "ratio": base / seconds,
-                            "max_diff": float(np.abs(got - expected).max()),
-                            "note": f"export {export_seconds:.2f} s" if engine == "sk2tensor" else "",
-                        }
-                    )
+                    note = f"export {export_seconds:.2f} s" if engine == "sk2tensor" else ""
+                    rows.append(timed_row(name, batch, engine, call, rows_in, expected, base, repeats, note))
+                    base = rows[-1]["seconds"] if engine == "library" else base
                 rows.append({"model": name, "batch": batch, "engine": "skl2onnx + ORT", "note": note})
                 print(name, batch, flush=True)
     return rows
@@ -205,34 +189,18 @@ def versions() -> str:
 
 
 def report(rows: list[dict[str, object]]) -> str:
-    lines = [
-        f"# imbalanced-learn, category_encoders and feature_engine models, {datetime.date.today().isoformat()}",
-        "",
-        f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end.",
-        f"Versions: {versions()}.",
-        "",
+    explanation = [
         "Median seconds of one `predict_proba` call after a warm-up, same process, same DataFrame rows (8 float32",
         "columns, 3 string columns). `x sklearn` is the library's seconds over the engine's (the library's own",
-        "predict is the baseline here; above 1: faster). `max",
-        "diff`: largest difference from the library's probabilities. The sk2tensor note is `convert()`'s time, its",
-        "validation on 1,000 rows included.",
-        "",
-        *table(rows),
+        "predict is the baseline here; above 1: faster). `max diff`: largest difference from the library's",
+        "probabilities. The sk2tensor note is `convert()`'s time, its validation on 1,000 rows included.",
     ]
-    return "\n".join(lines) + "\n"
+    title = "imbalanced-learn, category_encoders and feature_engine models"
+    return report_text(title, versions(), explanation, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="print the report without writing it")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the report")
-    args = parser.parse_args(argv)
-    text = report(run(args.repeats))
-    print(text)
-    if not args.no_write:
-        write_report(text, args.out, "libraries")
-    return 0
+    return benchmark_main(argv, __doc__.split("\n\n")[0], lambda repeats: report(run(repeats)), "libraries", 7)
 
 
 if __name__ == "__main__":

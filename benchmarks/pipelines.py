@@ -107,6 +107,34 @@ def median_seconds(call: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
+def timed_row(
+    model: str,
+    batch: int,
+    engine: str,
+    call: Callable[[object], object],
+    rows_in: object,
+    expected: np.ndarray,
+    base: float | None,
+    repeats: int,
+    note: str = "",
+) -> dict[str, object]:
+    """One table row: the median seconds of ``call(rows_in)`` (``repeats`` runs after a warm-up, 3 from 100,000
+    rows), rows/s, the ratio to ``base`` (the baseline's seconds; None: this is the baseline) and the largest
+    difference from ``expected``."""
+    seconds = median_seconds(lambda: call(rows_in), repeats if batch < 100_000 else 3)
+    got = np.asarray(call(rows_in), dtype=np.float64).reshape(expected.shape)
+    return {
+        "model": model,
+        "batch": batch,
+        "engine": engine,
+        "seconds": seconds,
+        "rows_per_s": batch / seconds,
+        "ratio": (seconds if base is None else base) / seconds,
+        "max_diff": float(np.abs(got - expected).max()),
+        "note": note,
+    }
+
+
 def run(repeats: int) -> list[dict[str, object]]:
     import sk2tensor
 
@@ -132,21 +160,9 @@ def run(repeats: int) -> list[dict[str, object]]:
                 if call is None:
                     rows.append({"model": name, "batch": batch, "engine": engine, "note": note})
                     continue
-                seconds = median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
-                base = seconds if engine == "sklearn" else base
-                got = np.asarray(call(rows_in), dtype=np.float64).reshape(expected.shape)
-                rows.append(
-                    {
-                        "model": name,
-                        "batch": batch,
-                        "engine": engine,
-                        "seconds": seconds,
-                        "rows_per_s": batch / seconds,
-                        "ratio": base / seconds,
-                        "max_diff": float(np.abs(got - expected).max()),
-                        "note": f"export {export_seconds:.2f} s" if engine == "sk2tensor" else "",
-                    }
-                )
+                note = f"export {export_seconds:.2f} s" if engine == "sk2tensor" else ""
+                rows.append(timed_row(name, batch, engine, call, rows_in, expected, base, repeats, note))
+                base = rows[-1]["seconds"] if engine == "sklearn" else base
             print(name, batch, flush=True)
     return rows
 
@@ -184,34 +200,50 @@ def table(rows: list[dict[str, object]]) -> list[str]:
     return lines
 
 
-def report(rows: list[dict[str, object]]) -> str:
+def report_text(title: str, versions_text: str, explanation: list[str], rows: list[dict[str, object]]) -> str:
+    """A timing report: the title and date, the machine, the versions, what the table holds, the table."""
     lines = [
-        f"# Pipelines with custom functions, {datetime.date.today().isoformat()}",
+        f"# {title}, {datetime.date.today().isoformat()}",
         "",
         f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end.",
-        f"Versions: {versions()}.",
+        f"Versions: {versions_text}.",
         "",
-        "Median seconds of one call after a warm-up, same process, same float32 rows (`predict_proba` for",
-        "classifiers, `predict` for the regressor). `x sklearn`: sklearn's seconds over the engine's (above 1:",
-        "faster). `max diff`: largest difference from sklearn's output on the batch. The sk2tensor note is",
-        "`convert()`'s time, its validation on 1,000 rows included.",
+        *explanation,
         "",
         *table(rows),
     ]
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
+def report(rows: list[dict[str, object]]) -> str:
+    explanation = [
+        "Median seconds of one call after a warm-up, same process, same float32 rows (`predict_proba` for",
+        "classifiers, `predict` for the regressor). `x sklearn`: sklearn's seconds over the engine's (above 1:",
+        "faster). `max diff`: largest difference from sklearn's output on the batch. The sk2tensor note is",
+        "`convert()`'s time, its validation on 1,000 rows included.",
+    ]
+    return report_text("Pipelines with custom functions", versions(), explanation, rows)
+
+
+def benchmark_main(
+    argv: list[str] | None, description: str, make_report: Callable[[int], str], kind: str, repeats: int
+) -> int:
+    """The command line of a timing benchmark: ``--repeats``, ``--no-write``, ``--out``; prints the report of
+    ``make_report(repeats)`` and writes it to ``<out>/<kind>-<machine>-<date>.md``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--no-write", action="store_true", help="print the report without writing it")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the report")
     args = parser.parse_args(argv)
-    text = report(run(args.repeats))
+    text = make_report(args.repeats)
     print(text)
     if not args.no_write:
-        write_report(text, args.out, "pipelines")
+        write_report(text, args.out, kind)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return benchmark_main(argv, __doc__.split("\n\n")[0], lambda repeats: report(run(repeats)), "pipelines", 7)
 
 
 if __name__ == "__main__":

@@ -14,17 +14,13 @@ rows/s, ratio to sklearn and the largest difference from sklearn. Writes
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipelines import median_seconds, table, versions
-from benchmarks.scoring_memory import machine, write_report
+from benchmarks.pipelines import benchmark_main, report_text, timed_row, versions
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -123,54 +119,25 @@ def run(repeats: int) -> list[dict[str, object]]:
                 if call is None:
                     rows.append({"model": name, "batch": batch, "engine": engine, "note": note})
                     continue
-                seconds = median_seconds(lambda c=call, r=rows_in: c(r), repeats if batch < 100_000 else 3)
-                base = seconds if engine == "sklearn" else base
-                got = np.asarray(call(rows_in), dtype=np.float64).reshape(expected.shape)
-                rows.append(
-                    {
-                        "model": name,
-                        "batch": batch,
-                        "engine": engine,
-                        "seconds": seconds,
-                        "rows_per_s": batch / seconds,
-                        "ratio": base / seconds,
-                        "max_diff": float(np.abs(got - expected).max()),
-                        "note": note,
-                    }
-                )
+                rows.append(timed_row(name, batch, engine, call, rows_in, expected, base, repeats, note))
+                base = rows[-1]["seconds"] if engine == "sklearn" else base
             print(name, batch, flush=True)
     return rows
 
 
 def report(rows: list[dict[str, object]]) -> str:
-    lines = [
-        f"# Wide sparse rows, {datetime.date.today().isoformat()}",
-        "",
-        f"Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end.",
-        f"Versions: {versions()}.",
-        "",
+    explanation = [
         f"Rows: hashed term counts, {WIDTH:,} columns, about {ENTRIES_PER_ROW} stored entries a row (float32 CSR).",
         "Median seconds of one call after a warm-up, same process, same rows (`predict_proba`, or",
         "`decision_function` for the SVC). `x sklearn`: sklearn's seconds over the engine's (above 1: faster).",
         "`max diff`: largest difference from sklearn's output on the batch. The sparse export's note is",
         "`convert()`'s time, its validation on 2,000 rows included.",
-        "",
-        *table(rows),
     ]
-    return "\n".join(lines) + "\n"
+    return report_text("Wide sparse rows", versions(), explanation, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="print the report without writing it")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the report")
-    args = parser.parse_args(argv)
-    text = report(run(args.repeats))
-    print(text)
-    if not args.no_write:
-        write_report(text, args.out, "sparse")
-    return 0
+    return benchmark_main(argv, __doc__.split("\n\n")[0], lambda repeats: report(run(repeats)), "sparse", 5)
 
 
 if __name__ == "__main__":
