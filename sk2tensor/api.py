@@ -43,6 +43,7 @@ from sk2tensor.registry import (
     STRATEGIES,
     ConversionContext,
     check_fitted,
+    class_path,
     find_converter,
     label_encoding,
     lower,
@@ -187,13 +188,6 @@ def _sklearn_outputs(
             if framed or rows.dtype != np.float32 or "Buffer dtype mismatch" not in str(error):
                 raise
     return _sklearn_outputs(estimator, rows.astype(np.float64), methods, base_margin)
-
-
-def _class_path(estimator: Any) -> str:
-    cls = type(estimator)
-    module = cls.__module__
-    public = module.split("._")[0] if module.startswith("sklearn.") else module
-    return f"{public}.{cls.__name__}"
 
 
 def convert(
@@ -663,7 +657,7 @@ def _properties(
         md.PRODUCER: "sk2tensor",
         md.PRODUCER_VERSION: __version__,
         md.SKLEARN_VERSION: sklearn.__version__,
-        md.ESTIMATOR_CLASS: _class_path(estimator),
+        md.ESTIMATOR_CLASS: class_path(type(estimator)),
         md.N_FEATURES: str(width),
         md.INPUT_NAME: INPUT_NAME,
         md.INPUT_DTYPE: dtype,

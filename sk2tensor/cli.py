@@ -38,7 +38,7 @@ from sk2tensor.loading import (
     match_columns,
 )
 from sk2tensor.model import DEVICES, is_sparse
-from sk2tensor.registry import STRATEGIES
+from sk2tensor.registry import STRATEGIES, class_path
 
 PROG = "sk2tensor"
 DTYPES = ("float32", "float64")
@@ -559,16 +559,9 @@ def _predict_on_engine(
 
 
 # ----------------------------------------------------------------------------------------- validate
-def _public_class_path(estimator: Any) -> str:
-    cls = type(estimator)
-    module = cls.__module__
-    public = module.split("._")[0] if module.startswith("sklearn.") else module
-    return f"{public}.{cls.__name__}"
-
-
 def _check_pair(estimator: Any, compiled: sk2tensor.CompiledModel, model: Path, exported: Path) -> None:
     """The exported file must come from an estimator of the same class and width, with the same methods."""
-    name = _public_class_path(estimator)
+    name = class_path(type(estimator))
     if compiled.estimator_class and compiled.estimator_class != name:
         raise ModelFileError(f"{exported} was exported from {compiled.estimator_class}, but {model} holds {name}")
     width = getattr(estimator, "n_features_in_", None)
@@ -699,7 +692,7 @@ def bench(
     export_s = _median_seconds(lambda: compiled.run(name, rows_in), repeats)
     n = X.shape[0]
     result = {
-        "estimator": compiled.estimator_class or _public_class_path(estimator),
+        "estimator": compiled.estimator_class or class_path(type(estimator)),
         "method": name,
         "rows": n,
         "features": int(X.shape[1]),
@@ -1117,9 +1110,7 @@ def list_supported(
     if libraries:
         _load_installed_libraries()
     for cls in sk2tensor.supported():
-        parts = cls.__module__.split(".")
-        private = next((i for i, part in enumerate(parts) if part.startswith("_")), len(parts))
-        typer.echo(f"{'.'.join(parts[:private])}.{cls.__name__}")  # where the library documents it
+        typer.echo(class_path(cls))
 
 
 def _load_installed_libraries() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,8 +197,8 @@ def _load_optional(library: str) -> None:
 def supported() -> list[type]:
     """The classes sk2tensor converts, sorted by module and name.
 
-    Classes of optional libraries (LightGBM, XGBoost, CatBoost, imbalanced-learn) are listed once that library has
-    been imported.
+    Classes of optional libraries (:data:`OPTIONAL_CONVERTERS`: LightGBM, XGBoost, CatBoost, imbalanced-learn,
+    category_encoders, feature_engine) are listed once that library has been imported.
     """
     _load_converters()
     for library in OPTIONAL_CONVERTERS:
@@ -206,10 +207,12 @@ def supported() -> list[type]:
     return sorted(_REGISTRY, key=lambda cls: (cls.__module__, cls.__name__))
 
 
-def _class_path(cls: type) -> str:
-    module = cls.__module__
-    public = module.split("._")[0] if module.startswith("sklearn.") else module
-    return f"{public}.{cls.__name__}"
+def class_path(cls: type) -> str:
+    """Where the library documents ``cls``: its module path cut before the first private part
+    (``sklearn.linear_model.LogisticRegression``, ``imblearn.ensemble.BalancedRandomForestClassifier``)."""
+    parts = cls.__module__.split(".")
+    private = next((i for i, part in enumerate(parts) if part.startswith("_")), len(parts))
+    return ".".join([*parts[:private], cls.__name__])
 
 
 _NO_PREDICTION = (
@@ -289,10 +292,8 @@ WHY_NOT: dict[str, str] = {
 
 def _registered_names() -> list[str]:
     """Names of the registered classes, sorted; a name two libraries share (imblearn's Pipeline) is qualified."""
-    counts: dict[str, int] = {}
-    for cls in _REGISTRY:
-        counts[cls.__name__] = counts.get(cls.__name__, 0) + 1
-    names = [cls.__name__ if counts[cls.__name__] == 1 else _class_path(cls) for cls in _REGISTRY]
+    counts = Counter(cls.__name__ for cls in _REGISTRY)
+    names = [cls.__name__ if counts[cls.__name__] == 1 else class_path(cls) for cls in _REGISTRY]
     return sorted(names, key=lambda name: (name.rsplit(".", 1)[-1], name))
 
 
@@ -306,9 +307,9 @@ def find_converter(estimator: Any) -> Converter:
         return _REGISTRY[cls]
     except KeyError:
         pass
-    what = f"an object of type {_class_path(cls)}" if not isinstance(estimator, BaseEstimator) else _class_path(cls)
+    what = f"an object of type {class_path(cls)}" if not isinstance(estimator, BaseEstimator) else class_path(cls)
     names = ", ".join(_registered_names())
-    reason = WHY_NOT.get(_class_path(cls))
+    reason = WHY_NOT.get(class_path(cls))
     if reason is None and hasattr(estimator, "fit_resample"):
         reason = _RESAMPLER
     because = f": {reason}" if reason else ""

@@ -64,7 +64,7 @@ def test_estimators_that_cannot_convert_say_why(iris) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.utils import all_estimators
 
-    from sk2tensor.registry import WHY_NOT, _class_path
+    from sk2tensor.registry import WHY_NOT, class_path
 
     X, _, _ = iris
     for estimator, reason in (
@@ -77,7 +77,7 @@ def test_estimators_that_cannot_convert_say_why(iris) -> None:
         assert "LogisticRegression" in str(error.value)
     supported = set(sk2tensor.supported())
     unexplained = [
-        _class_path(cls) for _, cls in all_estimators() if cls not in supported and _class_path(cls) not in WHY_NOT
+        class_path(cls) for _, cls in all_estimators() if cls not in supported and class_path(cls) not in WHY_NOT
     ]
     if unexplained and Version(sklearn.__version__) >= Version("1.10"):
         pytest.skip(f"scikit-learn {sklearn.__version__} has estimators newer than this list: {unexplained}")
