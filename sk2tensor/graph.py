@@ -218,14 +218,19 @@ class GraphBuilder:
         self._inputs: list[onnx.ValueInfoProto] = []
         self._outputs: list[str] = []
         self._used_names: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
         self._constants: dict[tuple, Var] = {}
 
     # ----------------------------------------------------------------- naming and values
     def fresh(self, hint: str) -> str:
         """A name not used yet in this graph, derived from ``hint``."""
-        name, i = hint, 0
-        while name in self._used_names:
-            i += 1
+        name = hint
+        if name in self._used_names:
+            # The next suffix to try per hint, so that thousands of same-hint nodes cost no quadratic search.
+            i = self._next_suffix.get(hint, 1)
+            while f"{hint}_{i}" in self._used_names:
+                i += 1
+            self._next_suffix[hint] = i + 1
             name = f"{hint}_{i}"
         self._used_names.add(name)
         return name
@@ -235,6 +240,10 @@ class GraphBuilder:
         self._used_names.add(name)
         self._inputs.append(helper.make_tensor_value_info(name, onnx_type(self.dtype), ["batch", n_features]))
         return Var(name, self.dtype)
+
+    def is_input(self, name: str) -> bool:
+        """Whether ``name`` is one of the graph's inputs."""
+        return any(value.name == name for value in self._inputs)
 
     def sparse_input(self, n_features: int) -> SparseRows:
         """The three CSR graph inputs (:data:`SPARSE_INPUTS`) of rows ``n_features`` wide, and each stored
@@ -681,6 +690,7 @@ class GraphBuilder:
         sub.dtype, sub.opset = self.dtype, self.opset
         sub._nodes, sub._inputs, sub._outputs = [], [], []
         sub._initializers, sub._used_names, sub._constants = self._initializers, self._used_names, self._constants
+        sub._next_suffix = self._next_suffix
         sub._vector_constants = self._vector_constants
         return sub
 
