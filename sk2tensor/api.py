@@ -10,6 +10,12 @@ listing every column in the estimator's order. Such graphs are built at opset
 keys ``inputs`` and ``missing_strings`` describe the inputs (:mod:`sk2tensor.metadata`). Validation runs sklearn
 and the export on the same DataFrame, its numeric columns cast to the graph's dtype. Without string columns
 nothing of this applies: one numeric input, the default opset, the same metadata as ever.
+
+Documents. A model whose first step is a text vectorizer (CountVectorizer, TfidfVectorizer) is fitted on a
+sequence of documents, not on a table: ``X`` is that sequence (a list, 1-D array or Series of ``str``), and the
+graph has one string input, ``documents`` ``[batch, 1]`` (metadata ``inputs`` marks it ``"documents": true``).
+Such graphs are opset :data:`~sk2tensor.converters._text.TEXT_OPSET` (20) or above, as are those of a
+ColumnTransformer that hands a text column to a vectorizer.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sklearn
 
 from sk2tensor import __version__, versions
 from sk2tensor import metadata as md
+from sk2tensor.converters._text import TEXT_OPSET
 from sk2tensor.converters.trees.contributions import reference_contributions
 from sk2tensor.errors import ConversionError, InputError, UnsupportedParameterError, ValidationError
 from sk2tensor.graph import (
@@ -37,7 +44,7 @@ from sk2tensor.graph import (
     Var,
 )
 from sk2tensor.metadata import APPLY, CONTRIBUTIONS
-from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, is_sparse, margin_rows
+from sk2tensor.model import DEVICES, CompiledModel, cpu_chunk_rows, document_array, is_sparse, margin_rows
 from sk2tensor.registry import (
     METHODS,
     STRATEGIES,
@@ -59,6 +66,8 @@ LEAF_DTYPES = ("float64", "float32")
 #: Rows generated for validation when convert() is given no X.
 GENERATED_ROWS = 512
 INPUT_NAME = "input"
+#: The string input of a model fitted on documents.
+DOCUMENTS_INPUT = "documents"
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -305,6 +314,14 @@ def convert(
             contributions=contributions,
             leaves=leaves,
             leaf_dtype=leaf_dtype,
+        )
+    if X is not None and _takes_documents(estimator) and not _string_positions(X):
+        if base_margin is not None or contributions or leaves:
+            raise UnsupportedParameterError(
+                "base_margin, contributions and leaves are computed on numeric inputs only, not on documents"
+            )
+        return _convert_documents(
+            estimator, X, strategy=strategy, device=device, dtype=dtype, opset=opset, validate=validate
         )
     if X is not None and takes_strings(estimator) and _string_positions(X):
         if base_margin is not None:
@@ -589,7 +606,7 @@ def _convert_with_strings(
     width = _input_width(estimator, np.empty((0, X.shape[1])), n_features)
     names = [str(c) for c in X.columns] if named else None
     if opset is None:
-        opset = max(DEFAULT_OPSET, STRING_OPSET)
+        opset = max(DEFAULT_OPSET, STRING_OPSET, TEXT_OPSET if _uses_text(estimator) else 0)
     if opset < STRING_OPSET:
         raise UnsupportedParameterError(
             f"string columns need opset {STRING_OPSET} or above (the first whose Equal compares strings), "
@@ -644,6 +661,75 @@ def _convert_with_strings(
     return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
 
 
+def _text_vectorizer(step: Any) -> bool:
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
+
+    return isinstance(step, (CountVectorizer, HashingVectorizer))
+
+
+def _takes_documents(estimator: Any) -> bool:
+    """Whether ``estimator`` is a text vectorizer or a pipeline whose first acting step is one (or is such a
+    pipeline): it is fitted on a sequence of documents."""
+    while True:
+        if _text_vectorizer(estimator):
+            return True
+        steps = getattr(estimator, "steps", None)
+        if not isinstance(steps, list):
+            return False
+        acting = [step for _, step in steps if step is not None and step != "passthrough"]
+        if not acting:
+            return False
+        estimator = acting[0]
+
+
+def _uses_text(estimator: Any) -> bool:
+    """Whether a text vectorizer is among ``estimator``'s steps, at any depth."""
+    if _text_vectorizer(estimator):
+        return True
+    try:
+        params = estimator.get_params(deep=True)
+    except Exception:  # an estimator whose get_params fails has no steps sk2tensor can see
+        return False
+    return any(_text_vectorizer(value) for value in params.values())
+
+
+def _convert_documents(
+    estimator: Any, X: Any, *, strategy: str, device: str, dtype: str, opset: int | None, validate: bool
+) -> CompiledModel:
+    """:func:`convert` for a model fitted on documents (module docstring)."""
+    documents = document_array(X)
+    if opset is None:
+        opset = max(DEFAULT_OPSET, TEXT_OPSET)
+    if opset < TEXT_OPSET:
+        raise UnsupportedParameterError(
+            f"text vectorizers need opset {TEXT_OPSET} or above (StringSplit, RegexFullMatch), got opset={opset}"
+        )
+    graph = _graph_builder(dtype, opset)
+    column = Column(graph.string_input(DOCUMENTS_INPUT), label=DOCUMENTS_INPUT)
+    context = ConversionContext(strategy=strategy, device=device)
+    outputs = lower(graph, estimator, Table((column,)), context)
+    methods = _declare_outputs(graph, estimator, outputs, strategy, context)
+    sample = documents if validate else documents[:2]
+    reference = _sklearn_outputs(estimator, sample, methods)
+    props = _properties(estimator, 1, dtype, methods, reference, context, None)
+    props[md.INPUTS] = json.dumps(
+        [
+            {
+                "name": DOCUMENTS_INPUT,
+                "kind": "string",
+                "dtype": "string",
+                "shape": ["batch", 1],
+                "column": None,
+                "position": 0,
+                "documents": True,
+            }
+        ]
+    )
+    props[md.MISSING_STRINGS] = json.dumps({"nan": md.MISSING_NAN, "none": md.MISSING_NONE})
+    labels = _predicts_labels(outputs)
+    return _finish(estimator, graph, props, methods, reference, sample, device, dtype, validate, labels)
+
+
 def _properties(
     estimator: Any,
     width: int,
@@ -679,6 +765,8 @@ def _properties(
         props[md.BASE_MARGIN] = json.dumps({"name": context.margin_input[0].name, "width": context.margin_input[1]})
     if names is not None:
         props[md.FEATURE_NAMES] = json.dumps(names)
+    if context.text_inputs:
+        props[md.TEXT_INPUTS] = json.dumps({name: {"lowercase": low} for name, low in context.text_inputs.items()})
     return props
 
 

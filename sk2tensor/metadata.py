@@ -51,6 +51,7 @@ SINGLE_ROW_VECTORS = "single_row_vectors"
 SPLIT_OUTPUTS = "split_outputs"
 SPARSE_INPUT = "sparse_input"
 LEAF_DTYPE = "leaf_dtype"
+TEXT_INPUTS = "text_inputs"
 
 #: What a string input is fed for NaN (and every other missing value) and for ``None``: see the docstring.
 MISSING_NAN = "__sk2tensor_missing_nan__"
@@ -87,6 +88,8 @@ DESCRIPTIONS = {
     "classifier's `predict_proba`); the graph output holds them side by side, `[batch, sum of widths]`",
     SPARSE_INPUT: 'JSON object `{"format": "csr", "indptr": ..., "indices": ..., "values": ...}`: the names of the '
     "three graph inputs that take the rows in compressed sparse row form (exports with `sparse_input=True` only)",
+    TEXT_INPUTS: 'JSON object: string input -> `{"lowercase": bool}`, for the inputs a text vectorizer tokenizes: '
+    "what decides which documents the graph cannot tokenize as sklearn (they come out NaN; README, Text)",
     LEAF_DTYPE: '`"float32"` when tree leaf values were rounded to float32 (`leaf_dtype="float32"`); absent when '
     "they are the model's own",
 }

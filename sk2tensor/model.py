@@ -226,6 +226,12 @@ class CompiledModel:
         self.string_inputs: list[tuple[str, int]] = [
             (entry["name"], int(entry["position"])) for entry in self.inputs or [] if entry["kind"] == "string"
         ]
+        #: String inputs a text vectorizer tokenizes -> whether it lowercases them.
+        self.text_inputs: dict[str, bool] = {
+            name: bool(entry["lowercase"]) for name, entry in json.loads(props.get(md.TEXT_INPUTS, "{}")).items()
+        }
+        #: Whether the model takes documents (a text vectorizer first): one sequence of strings, not a table.
+        self.takes_documents = any(entry.get("documents", False) for entry in self.inputs or [])
         #: Positions of the columns the numeric input holds, in order.
         self.numeric_positions: list[int] = next(
             (list(entry["positions"]) for entry in self.inputs or [] if entry["kind"] == "numeric"),
@@ -478,6 +484,8 @@ class CompiledModel:
             # processes) where classes_ is an object array: the same values, in its dtype.
             return labels.astype(dtype) if dtype is not None and dtype.kind == "U" and labels.dtype != dtype else labels
         if dtype is not None and dtype != result.dtype:
+            if dtype.kind in "iub" and result.dtype.kind == "f" and np.isnan(result).any():
+                return result  # rows the graph marks NaN (documents it cannot tokenize) have no integer form
             return result.astype(dtype)
         return result
 
@@ -515,6 +523,10 @@ class CompiledModel:
     def _string_feeds(self, X: Any) -> dict[str, np.ndarray]:
         """The feeds of a model with string columns, from a DataFrame (columns matched by name, in any order) or
         a 2-D array (columns by position)."""
+        if self.takes_documents:
+            feeds = {self.string_inputs[0][0]: document_array(X).reshape(-1, 1)}
+            self._check_documents(feeds)
+            return feeds
         framed = hasattr(X, "columns") and hasattr(X, "iloc")
         if framed and self.feature_names is not None:
             X = X[self.frame_columns(X)]
@@ -544,7 +556,24 @@ class CompiledModel:
             feeds[self.input_name] = numeric
         for name, j in self.string_inputs:
             feeds[name] = string_feed(column(j), label(j), self.missing_strings)
+        self._check_documents(feeds)
         return feeds
+
+    def _check_documents(self, feeds: dict[str, np.ndarray]) -> None:
+        """Refuse documents the graph cannot tokenize as sklearn does: it would give NaN for them, and an
+        arbitrary label in ``predict`` (metadata ``text_inputs``)."""
+        if not self.text_inputs:
+            return
+        from sk2tensor.converters._text import untokenizable
+
+        for name, lowercase in self.text_inputs.items():
+            for row, document in enumerate(feeds.get(name, np.empty((0, 1), dtype=object))[:, 0]):
+                reason = untokenizable(document, lowercase)
+                if reason is not None:
+                    raise InputError(
+                        f"document {row + 1} of {name!r} holds {reason}: the export would give NaN for it rather "
+                        "than sklearn's result. Remove or replace such characters before predicting (README, Text)"
+                    )
 
     def _frame_to_array(self, frame: Any) -> np.ndarray:
         if self.feature_names is not None:
@@ -607,6 +636,27 @@ def is_sparse(X: Any) -> bool:
     """Whether ``X`` is a scipy sparse matrix or array (scipy comes with scikit-learn; imported only if loaded)."""
     sparse = sys.modules.get("scipy.sparse")
     return sparse is not None and sparse.issparse(X)
+
+
+def document_array(X: Any) -> np.ndarray:
+    """``X`` (a list, tuple, 1-D array or Series of ``str``, or a one-column table of them) as a 1-D object
+    array; anything else is an :class:`InputError` naming what is wrong."""
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        if X.shape[1] != 1:
+            raise InputError(f"the model takes documents: one sequence of strings, not {X.shape[1]} columns")
+        X = X.iloc[:, 0]
+    values = X.to_numpy(dtype=object) if hasattr(X, "to_numpy") else np.asarray(X, dtype=object)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise InputError(f"the model takes documents: a 1-D sequence of strings, got a {values.ndim}-D array")
+    for row, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InputError(
+                f"document {row + 1} is {value!r} ({type(value).__name__}): the model takes strings (sklearn "
+                "refuses missing documents too)"
+            )
+    return values
 
 
 def string_feed(values: Any, label: str, missing: dict[str, str] | None = None) -> np.ndarray:

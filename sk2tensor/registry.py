@@ -121,6 +121,9 @@ class ConversionContext:
     #: Outputs sklearn returns as a list of ``[batch, width]`` arrays (a multi-output classifier's
     #: ``predict_proba``): the graph outputs them side by side, and CompiledModel splits them at these widths.
     split_outputs: dict[str, list[int]] = field(default_factory=dict)
+    #: String graph inputs that a text vectorizer tokenizes -> whether it lowercases them (metadata
+    #: ``text_inputs``): CompiledModel refuses the documents the graph would give NaN for.
+    text_inputs: dict[str, bool] = field(default_factory=dict)
 
     def declare_margin(self, graph: Any, width: int) -> Any:
         """The ``[batch, width]`` base-margin graph input (one per export)."""
@@ -222,9 +225,9 @@ _NO_PREDICTION = (
 _COVARIANCE = (
     "it has no prediction method (only mahalanobis and score); EllipticEnvelope, its outlier detector, converts"
 )
-_TOKENIZERS = (
-    "it tokenizes text with a regular expression, which ONNX's standard operators cannot: vectorize the text "
-    "before the model and export the steps after it (TfidfTransformer converts)"
+_HASHING = (
+    "it hashes each token with MurmurHash3, which ONNX's standard operators cannot compute (no operator gives a "
+    "string's bytes): CountVectorizer or TfidfVectorizer converts"
 )
 _BATCH_ITERATION = (
     "its transform iterates until a tolerance over the whole batch is met, so a row's result depends on the other "
@@ -260,10 +263,7 @@ WHY_NOT: dict[str, str] = {
     },
     "sklearn.covariance.GraphicalLasso": _COVARIANCE,
     "sklearn.covariance.GraphicalLassoCV": _COVARIANCE,
-    **{
-        f"sklearn.feature_extraction.text.{name}": _TOKENIZERS
-        for name in ("CountVectorizer", "TfidfVectorizer", "HashingVectorizer")
-    },
+    "sklearn.feature_extraction.text.HashingVectorizer": _HASHING,
     "sklearn.feature_extraction.DictVectorizer": "it reads Python dicts, which no tensor input holds",
     "sklearn.feature_extraction.FeatureHasher": "it hashes Python dicts or strings, which no tensor input holds",
     "sklearn.feature_extraction.image.PatchExtractor": "it cuts images into patches: not a model of rows",

@@ -13,7 +13,7 @@ from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sk2tensor.converters._numeric import as_columns, as_vector, columns
 from sk2tensor.converters.pipeline import transformed
 from sk2tensor.converters.preprocessing import INVERSE_TRANSFORMS
-from sk2tensor.graph import GraphBuilder, Table, Var
+from sk2tensor.graph import GraphBuilder, SparseRows, Table, Var
 from sk2tensor.registry import ConversionContext, converter, lower, unsupported
 
 
@@ -47,6 +47,8 @@ def convert_column_transformer(
             part = selected
         else:
             part = transformed(graph, estimator, f"transformers[{name!r}]", transformer, selected, context)
+            if isinstance(part, SparseRows):  # a text vectorizer's counts, beside the other outputs
+                part = context.dense_rows(graph, part)
         if weights.get(name) is not None:
             if isinstance(part, Table):
                 raise unsupported(

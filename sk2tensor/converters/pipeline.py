@@ -81,6 +81,8 @@ def convert_feature_union(
             if part.has_strings:
                 raise refuse_strings(estimator, part)
             part = part.matrix(graph)
+        if isinstance(part, SparseRows):  # a text vectorizer's counts, beside the other outputs
+            part = context.dense_rows(graph, part)
         if weights.get(name) is not None:
             part = graph.mul(part, graph.const(float(weights[name]), "weight"))
         parts.append(part)

@@ -1,0 +1,640 @@
+"""Word tokenization and term counting of sklearn's CountVectorizer, in default-domain ONNX operators.
+
+sklearn lowercases each document (``str.lower``), takes the maximal runs of word characters (``\\w`` of Python's
+``re``: letters, digits and ``_`` of every script) that are long enough (two characters for the default
+``token_pattern``), drops stop words, joins consecutive tokens into n-grams and counts the terms of its
+vocabulary. ONNX has no regular-expression tokenizer, so the graph gets there with the string operators of
+opset 20:
+
+* lowercase: ``StringNormalizer`` in the ``"C"`` locale, which every platform has, changes ``A``-``Z`` only;
+  a document holding a capital outside ASCII (``É``, ``Σ``...) is one the graph cannot lowercase as Python does;
+* tokens: ``StringSplit`` on each non-word character of a fixed set (ASCII, Latin-1, general punctuation, CJK
+  and full-width punctuation: :data:`SPLIT_CHARACTERS`); a piece that still holds another character (an emoji,
+  say) is one the graph cannot split as Python does. The set is large, so the pieces that hold only word
+  characters after splitting on spaces are set aside first (one ``RegexFullMatch``), and the rarer groups of
+  separators run only when some piece holds one of them (``If``);
+* terms: the batch's distinct terms are matched with the vocabulary through one ``Unique`` over both, and
+  ``Unique`` over ``row * n_terms + column`` gives each row's counts, in the order of a CSR matrix whose
+  column indices are sorted (as CountVectorizer returns it).
+
+Rows the graph cannot tokenize as sklearn does come out NaN (their counts, and a NaN in column 0), never as
+different counts. The result is :class:`~sk2tensor.graph.SparseRows`: a TfidfTransformer or a linear model after
+the vectorizer works on the stored counts only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from sk2tensor.graph import STRING, GraphBuilder, SparseRows, Var
+
+#: StringSplit and RegexFullMatch are opset 20 operators.
+TEXT_OPSET = 20
+
+#: The token patterns the graph reproduces, with the fewest word characters of a token.
+TOKEN_PATTERNS = {
+    r"(?u)\b\w\w+\b": 2,
+    r"\b\w\w+\b": 2,
+    r"(?u)\b\w+\b": 1,
+    r"\b\w+\b": 1,
+}
+
+#: Separators split on every piece, most frequent first.
+COMMON_SEPARATORS = tuple("\n\t\r.,'\"()-:;!?/")
+
+#: Terms are looked up one digit of their column at a time (:func:`vocabulary_columns`), in a base of at most
+#: this: one lookup up to 256 terms, two up to 65,536.
+MAX_LOOKUP_WIDTH = 256
+
+#: Capitals outside ASCII that the graph lowercases (one StringSplit each), by code point range: Latin-1,
+#: Latin Extended-A, the Greek and the Russian alphabets. A capital of another script makes its document NaN.
+LOWERED_RANGES = ((0xC0, 0xDE), (0x100, 0x17F), (0x386, 0x3AB), (0x400, 0x42F))
+
+#: A word is lowercased when it holds each capital at most this many times (more: NaN).
+MAX_CAPITAL_REPEATS = 2
+
+#: Words split off each document per round before the rest of it goes to the next round (:func:`_space_split`);
+#: the last round splits what is left whole.
+SPACE_ROUNDS = (64, 1024)
+
+#: The rarer separators are tried this many at a time, each set only when some part holds one of them.
+GATED_CHUNK = 8
+
+#: Code point ranges whose non-word characters are separators of the graph (each range runs only when a piece
+#: holds one of its characters).
+SEPARATOR_RANGES = (
+    (0x01, 0x7F),  # ASCII (NUL excepted)
+    (0xA0, 0xFF),  # Latin-1 (its control characters excepted)
+    (0x2000, 0x206F),  # general punctuation, spaces
+    (0x20A0, 0x20CF),  # currency signs
+    (0x2116, 0x2116),  # numero sign
+    (0x2122, 0x2122),  # trade mark sign
+    (0x2190, 0x2199),  # arrows
+    (0x21D2, 0x21D4),  # double arrows
+    (0x3000, 0x303F),  # CJK punctuation
+    (0xFF00, 0xFF65),  # full-width punctuation
+)
+
+
+def _is_word(character: str) -> bool:
+    return re.fullmatch(r"\w", character) is not None
+
+
+def _re2_class(code_points: list[int], negate: bool = False) -> str:
+    """An RE2 character class of ``code_points`` (sorted), as ranges of ``\\x{...}`` escapes."""
+    ranges: list[list[int]] = []
+    for c in code_points:
+        if ranges and c == ranges[-1][1] + 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+    return f"[{'^' if negate else ''}{body}]"
+
+
+def _all_code_points() -> range:
+    return range(1, sys.maxunicode + 1)
+
+
+def _valid(c: int) -> bool:
+    return not 0xD800 <= c <= 0xDFFF  # surrogates are not UTF-8
+
+
+@functools.cache
+def word_class() -> str:
+    """RE2 class of Python's ``\\w`` (this interpreter's Unicode tables)."""
+    return _re2_class([c for c in _all_code_points() if _valid(c) and _is_word(chr(c))])
+
+
+@functools.cache
+def lowered_capitals() -> tuple[tuple[str, str], ...]:
+    """The capitals outside ASCII the graph lowercases, with their lowercase: those of :data:`LOWERED_RANGES`
+    that ``str.lower`` turns into one other word character whatever surrounds them (not ``Σ``, whose lowercase
+    depends on the next character)."""
+    pairs = []
+    for start, stop in LOWERED_RANGES:
+        for c in map(chr, range(start, stop + 1)):
+            small = c.lower()
+            if len(small) == 1 and small != c and c != "\u03a3" and _is_word(c) and _is_word(small):
+                pairs.append((c, small))
+    return tuple(pairs)
+
+
+@functools.cache
+def unlowered_capitals_class() -> str:
+    """RE2 class of the characters outside ASCII that ``str.lower`` changes and the graph does not lowercase."""
+    lowered = {ord(c) for c, _ in lowered_capitals()}
+    return _re2_class(
+        [c for c in range(0x80, sys.maxunicode + 1) if _valid(c) and chr(c).lower() != chr(c) and c not in lowered]
+    )
+
+
+@functools.cache
+def separator_groups() -> tuple[tuple[str, ...], ...]:
+    """The separators of each of :data:`SEPARATOR_RANGES`, the common ones left out."""
+    groups = []
+    for start, stop in SEPARATOR_RANGES:
+        characters = tuple(
+            chr(c)
+            for c in range(start, stop + 1)
+            if not _is_word(chr(c)) and chr(c) not in COMMON_SEPARATORS and unicodedata.category(chr(c)) != "Cn"
+        )
+        groups.append(tuple(c for c in characters if c != " "))
+    return tuple(groups)
+
+
+def re2_literal(text: str) -> str:
+    """``text`` as an RE2 pattern matching it literally."""
+    return "".join(c if c.isalnum() and c.isascii() else f"\\x{{{ord(c):x}}}" for c in text)
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """What CountVectorizer's word analyzer does, as the graph needs it."""
+
+    lowercase: bool
+    min_token_length: int
+    stop_words: frozenset[str]
+    ngram_range: tuple[int, int]
+    #: Whether the vocabulary holds a term shorter than ``min_token_length`` (a ``vocabulary`` given to the
+    #: vectorizer): only then are short words dropped before counting single words.
+    short_terms: bool = True
+
+
+def _string_const(graph: GraphBuilder, values: list[str], hint: str) -> Var:
+    return graph.const(np.array(values, dtype=object), hint, dtype=STRING)
+
+
+def _regex(graph: GraphBuilder, x: Var, pattern: str) -> Var:
+    return graph._node("RegexFullMatch", [x], np.bool_, pattern=pattern)
+
+
+def _count_true(graph: GraphBuilder, mask: Var) -> Var:
+    """int64 scalar: how many of the 1-D ``mask`` are true (0 for an empty one)."""
+    return graph.reduce_sum(graph.cast(mask, np.int64), [0])
+
+
+def _ones_like(graph: GraphBuilder, strings: Var) -> Var:
+    """int64 ones of the shape of a string tensor, with no shape operator (comparing with the empty string stops
+    at the lengths)."""
+    empty = graph.equal(strings, _string_const(graph, [""], "empty"))
+    return graph.cast(graph.logical_or(empty, graph.logical_not(empty)), np.int64)
+
+
+def _split(graph: GraphBuilder, pieces: Var, origins: Var, separator: str) -> tuple[Var, Var]:
+    """``pieces`` (1-D) split on ``separator``, the empty parts dropped, each part keeping its piece's origin."""
+    parts, _ = graph._node("StringSplit", [pieces], STRING, n_outputs=2, delimiter=separator)
+    filled = graph.logical_not(graph.equal(parts, _string_const(graph, [""], "empty")))
+    column = graph.unsqueeze(origins, [1])
+    spread = graph.where(filled, column, column)  # each part's origin, [pieces, parts]
+    keep = graph.reshape(filled, [-1])
+    return graph._node("Compress", [graph.reshape(parts, [-1]), keep], STRING, axis=0), graph._node(
+        "Compress", [graph.reshape(spread, [-1]), keep], np.int64, axis=0
+    )
+
+
+def _split_all(graph: GraphBuilder, pieces: Var, origins: Var, separators: tuple[str, ...]) -> tuple[Var, Var]:
+    for separator in separators:
+        pieces, origins = _split(graph, pieces, origins, separator)
+    return pieces, origins
+
+
+def _any_holds(graph: GraphBuilder, pieces: Var, group: tuple[str, ...]) -> tuple[Var, Var]:
+    """Which of ``pieces`` hold a character of ``group``, and whether any does (a bool scalar)."""
+    holds = _regex(graph, pieces, f"(?s).*{_re2_class(sorted(ord(c) for c in group))}.*")
+    return holds, graph.reshape(graph.greater(_count_true(graph, holds), graph.const(np.int64(0), "zero")), [])
+
+
+def _gated_splits(graph: GraphBuilder, pieces: Var, origins: Var, group: tuple[str, ...]) -> tuple[Var, Var]:
+    """``pieces`` split on the separators of ``group``, :data:`GATED_CHUNK` of them at a time and only when some
+    piece holds one of those (``If``): a batch pays for the separators it holds."""
+    for start in range(0, len(group), GATED_CHUNK):
+        chunk = group[start : start + GATED_CHUNK]
+        _, present = _any_holds(graph, pieces, chunk)
+
+        def split(sub: GraphBuilder, chunk: tuple[str, ...] = chunk, p: Var = pieces, o: Var = origins) -> list[Var]:
+            return list(_split_all(sub, p, o, chunk))
+
+        def keep(sub: GraphBuilder, p: Var = pieces, o: Var = origins) -> list[Var]:
+            return [p, o]
+
+        pieces, origins = graph.if_(present, split, keep, [1, 1], hint="separators")
+    return pieces, origins
+
+
+def _split_group(
+    graph: GraphBuilder,
+    pieces: Var,
+    origins: Var,
+    group: tuple[str, ...],
+    n_origins: Var | None,
+    *,
+    gated: bool = False,
+    holds: Var | None = None,
+) -> tuple[Var, Var]:
+    """``pieces`` split on the separators of ``group``, when some piece holds one (``If``; ``holds``: which do,
+    when known). The pieces that hold one are split and go after the others; with ``n_origins`` (int64 zeros,
+    one per origin) every piece of an origin that holds one moves with it, so that an origin's parts stay
+    together and in order. ``gated``: the separators are tried a few at a time (:func:`_gated_splits`)."""
+    if holds is None:
+        holds, present = _any_holds(graph, pieces, group)
+    else:
+        present = graph.reshape(graph.greater(_count_true(graph, holds), graph.const(np.int64(0), "zero")), [])
+
+    def split(sub: GraphBuilder) -> list[Var]:
+        moving = holds
+        if n_origins is not None:
+            marks = sub._node(
+                "ScatterElements", [n_origins, origins, sub.cast(holds, np.int64)], np.int64, axis=0, reduction="max"
+            )
+            moving = sub.cast(sub.gather(marks, origins), np.bool_)
+        staying = sub.logical_not(moving)
+        moved = sub._node("Compress", [pieces, moving], STRING, axis=0)
+        moved_origins = sub._node("Compress", [origins, moving], np.int64, axis=0)
+        if gated:
+            moved, moved_origins = _gated_splits(sub, moved, moved_origins, group)
+        else:
+            moved, moved_origins = _split_all(sub, moved, moved_origins, group)
+        return [
+            sub.concat([sub._node("Compress", [pieces, staying], STRING, axis=0), moved], axis=0),
+            sub.concat([sub._node("Compress", [origins, staying], np.int64, axis=0), moved_origins], axis=0),
+        ]
+
+    def keep(sub: GraphBuilder) -> list[Var]:
+        return [pieces, origins]
+
+    pieces, origins = graph.if_(present, split, keep, [1, 1], hint="separators")
+    return pieces, origins
+
+
+def _space_split(graph: GraphBuilder, documents: Var, keys: Var) -> tuple[Var, Var]:
+    """The words between spaces of ``documents`` (1-D) and the key of each, ``keys`` (one per document, a
+    multiple of ``2**32``) plus the word's number in its document.
+
+    StringSplit pads every document to the longest one's count of parts, so a batch holding one long document
+    would cost that many strings per document: the first rounds split off a bounded number of words
+    (:data:`SPACE_ROUNDS`) and only the documents longer than that go on to the next round."""
+    words, word_keys = [], []
+    offset = 0
+    rest, rest_keys = documents, keys
+    for bound in (*SPACE_ROUNDS, None):
+        attributes = {"delimiter": " "} if bound is None else {"delimiter": " ", "maxsplit": bound}
+        parts, counts = graph._node("StringSplit", [rest], STRING, n_outputs=2, **attributes)
+        filled = graph.logical_not(graph.equal(parts, _string_const(graph, [""], "empty")))
+        ones = graph.cast(graph.logical_or(filled, graph.logical_not(filled)), np.int64)
+        number = graph.sub(graph.cumsum(ones, 1), ones)  # each part's column
+        key = graph.add(graph.unsqueeze(rest_keys, [1]), graph.add(number, graph.const(np.int64(offset), "offset")))
+        taken = filled
+        if bound is not None:
+            # A document with more parts than the bound keeps the rest of it in part number ``bound``.
+            longer = graph.unsqueeze(graph.greater(counts, graph.const(np.int64(bound), "bound")), [1])
+            remainder = graph.logical_and(graph.equal(number, graph.const(np.int64(bound), "bound")), longer)
+            taken = graph.logical_and(filled, graph.logical_not(remainder))
+            flat_remainder = graph.reshape(remainder, [-1])
+        flat_parts, flat_taken = graph.reshape(parts, [-1]), graph.reshape(taken, [-1])
+        words.append(graph._node("Compress", [flat_parts, flat_taken], STRING, axis=0))
+        word_keys.append(graph._node("Compress", [graph.reshape(key, [-1]), flat_taken], np.int64, axis=0))
+        if bound is None:
+            break
+        rest = graph._node("Compress", [flat_parts, flat_remainder], STRING, axis=0)
+        rest_keys = graph._node("Compress", [graph.reshape(key, [-1]), flat_remainder], np.int64, axis=0)
+        rest_keys = graph.sub(rest_keys, graph.const(np.int64(offset + bound), "offset"))
+        offset += bound
+    return graph.concat(words, axis=0), graph.concat(word_keys, axis=0)
+
+
+def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var, Var, Var]:
+    """The tokens of ``documents`` (1-D strings), the row of each, and ``[batch]`` bool: the rows whose tokens the
+    graph cannot reproduce (module docstring). Tokens come in document order when the analyzer makes n-grams
+    (in any order otherwise: counts do not depend on it)."""
+    batch_ones = _ones_like(graph, documents)
+    zero = graph.const(np.int64(0), "zero")
+    shift = graph.const(np.int64(1 << 32), "row_shift")
+    bad = graph.logical_not(_regex(graph, documents, "(?s)[^\\x{0}]*"))  # NUL is no separator here
+    if analyzer.lowercase:
+        bad = graph.logical_or(bad, _regex(graph, documents, f"(?s).*{unlowered_capitals_class()}.*"))
+        capitals = _regex(graph, documents, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in lowered_capitals()))}.*")
+        any_capital = graph.reshape(graph.greater(_count_true(graph, capitals), zero), [])
+        documents = graph._node("StringNormalizer", [documents], STRING, case_change_action="LOWER", locale="C")
+    document_rows = graph.sub(graph.cumsum(batch_ones, 0), batch_ones)  # 0 .. batch - 1
+    pieces, keys = _space_split(graph, documents, graph.mul(document_rows, shift))
+    ordered = analyzer.ngram_range[1] > 1
+    if ordered:
+        _, order = graph.topk(keys, graph.reshape(graph.reduce_sum(_ones_like(graph, pieces), [0]), [1]), 0, False)
+        pieces, keys = graph.gather(pieces, order), graph.gather(keys, order)
+    rows = graph.div(keys, shift)
+    # Pieces of word characters only are final; the others go through the groups of separators, each part
+    # keeping its piece's position (its origin) among the pieces.
+    ones = _ones_like(graph, pieces)
+    positions = graph.sub(graph.cumsum(ones, 0), ones)
+    clean = _regex(graph, pieces, f"{word_class()}+")
+    dirty = graph.logical_not(clean)
+    parts = graph._node("Compress", [pieces, dirty], STRING, axis=0)
+    origins = graph._node("Compress", [positions, dirty], np.int64, axis=0)
+    n_origins = graph.mul(ones, zero) if ordered else None
+    parts, origins = _split_group(graph, parts, origins, COMMON_SEPARATORS, n_origins)
+    # The rarer separators: only for the parts still holding a non-word character, each group of them in
+    # chunks, so that a batch runs the few it holds.
+    unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
+    rare = tuple(c for group in separator_groups() for c in group)
+    parts, origins = _split_group(graph, parts, origins, rare, n_origins, gated=True, holds=unsplit)
+    # A part that still holds a non-word character marks its row.
+    unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
+    unsplit_rows = graph.gather(rows, graph._node("Compress", [origins, unsplit], np.int64, axis=0))
+    marks = graph.scatter_elements(graph.mul(batch_ones, zero), unsplit_rows, _ones_like_int(graph, unsplit_rows))
+    bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
+
+    words = graph.concat([graph._node("Compress", [pieces, clean], STRING, axis=0), parts], axis=0)
+    word_positions = graph.concat([graph._node("Compress", [positions, clean], np.int64, axis=0), origins], axis=0)
+    if analyzer.lowercase:
+        words, word_positions, failed = _lowercase(graph, words, word_positions, any_capital)
+        failed_rows = graph.gather(rows, failed)
+        marks = graph.scatter_elements(graph.mul(batch_ones, zero), failed_rows, _ones_like_int(graph, failed_rows))
+        bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
+    if ordered:
+        # Back in document order: TopK keeps equal keys in their order, and an origin's parts are in order.
+        count = graph.reshape(graph.reduce_sum(_ones_like(graph, words), [0]), [1])
+        _, order = graph.topk(word_positions, count, axis=0, largest=False)
+        words, word_positions = graph.gather(words, order), graph.gather(word_positions, order)
+    word_rows = graph.gather(rows, word_positions)
+    keep = None
+    if analyzer.min_token_length > 1 and (ordered or analyzer.short_terms):
+        keep = _regex(graph, words, f"(?s).{{{analyzer.min_token_length},}}")
+    if analyzer.stop_words and ordered:
+        listed = "|".join(re2_literal(w) for w in sorted(analyzer.stop_words))
+        kept = graph.logical_not(_regex(graph, words, f"(?:{listed})"))
+        keep = kept if keep is None else graph.logical_and(keep, kept)
+    if keep is not None:
+        words = graph._node("Compress", [words, keep], STRING, axis=0)
+        word_rows = graph._node("Compress", [word_rows, keep], np.int64, axis=0)
+    return words, word_rows, bad
+
+
+def _lowercase_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str, str], ...]) -> tuple[Var, Var]:
+    """``words`` with each capital of ``letters`` replaced by its lowercase (StringSplit on it, then the parts
+    joined with the lowercase letter), and which words hold a capital more than :data:`MAX_CAPITAL_REPEATS`
+    times (those are not lowercased whole)."""
+    ones = _ones_like(graph, words)
+    padding = graph.where(
+        graph.equal(
+            graph.mul(graph.unsqueeze(ones, [1]), graph.const(np.zeros((1, MAX_CAPITAL_REPEATS + 1), np.int64))),
+            graph.const(np.int64(0), "zero"),
+        ),
+        _string_const(graph, [""], "empty"),
+        _string_const(graph, [""], "empty"),
+    )  # [words, repeats + 1] empty strings
+    too_many: Var | None = None
+    for capital, small in letters:
+        parts, counts = graph._node(
+            "StringSplit", [words], STRING, n_outputs=2, delimiter=capital, maxsplit=MAX_CAPITAL_REPEATS
+        )
+        parts = graph.slice(
+            graph.concat([parts, padding], axis=1), [0, 0], [np.iinfo(np.int64).max, MAX_CAPITAL_REPEATS + 1]
+        )
+        joined = graph.gather(parts, graph.const(np.int64(0), "zero"), axis=1)
+        letter = _string_const(graph, [small], "lowercase")
+        for j in range(1, MAX_CAPITAL_REPEATS + 1):
+            separator = graph.where(
+                graph.greater(counts, graph.const(np.int64(j), "part")), letter, _string_const(graph, [""], "empty")
+            )
+            joined = graph._node("StringConcat", [joined, separator], STRING)
+            joined = graph._node(
+                "StringConcat", [joined, graph.gather(parts, graph.const(np.int64(j), "part"), axis=1)], STRING
+            )
+        last = graph.gather(parts, graph.const(np.int64(MAX_CAPITAL_REPEATS), "part"), axis=1)
+        more = _regex(graph, last, f"(?s).*{re2_literal(capital)}.*")
+        too_many = more if too_many is None else graph.logical_or(too_many, more)
+        words = joined
+    assert too_many is not None
+    return words, too_many
+
+
+def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var) -> tuple[Var, Var, Var]:
+    """``words`` (and their positions) with the capitals of :func:`lowered_capitals` lowercased, when a document
+    holds one (``If``): the words holding one are lowercased, in groups of :data:`GATED_CHUNK` letters each run
+    only when some word holds one, and go after the others. Also the positions of the words that hold a capital
+    too often to be lowercased here."""
+    pairs = lowered_capitals()
+    holds = _regex(graph, words, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in pairs))}.*")
+
+    def lowercase(sub: GraphBuilder) -> list[Var]:
+        kept = sub.logical_not(holds)
+        capitalised = sub._node("Compress", [words, holds], STRING, axis=0)
+        capitalised_positions = sub._node("Compress", [positions, holds], np.int64, axis=0)
+        failed: Var | None = None
+        for start in range(0, len(pairs), GATED_CHUNK):
+            chunk = pairs[start : start + GATED_CHUNK]
+            _, present = _any_holds(sub, capitalised, tuple(c for c, _ in chunk))
+
+            def replace(branch: GraphBuilder, chunk=chunk, w: Var = capitalised) -> list[Var]:
+                replaced, too_many = _lowercase_letters(branch, w, chunk)
+                return [replaced, too_many]
+
+            def keep(branch: GraphBuilder, w: Var = capitalised) -> list[Var]:
+                empty = branch.equal(w, _string_const(branch, [""], "empty"))
+                return [w, branch.logical_and(empty, branch.logical_not(empty))]
+
+            capitalised, too_many = sub.if_(present, replace, keep, [1, 1], hint="lowercase")
+            failed = too_many if failed is None else sub.logical_or(failed, too_many)
+        assert failed is not None
+        return [
+            sub.concat([sub._node("Compress", [words, kept], STRING, axis=0), capitalised], axis=0),
+            sub.concat([sub._node("Compress", [positions, kept], np.int64, axis=0), capitalised_positions], axis=0),
+            sub._node("Compress", [capitalised_positions, failed], np.int64, axis=0),
+        ]
+
+    def keep(sub: GraphBuilder) -> list[Var]:
+        none = sub._node("Compress", [positions, sub.logical_not(sub.equal(positions, positions))], np.int64, axis=0)
+        return [words, positions, none]
+
+    return tuple(graph.if_(any_capital, lowercase, keep, [1, 1, 1], hint="lowercase"))  # type: ignore[return-value]
+
+
+def _ones_like_int(graph: GraphBuilder, values: Var) -> Var:
+    return graph.add(graph.mul(values, graph.const(np.int64(0), "zero")), graph.const(np.int64(1), "one"))
+
+
+def terms(graph: GraphBuilder, words: Var, rows: Var, ngram_range: tuple[int, int]) -> tuple[Var, Var]:
+    """The n-grams of ``ngram_range`` of each row's tokens (joined by a space, as sklearn's ``_word_ngrams``),
+    and the row of each."""
+    low, high = ngram_range
+    grams, gram_rows = ([words], [rows]) if low == 1 else ([], [])
+    space = _string_const(graph, [" "], "space")
+    end = np.iinfo(np.int64).max
+    for n in range(max(low, 2), high + 1):
+        # gram i joins tokens i .. i + n - 1, kept where they belong to one row.
+        joined = graph.slice(words, [0], [-(n - 1)])
+        for k in range(1, n):
+            following = graph.slice(words, [k], [end if k == n - 1 else -(n - 1 - k)])
+            joined = graph._node(
+                "StringConcat", [graph._node("StringConcat", [joined, space], STRING), following], STRING
+            )
+        first, last = graph.slice(rows, [0], [-(n - 1)]), graph.slice(rows, [n - 1], [end])
+        same = graph.equal(first, last)
+        grams.append(graph._node("Compress", [joined, same], STRING, axis=0))
+        gram_rows.append(graph._node("Compress", [first, same], np.int64, axis=0))
+    if len(grams) == 1:
+        return grams[0], gram_rows[0]
+    return graph.concat(grams, axis=0), graph.concat(gram_rows, axis=0)
+
+
+def vocabulary_columns(graph: GraphBuilder, grams: Var, vocabulary: list[str]) -> Var:
+    """int64: the column of each of ``grams`` (1-D strings) in ``vocabulary``, -1 for a gram outside it.
+
+    The lookup is ONNX's ``TfIdfVectorizer`` (default domain, opset 9) on the batch's distinct grams, one per
+    row: its pool is the vocabulary, so ONNX Runtime builds the table once, when it loads the model. Each node
+    maps a term to one digit of its column and counts it there (the fewest digits whose base is at most
+    :data:`MAX_LOOKUP_WIDTH`, each node's output that wide); the digit is the
+    ``ArgMax`` of the row, and a row without a count is a gram outside the vocabulary. An empty string is
+    looked up last so that the node never gets an empty batch, which it refuses."""
+    distinct, inverse = graph.unique(grams)
+    rows = graph.reshape(graph.concat([distinct, _string_const(graph, [""], "empty")], axis=0), [-1, 1])
+    ids = np.arange(len(vocabulary), dtype=np.int64)
+    n_digits = 1 if len(vocabulary) <= MAX_LOOKUP_WIDTH else 2 if len(vocabulary) <= MAX_LOOKUP_WIDTH**2 else 3
+    base = max(2, int(np.ceil(len(vocabulary) ** (1 / n_digits))))
+    found: Var | None = None
+    column: Var | None = None
+    scale = 1
+    while True:
+        digits = (ids // scale) % base
+        counts = graph._node(
+            "TfIdfVectorizer",
+            [rows],
+            np.float32,
+            mode="TF",
+            min_gram_length=1,
+            max_gram_length=1,
+            max_skip_count=0,
+            ngram_counts=[0],
+            ngram_indexes=digits.tolist(),
+            pool_strings=list(vocabulary),
+        )
+        digit = graph.argmax(counts, axis=1)
+        if found is None:
+            found = graph.greater(graph.reduce_max(counts, [1]), graph.const(np.float32(0), "zero", dtype=np.float32))
+        part = digit if scale == 1 else graph.mul(digit, graph.const(np.int64(scale), "scale"))
+        column = part if column is None else graph.add(column, part)
+        scale *= base
+        if scale >= len(vocabulary):
+            break
+    assert found is not None and column is not None
+    column = graph.where(found, column, graph.const(np.int64(-1), "minus_one"))
+    return graph.gather(graph.slice(column, [0], [-1]), inverse)
+
+
+def _runs(graph: GraphBuilder, keys: Var) -> tuple[Var, Var]:
+    """The distinct values of the 1-D int64 ``keys`` in increasing order and how often each occurs: sorted by
+    TopK (several times faster than ONNX Runtime's Unique on integers), then cut where the value changes."""
+    ones = _ones_like_int(graph, keys)
+    total = graph.reshape(graph.reduce_sum(ones, [0]), [1])
+    ordered, _ = graph.topk(keys, total, axis=0, largest=False)
+    previous = graph.concat([graph.int64s([-1], "before_first"), graph.slice(ordered, [0], [-1])], axis=0)
+    starts = graph.logical_not(graph.equal(ordered, previous))
+    first = graph._node("Compress", [graph.sub(graph.cumsum(ones, 0), ones), starts], np.int64, axis=0)
+    following = graph.concat([graph.slice(first, [1], [np.iinfo(np.int64).max]), total], axis=0)
+    return graph._node("Compress", [ordered, starts], np.int64, axis=0), graph.sub(following, first)
+
+
+def count_terms(
+    graph: GraphBuilder,
+    documents: Var,
+    vocabulary: list[str],
+    analyzer: Analyzer,
+    *,
+    binary: bool,
+) -> SparseRows:
+    """CountVectorizer's ``transform`` of ``documents`` (1-D strings) as sparse rows of the graph's dtype, one
+    column per term of ``vocabulary`` (in column order)."""
+    words, rows, bad = tokens(graph, documents, analyzer)
+    grams, gram_rows = terms(graph, words, rows, analyzer.ngram_range)
+    width = len(vocabulary)
+    columns = vocabulary_columns(graph, grams, vocabulary)
+    known = graph.greater_equal(columns, graph.const(np.int64(0), "zero"))
+    entry_keys = graph.add(
+        graph.mul(graph._node("Compress", [gram_rows, known], np.int64, axis=0), graph.const(np.int64(width), "n")),
+        graph._node("Compress", [columns, known], np.int64, axis=0),
+    )
+    keys, counts = _runs(graph, entry_keys)
+    n = graph.const(np.int64(width), "n")
+    entry_rows, entry_columns = graph.div(keys, n), graph.mod(keys, n)
+    values = graph.cast(counts, graph.dtype)
+    if binary:
+        values = graph.div(values, values)
+    # Rows the graph cannot reproduce: their values NaN, and a NaN entry in column 0 (also for empty rows).
+    nan = graph.const(np.nan, "nan")
+    values = graph.where(graph.gather(bad, entry_rows), nan, values)
+    bad_rows = graph._node(
+        "Compress",
+        [graph.sub(graph.cumsum(_ones_like(graph, documents), 0), _ones_like(graph, documents)), bad],
+        np.int64,
+        axis=0,
+    )
+    zero_columns = graph.mul(bad_rows, graph.const(np.int64(0), "zero"))
+    nan_values = graph.add(graph.cast(zero_columns, graph.dtype), nan)
+    batch_zeros = graph.cast(graph.mul(_ones_like(graph, documents), graph.const(np.int64(0), "zero")), np.float64)
+    return SparseRows(
+        graph.concat([values, nan_values], axis=0),
+        graph.concat([entry_columns, zero_columns], axis=0),
+        graph.concat([entry_rows, bad_rows], axis=0),
+        batch_zeros,
+        width,
+    )
+
+
+def _python_class(code_points: list[int]) -> str:
+    """A Python ``re`` character class body of ``code_points`` (sorted), as ranges of escapes."""
+    ranges: list[list[int]] = []
+    for c in code_points:
+        if ranges and c == ranges[-1][1] + 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+@functools.cache
+def _untokenizable_pattern(lowercase: bool) -> re.Pattern[str]:
+    """A character the graph cannot handle: not a word character nor a separator (NUL included); with
+    ``lowercase``, also a capital outside ASCII it does not lowercase. One negated class: the characters it
+    handles."""
+    handled = {ord(" "), *map(ord, COMMON_SEPARATORS), *(ord(c) for group in separator_groups() for c in group)}
+    lowered = {ord(c) for c, _ in lowered_capitals()}
+    for c in _all_code_points():
+        character = chr(c)
+        if _valid(c) and _is_word(character):
+            if lowercase and c >= 0x80 and character.lower() != character and c not in lowered:
+                continue
+            handled.add(c)
+    return re.compile(f"[^{_python_class(sorted(handled))}]")
+
+
+@functools.cache
+def _lowered_pattern() -> re.Pattern[str]:
+    return re.compile(f"[{_python_class(sorted(ord(c) for c, _ in lowered_capitals()))}]")
+
+
+def untokenizable(document: str, lowercase: bool) -> str | None:
+    """Why the graph cannot tokenize ``document`` as sklearn does (and gives NaN for it), or None when it can:
+    the same rules as the graph's (module docstring)."""
+    found = _untokenizable_pattern(lowercase).search(document)
+    if found is not None:
+        character = found.group()
+        where = f"{character!r} (U+{ord(character):04X})"
+        if character.lower() != character and _is_word(character):
+            return f"the capital {where}, which the graph cannot lowercase"
+        return f"the character {where}, which the graph cannot split words on"
+    if lowercase and _lowered_pattern().search(document):
+        for word in re.findall(r"\w+", document):
+            for character in set(_lowered_pattern().findall(word)):
+                if word.count(character) > MAX_CAPITAL_REPEATS:
+                    return (
+                        f"the word {word!r}, holding {character!r} more than {MAX_CAPITAL_REPEATS} times, which the "
+                        "graph does not lowercase"
+                    )
+    return None

@@ -1,0 +1,361 @@
+"""Text vectorizers: CountVectorizer and TfidfVectorizer export their tokenizer, and agree with sklearn on the
+same documents. Term counts are compared exactly; tf-idf and probabilities to 1e-6 (float32 graphs; 1e-12 for
+float64 ones, where only the order of float64 sums differs). Documents the graph cannot tokenize as Python does
+(a capital outside ASCII when lowercasing, a non-word character outside the graph's separators) must come out
+holding NaN, never as other counts."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import sk2tensor
+from sk2tensor import metadata as md
+from sk2tensor.converters._text import (
+    COMMON_SEPARATORS,
+    MAX_CAPITAL_REPEATS,
+    SPACE_ROUNDS,
+    TEXT_OPSET,
+    lowered_capitals,
+    separator_groups,
+)
+from sk2tensor.errors import InputError, UnsupportedEstimatorError, UnsupportedParameterError
+from tests.test_portability import assert_portable
+
+TOLERANCE = 1e-6
+
+
+def descriptions() -> np.ndarray:
+    """The paragraphs of the dataset descriptions scikit-learn ships (English with reStructuredText markup)."""
+    folder = os.path.join(os.path.dirname(sklearn.__file__), "datasets", "descr")
+    paragraphs = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.rst"))):
+        with open(path, encoding="utf-8") as file:
+            paragraphs.extend(p for p in file.read().split("\n\n") if p.strip())
+    return np.array(paragraphs, dtype=object)
+
+
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+]
+EDGE_DOCUMENTS = [
+    "",
+    "   ",
+    "a b c",  # one-character words only
+    "Hello, World! HELLO world...",
+    "snake_case words_with_underscores and 42 numbers 3.14 x2",
+    "tabs\tand\nnewlines\r\nmixed  double  spaces",
+    "quotes 'single' \"double\" (parens) [brackets] {braces} <angles>",
+    "e-mail me: foo@bar.com; path/to/file.txt; 50% off & more #tag ~tilde `tick` ^caret |pipe \\back $5 +1 =2",
+    "typographic — dashes – “quotes” ‘single’ … ellipsis • bullet € 20 → arrow ™ ©",
+    "latin-1 ×÷ ¿questions? ¡exclaims! «guillemets» café naïve señor",
+    "Capitals: École Übung ÇA ÑANDÚ Ωμέγα ΑΘΗΝΑ МОСКВА Łódź Ærø ÉTÉ",
+    "Too many: ÉÉÉ and other scripts: Ǆemal Ⴀ",
+    "cjk 日本語のテキスト、句読点。全角！（括弧） 中文，标点",
+    "repeat repeat repeat Repeat REPEAT",
+    "----- ===== ..... ***** lines of markup -----",
+]
+
+
+def synthetic(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        words = [str(w) for w in rng.choice(WORDS, rng.integers(0, 25))]
+        for i in range(len(words)):
+            if rng.random() < 0.15:
+                words[i] = words[i].capitalize()
+            if rng.random() < 0.1:
+                words[i] += str(rng.choice([",", ".", "!", "?", ";", ":"]))
+        out.append(" ".join(words))
+    return np.array(out + EDGE_DOCUMENTS, dtype=object)
+
+
+def labels(documents: np.ndarray, classes: int = 3) -> np.ndarray:
+    return np.array([len(re.findall(r"\w+", d)) % classes for d in documents])
+
+
+VECTORIZERS = {
+    "count": CountVectorizer(),
+    "count-binary": CountVectorizer(binary=True),
+    "count-case-kept": CountVectorizer(lowercase=False),
+    "count-single-letters": CountVectorizer(token_pattern=r"(?u)\b\w+\b"),
+    "count-bigrams": CountVectorizer(ngram_range=(1, 2)),
+    "count-2-3-grams": CountVectorizer(ngram_range=(2, 3)),
+    "count-stop-words-bigrams": CountVectorizer(ngram_range=(1, 2), stop_words="english"),
+    "count-stop-list": CountVectorizer(stop_words=["alpha", "the", "and"]),
+    "count-min-max-df": CountVectorizer(min_df=2, max_df=0.5, max_features=40),
+    "count-float32": CountVectorizer(dtype=np.float32),
+    "tfidf": TfidfVectorizer(),
+    "tfidf-l1-sublinear": TfidfVectorizer(norm="l1", sublinear_tf=True),
+    "tfidf-no-idf": TfidfVectorizer(use_idf=False, norm=None),
+    "tfidf-no-smoothing-bigrams": TfidfVectorizer(smooth_idf=False, ngram_range=(1, 2), stop_words="english"),
+}
+
+
+def expected_bad_rows(vectorizer: CountVectorizer, documents: np.ndarray) -> np.ndarray:
+    """The documents the graph marks: when lowercasing, a capital outside ASCII that it does not lowercase, or a
+    word holding one it does more than MAX_CAPITAL_REPEATS times; a non-word character outside its separators
+    (and NUL)."""
+    separators = {c for group in separator_groups() for c in group} | set(COMMON_SEPARATORS) | {" "}
+    lowered = {c for c, _ in lowered_capitals()}
+    bad = []
+    for document in documents:
+        capitals = vectorizer.lowercase and any(
+            not c.isascii() and c.lower() != c and c not in lowered for c in document
+        )
+        repeated = vectorizer.lowercase and any(
+            word.count(c) > MAX_CAPITAL_REPEATS for word in re.findall(r"\w+", document) for c in lowered
+        )
+        unknown = any(re.fullmatch(r"\w", c) is None and c not in separators for c in document)
+        bad.append(capitals or repeated or unknown)
+    return np.array(bad)
+
+
+def check_transform(vectorizer: CountVectorizer, documents: np.ndarray, compiled: sk2tensor.CompiledModel) -> None:
+    """The documents the graph can tokenize: sklearn's counts (exactly) or tf-idf; the others hold NaN in the
+    graph's output, and CompiledModel refuses them."""
+    bad = expected_bad_rows(vectorizer, documents)
+    want = vectorizer.transform(documents).toarray()
+    got = np.asarray(compiled.transform(documents[~bad]), dtype=np.float64)
+    if isinstance(vectorizer, TfidfVectorizer):
+        np.testing.assert_allclose(got, want[~bad], rtol=0, atol=TOLERANCE)
+    else:
+        np.testing.assert_array_equal(got, want[~bad])
+    raw = compiled.session.run(["transform"], {"documents": documents.reshape(-1, 1)})[0]
+    assert np.isnan(raw).any(axis=1).tolist() == bad.tolist()
+    if bad.any():
+        with pytest.raises(InputError, match=f"document {int(np.argmax(bad)) + 1} of 'documents' holds"):
+            compiled.transform(documents)
+
+
+@pytest.mark.parametrize("corpus", ["descriptions", "synthetic"])
+@pytest.mark.parametrize("name", list(VECTORIZERS))
+def test_vectorizer_matches_sklearn(name: str, corpus: str) -> None:
+    documents = descriptions() if corpus == "descriptions" else synthetic(300)
+    vectorizer = sklearn.base.clone(VECTORIZERS[name]).fit(documents)
+    compiled = sk2tensor.convert(vectorizer, documents[~expected_bad_rows(vectorizer, documents)])
+    assert compiled.validation.passed
+    assert_portable(compiled.onnx)
+    check_transform(vectorizer, documents, compiled)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["count", "tfidf", "tfidf-no-smoothing-bigrams", "count-stop-words-bigrams"])
+def test_text_pipelines_match_sklearn(name: str, dtype: str) -> None:
+    documents = descriptions()
+    vectorizer = sklearn.base.clone(VECTORIZERS[name])
+    documents = documents[~expected_bad_rows(vectorizer, documents)]
+    for head in (LogisticRegression(max_iter=2000), MultinomialNB()):
+        model = make_pipeline(vectorizer, head).fit(documents, labels(documents))
+        compiled = sk2tensor.convert(model, documents, dtype=dtype)
+        tolerance = TOLERANCE if dtype == "float32" else 1e-12
+        np.testing.assert_allclose(compiled.predict_proba(documents), model.predict_proba(documents), atol=tolerance)
+        np.testing.assert_array_equal(compiled.predict(documents), model.predict(documents))
+
+
+def test_batches_of_one_none_and_empty_documents() -> None:
+    documents = synthetic(100)
+    documents = documents[~expected_bad_rows(CountVectorizer(), documents)]
+    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression()).fit(documents, labels(documents))
+    compiled = sk2tensor.convert(model, documents[:50])
+    for batch in ([documents[0]], documents[:1].tolist(), ["", ""], ["a b c"], list(documents[-3:])):
+        np.testing.assert_allclose(compiled.predict_proba(batch), model.predict_proba(batch), atol=TOLERANCE)
+    assert compiled.predict_proba([]).shape == (0, 3)
+    assert compiled.predict(np.array([], dtype=object)).shape == (0,)
+    # A Series, a one-column frame and a column array are documents too.
+    series = pd.Series(documents[:5])
+    for batch in (series, series.to_frame("text"), documents[:5].reshape(-1, 1)):
+        np.testing.assert_array_equal(compiled.predict(batch), model.predict(documents[:5]))
+
+
+def test_long_documents_beside_short_ones() -> None:
+    """Documents longer than each splitting round (SPACE_ROUNDS) beside short ones: same counts and order."""
+    rng = np.random.default_rng(1)
+    lengths = [0, 3, SPACE_ROUNDS[0], SPACE_ROUNDS[0] + 1, SPACE_ROUNDS[1] + SPACE_ROUNDS[0] + 7, 5000]
+    documents = np.array([" ".join(rng.choice(WORDS, n)) + "." for n in lengths], dtype=object)
+    for vectorizer in (CountVectorizer(ngram_range=(1, 3)), CountVectorizer()):
+        vectorizer.fit(documents)
+        check_transform(vectorizer, documents, sk2tensor.convert(vectorizer, documents))
+
+
+def test_large_vocabularies_look_up_in_two_and_three_digits() -> None:
+    rng = np.random.default_rng(2)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = sorted({"".join(rng.choice(letters, rng.integers(4, 9))) for _ in range(70_000)})
+    documents = np.array([" ".join(words[i : i + 700]) for i in range(0, len(words), 700)], dtype=object)
+    for terms in (300, len(words)):
+        vectorizer = CountVectorizer(max_features=terms).fit(documents)
+        check_transform(vectorizer, documents[:20], sk2tensor.convert(vectorizer, documents[:5]))
+
+
+def test_given_vocabulary_with_short_terms() -> None:
+    documents = synthetic(50)
+    documents = documents[~expected_bad_rows(CountVectorizer(), documents)]
+    vectorizer = CountVectorizer(vocabulary=["a", "alpha", "b", "beta gamma", "zz"]).fit(documents)
+    check_transform(vectorizer, documents, sk2tensor.convert(vectorizer, documents[:10]))
+    bigrams = CountVectorizer(vocabulary=["a", "alpha", "beta gamma"], ngram_range=(1, 2)).fit(documents)
+    check_transform(bigrams, documents, sk2tensor.convert(bigrams, documents[:10]))
+
+
+def test_documents_the_graph_cannot_tokenize() -> None:
+    """A capital the graph does not lowercase (lowercase=True), a word repeating one it does, an emoji: NaN in
+    the graph's outputs, through the pipeline too, and a clear error from CompiledModel and at export;
+    lowercase=False keeps capitals as sklearn does."""
+    documents = np.array(["plain text here", "ÉTÉ ÉÉÉ", "emoji 😀 here", "ΣΑΣ", "İstanbul", "Ωμέγα"], dtype=object)
+    training = np.concatenate([documents, synthetic(20)])
+    model = make_pipeline(CountVectorizer(), LogisticRegression()).fit(training, labels(training))
+    compiled = sk2tensor.convert(model, documents[[0, 5]])
+    probabilities = compiled.session.run(["predict_proba"], {"documents": documents.reshape(-1, 1)})[0]
+    assert np.isnan(probabilities).any(axis=1).tolist() == [False, True, True, True, True, False]
+    for row, reason in ((2, "'É' more than 2 times"), (3, "'😀' (U+1F600)"), (4, "capital 'Σ'"), (5, "'İ'")):
+        with pytest.raises(InputError, match=re.escape("document 1 of 'documents' holds")) as error:
+            compiled.predict(documents[row - 1 : row])
+        assert reason in str(error.value)
+    with pytest.raises(InputError, match="document 2 of 'documents' holds"):
+        sk2tensor.convert(model, documents)
+    kept = CountVectorizer(lowercase=False).fit(documents)
+    check_transform(kept, documents, sk2tensor.convert(kept, documents[:1]))
+
+
+def test_text_column_in_a_column_transformer() -> None:
+    rng = np.random.default_rng(3)
+    documents = synthetic(200)
+    documents = documents[~expected_bad_rows(CountVectorizer(), documents)]
+    frame = pd.DataFrame(
+        {
+            "review": documents,
+            "plan": rng.choice(["basic", "pro"], len(documents)),
+            "age": rng.normal(40, 10, len(documents)),
+        }
+    )
+    columns = ColumnTransformer(
+        [
+            ("text", TfidfVectorizer(ngram_range=(1, 2)), "review"),
+            ("plan", OneHotEncoder(), ["plan"]),
+            ("age", StandardScaler(), ["age"]),
+        ]
+    )
+    model = make_pipeline(columns, LogisticRegression(max_iter=1000)).fit(frame, labels(documents))
+    compiled = sk2tensor.convert(model, frame)
+    assert compiled.onnx.opset_import[0].version >= TEXT_OPSET
+    np.testing.assert_allclose(compiled.predict_proba(frame), model.predict_proba(frame), atol=TOLERANCE)
+    assert_portable(compiled.onnx)
+
+
+PLAIN_RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import onnxruntime as ort
+    session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+    documents = np.array(json.loads(sys.argv[2]), dtype=object).reshape(-1, 1)
+    probabilities = session.run(["predict_proba"], {"documents": documents})[0]
+    print(json.dumps({"imported_sk2tensor": "sk2tensor" in sys.modules, "probabilities": probabilities.tolist()}))
+    """
+)
+
+
+def test_saved_text_model_runs_in_a_plain_session(tmp_path: Path) -> None:
+    documents = descriptions()
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000)).fit(documents, labels(documents))
+    path = sk2tensor.convert(model, documents).save(tmp_path / "text.onnx")
+    sample = documents[:7].tolist()
+    run = subprocess.run(
+        [sys.executable, "-c", PLAIN_RUNNER, str(path), json.dumps(sample)], capture_output=True, text=True, check=True
+    )
+    result = json.loads(run.stdout)
+    assert not result["imported_sk2tensor"]
+    np.testing.assert_allclose(result["probabilities"], model.predict_proba(sample), atol=TOLERANCE)
+    loaded = sk2tensor.load(path)
+    inputs = json.loads(loaded.metadata[md.INPUTS])
+    assert inputs == [
+        {
+            "name": "documents",
+            "kind": "string",
+            "dtype": "string",
+            "shape": ["batch", 1],
+            "column": None,
+            "position": 0,
+            "documents": True,
+        }
+    ]
+    np.testing.assert_allclose(loaded.predict_proba(sample), model.predict_proba(sample), atol=TOLERANCE)
+    assert ort.InferenceSession(str(path)).get_inputs()[0].name == "documents"
+
+
+@pytest.mark.parametrize(
+    ("vectorizer", "message"),
+    [
+        (CountVectorizer(analyzer="char"), "analyzer='word'"),
+        (CountVectorizer(analyzer="char_wb", ngram_range=(2, 3)), "analyzer='word'"),
+        (CountVectorizer(tokenizer=str.split, token_pattern=None), "tokenizer"),
+        (CountVectorizer(preprocessor=str.strip), "preprocessor"),
+        (CountVectorizer(strip_accents="unicode"), "Unicode normalization"),
+        (CountVectorizer(token_pattern=r"[a-z]+"), "token_pattern"),
+        (TfidfVectorizer(analyzer="char"), "analyzer='word'"),
+    ],
+)
+def test_settings_the_graph_cannot_reproduce_are_refused(vectorizer: CountVectorizer, message: str) -> None:
+    documents = synthetic(30)
+    vectorizer.fit(documents)
+    with pytest.raises(UnsupportedParameterError, match=re.escape(message)):
+        sk2tensor.convert(make_pipeline(vectorizer, MultinomialNB()).fit(documents, labels(documents)), documents)
+
+
+def test_hashing_vectorizer_is_refused_with_the_reason() -> None:
+    documents = synthetic(30)
+    model = make_pipeline(HashingVectorizer(), LogisticRegression()).fit(documents, labels(documents))
+    with pytest.raises(UnsupportedEstimatorError, match="MurmurHash3"):
+        sk2tensor.convert(model, documents)
+
+
+def test_bad_documents_and_opsets_are_clear_errors() -> None:
+    documents = synthetic(30)
+    documents = documents[~expected_bad_rows(CountVectorizer(), documents)]
+    model = make_pipeline(CountVectorizer(), MultinomialNB()).fit(documents, labels(documents))
+    with pytest.raises(UnsupportedParameterError, match="opset 20"):
+        sk2tensor.convert(model, documents, opset=19)
+    with pytest.raises(InputError, match="document 2 is None"):
+        sk2tensor.convert(model, ["fine", None])
+    compiled = sk2tensor.convert(model, documents)
+    with pytest.raises(InputError, match="document 1 is 3"):
+        compiled.predict([3, "text"])
+    with pytest.raises(InputError, match="2-D array"):
+        compiled.predict([["two", "columns"]])
+    with pytest.raises(InputError, match="not 2 columns"):
+        compiled.predict(pd.DataFrame({"a": ["x"], "b": ["y"]}))
