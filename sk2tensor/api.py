@@ -315,7 +315,7 @@ def convert(
             leaves=leaves,
             leaf_dtype=leaf_dtype,
         )
-    if X is not None and _takes_documents(estimator) and not _string_positions(X):
+    if X is not None and _takes_documents(estimator):
         if base_margin is not None or contributions or leaves:
             raise UnsupportedParameterError(
                 "base_margin, contributions and leaves are computed on numeric inputs only, not on documents"
@@ -847,6 +847,10 @@ def validation_report(
 def compare(estimator: Any, compiled: CompiledModel, X: Any, *, base_margin: Any = None) -> ValidationReport:
     """Compare an already exported model with ``estimator`` on the rows of ``X`` (no exception raised), with
     ``base_margin`` for a model that takes one."""
+    if compiled.takes_documents:
+        documents = document_array(X)
+        reference = _sklearn_outputs(estimator, documents, list(compiled.outputs))
+        return validation_report(compiled, reference, documents, is_classifier=compiled.classes is not None)
     if compiled.string_inputs:
         named = hasattr(X, "columns") and hasattr(X, "iloc")
         if named and compiled.feature_names is not None:

@@ -37,7 +37,7 @@ from sk2tensor.loading import (
     load_rows_for,
     match_columns,
 )
-from sk2tensor.model import DEVICES, is_sparse
+from sk2tensor.model import DEVICES, document_array, is_sparse
 from sk2tensor.registry import STRATEGIES, class_path
 
 PROG = "sk2tensor"
@@ -268,7 +268,11 @@ def _validation_rows(path: Path, estimator: Any) -> Any:
 
 
 def _fitted_on_strings(estimator: Any) -> bool:
-    """Whether a pipeline, column transformer, encoder or imputer was fitted on string values somewhere."""
+    """Whether a pipeline, column transformer, encoder, imputer or text vectorizer was fitted on string values
+    somewhere."""
+    vocabulary = getattr(estimator, "vocabulary_", None)  # a text vectorizer's terms
+    if isinstance(vocabulary, dict) and any(isinstance(term, str) for term in vocabulary):
+        return True
     for attribute in ("categories_", "statistics_"):
         values = getattr(estimator, attribute, None)
         if values is not None:
@@ -680,7 +684,9 @@ def bench(
     if not hasattr(estimator, name):
         raise InputError(f"{type(estimator).__name__} has no method {name!r}")
     framed = hasattr(X, "columns") and hasattr(X, "iloc")  # string columns: both read the DataFrame
-    if is_sparse(X):  # sparse rows (.npz): both take the same CSR matrix, in the export's dtype
+    if compiled.takes_documents:  # a text model: both take the sequence of documents
+        reference_input = rows_in = document_array(X)
+    elif is_sparse(X):  # sparse rows (.npz): both take the same CSR matrix, in the export's dtype
         reference_input = rows_in = X.astype(compiled.input_dtype)
     else:
         reference_input = X if framed else _reference_input(estimator, X)

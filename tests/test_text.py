@@ -359,3 +359,33 @@ def test_bad_documents_and_opsets_are_clear_errors() -> None:
         compiled.predict([["two", "columns"]])
     with pytest.raises(InputError, match="not 2 columns"):
         compiled.predict(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+
+
+def test_command_line_reads_documents_from_a_text_column(tmp_path: Path) -> None:
+    """export --validate, predict, validate and bench on a .csv or .parquet file whose one column holds the
+    documents."""
+    import skops.io
+    from typer.testing import CliRunner
+
+    from sk2tensor import cli
+
+    documents = descriptions()
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000)).fit(documents, labels(documents))
+    skops.io.dump(model, tmp_path / "text.skops")
+    pd.DataFrame({"text": documents}).to_csv(tmp_path / "docs.csv", index=False)
+    pd.DataFrame({"text": documents[:50]}).to_parquet(tmp_path / "docs.parquet")
+    runner = CliRunner()
+
+    def run(*args: object) -> str:
+        result = runner.invoke(cli.app, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "passed" in run(
+        "export", tmp_path / "text.skops", "-o", tmp_path / "text.onnx", "--validate", tmp_path / "docs.csv"
+    )
+    run("predict", tmp_path / "text.onnx", tmp_path / "docs.parquet", "-o", tmp_path / "out.csv")
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "out.csv")["predict"], model.predict(documents[:50]))
+    assert "passed" in run("validate", tmp_path / "text.skops", tmp_path / "text.onnx", "--data", tmp_path / "docs.csv")
+    report = json.loads(run("bench", tmp_path / "text.skops", "--data", tmp_path / "docs.parquet", "--json"))
+    assert report["rows"] == 50
