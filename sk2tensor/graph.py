@@ -519,6 +519,28 @@ class GraphBuilder:
         values, _, inverse, _ = self._node("Unique", [a], a.dtype, n_outputs=4, sorted=0)
         return values, Var(inverse.name, np.dtype(np.int64))
 
+    def compress(self, data: Var, mask: Var) -> Var:
+        """The entries of the 1-D ``data`` where the bool ``mask`` is true, in order (ONNX Compress)."""
+        return self._node("Compress", [data, mask], data.dtype, axis=0)
+
+    # ----------------------------------------------------------------- strings (opset 20)
+    def string_split(self, x: Var, delimiter: str, maxsplit: int | None = None) -> tuple[Var, Var]:
+        """Each string of ``x`` split on ``delimiter`` (at most ``maxsplit`` times): the parts, padded with
+        empty strings to the most parts of any string (one more axis), and each string's number of parts."""
+        attributes: dict[str, Any] = {"delimiter": delimiter}
+        if maxsplit is not None:
+            attributes["maxsplit"] = maxsplit
+        parts, counts = self._node("StringSplit", [x], STRING, n_outputs=2, **attributes)
+        return parts, Var(counts.name, np.dtype(np.int64))
+
+    def regex_match(self, x: Var, pattern: str) -> Var:
+        """Whether each string of ``x`` matches the RE2 ``pattern`` whole (ONNX RegexFullMatch)."""
+        return self._node("RegexFullMatch", [x], np.bool_, pattern=pattern)
+
+    def string_concat(self, a: Var, b: Var) -> Var:
+        """``a + b`` element by element, with broadcasting (ONNX StringConcat)."""
+        return self._node("StringConcat", [a, b], STRING)
+
     def gather(self, data: Var, indices: Var, axis: int = 0) -> Var:
         """``np.take(data, indices, axis)``. Constant index vectors along a trailing axis that form a few runs of
         consecutive indices become Slices (concatenated): ONNX Runtime's CPU Gather copies element by element

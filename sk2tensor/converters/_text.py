@@ -6,20 +6,22 @@ sklearn lowercases each document (``str.lower``), takes the maximal runs of word
 vocabulary. ONNX has no regular-expression tokenizer, so the graph gets there with the string operators of
 opset 20:
 
-* lowercase: ``StringNormalizer`` in the ``"C"`` locale, which every platform has, changes ``A``-``Z`` only;
-  a document holding a capital outside ASCII (``É``, ``Σ``...) is one the graph cannot lowercase as Python does;
-* tokens: ``StringSplit`` on each non-word character of a fixed set (ASCII, Latin-1, general punctuation, CJK
-  and full-width punctuation: :data:`SPLIT_CHARACTERS`); a piece that still holds another character (an emoji,
-  say) is one the graph cannot split as Python does. The set is large, so the pieces that hold only word
-  characters after splitting on spaces are set aside first (one ``RegexFullMatch``), and the rarer groups of
-  separators run only when some piece holds one of them (``If``);
-* terms: the batch's distinct terms are matched with the vocabulary through one ``Unique`` over both, and
-  ``Unique`` over ``row * n_terms + column`` gives each row's counts, in the order of a CSR matrix whose
-  column indices are sorted (as CountVectorizer returns it).
+* lowercase: ``StringNormalizer`` in the ``"C"`` locale, which every platform has, changes ``A``-``Z``; the
+  capitals of :data:`LOWERED_RANGES` are replaced in the words that hold one (``StringSplit`` on the capital,
+  the parts joined with its lowercase by ``StringConcat``). Other locales depend on what a machine installs.
+* words: ``StringSplit`` on spaces (in rounds, so one long document does not pad the others), then, for the
+  pieces that are not all word characters (one ``RegexFullMatch``), on each common separator and, only for the
+  pieces still holding a non-word character, on the rarer separators of :data:`SEPARATOR_RANGES`, a few at a
+  time behind ``If`` nodes. With n-grams the words are put back in document order (``TopK`` on their position).
+* terms: the distinct words (or n-grams, joined by a space) are looked up in the vocabulary with ONNX's
+  ``TfIdfVectorizer`` (:func:`vocabulary_columns`), and ``row * n_terms + column`` sorted by ``TopK`` gives each
+  row's counts in the order of a CSR matrix with sorted columns (as CountVectorizer returns it).
 
-Rows the graph cannot tokenize as sklearn does come out NaN (their counts, and a NaN in column 0), never as
-different counts. The result is :class:`~sk2tensor.graph.SparseRows`: a TfidfTransformer or a linear model after
-the vectorizer works on the stored counts only.
+A document the graph cannot tokenize as sklearn does (a non-word character outside the separators, a capital it
+does not lowercase, a capital three times in one word) comes out NaN (its counts, and a NaN in column 0), never
+as other counts; :func:`untokenizable` applies the same rules in Python, so that CompiledModel refuses such
+documents with the reason. The result is :class:`~sk2tensor.graph.SparseRows`: a TfidfTransformer, linear model
+or naive Bayes after the vectorizer works on the stored counts only.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def _is_word(character: str) -> bool:
     return re.fullmatch(r"\w", character) is not None
 
 
-def _re2_class(code_points: list[int], negate: bool = False) -> str:
+def _re2_class(code_points: list[int]) -> str:
     """An RE2 character class of ``code_points`` (sorted), as ranges of ``\\x{...}`` escapes."""
     ranges: list[list[int]] = []
     for c in code_points:
@@ -95,7 +97,7 @@ def _re2_class(code_points: list[int], negate: bool = False) -> str:
         else:
             ranges.append([c, c])
     body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
-    return f"[{'^' if negate else ''}{body}]"
+    return f"[{body}]"
 
 
 def _all_code_points() -> range:
@@ -172,7 +174,7 @@ def _string_const(graph: GraphBuilder, values: list[str], hint: str) -> Var:
 
 
 def _regex(graph: GraphBuilder, x: Var, pattern: str) -> Var:
-    return graph._node("RegexFullMatch", [x], np.bool_, pattern=pattern)
+    return graph.regex_match(x, pattern)
 
 
 def _count_true(graph: GraphBuilder, mask: Var) -> Var:
@@ -189,14 +191,12 @@ def _ones_like(graph: GraphBuilder, strings: Var) -> Var:
 
 def _split(graph: GraphBuilder, pieces: Var, origins: Var, separator: str) -> tuple[Var, Var]:
     """``pieces`` (1-D) split on ``separator``, the empty parts dropped, each part keeping its piece's origin."""
-    parts, _ = graph._node("StringSplit", [pieces], STRING, n_outputs=2, delimiter=separator)
+    parts, _ = graph.string_split(pieces, separator)
     filled = graph.logical_not(graph.equal(parts, _string_const(graph, [""], "empty")))
     column = graph.unsqueeze(origins, [1])
     spread = graph.where(filled, column, column)  # each part's origin, [pieces, parts]
     keep = graph.reshape(filled, [-1])
-    return graph._node("Compress", [graph.reshape(parts, [-1]), keep], STRING, axis=0), graph._node(
-        "Compress", [graph.reshape(spread, [-1]), keep], np.int64, axis=0
-    )
+    return graph.compress(graph.reshape(parts, [-1]), keep), graph.compress(graph.reshape(spread, [-1]), keep)
 
 
 def _split_all(graph: GraphBuilder, pieces: Var, origins: Var, separators: tuple[str, ...]) -> tuple[Var, Var]:
@@ -255,15 +255,15 @@ def _split_group(
             )
             moving = sub.cast(sub.gather(marks, origins), np.bool_)
         staying = sub.logical_not(moving)
-        moved = sub._node("Compress", [pieces, moving], STRING, axis=0)
-        moved_origins = sub._node("Compress", [origins, moving], np.int64, axis=0)
+        moved = sub.compress(pieces, moving)
+        moved_origins = sub.compress(origins, moving)
         if gated:
             moved, moved_origins = _gated_splits(sub, moved, moved_origins, group)
         else:
             moved, moved_origins = _split_all(sub, moved, moved_origins, group)
         return [
-            sub.concat([sub._node("Compress", [pieces, staying], STRING, axis=0), moved], axis=0),
-            sub.concat([sub._node("Compress", [origins, staying], np.int64, axis=0), moved_origins], axis=0),
+            sub.concat([sub.compress(pieces, staying), moved], axis=0),
+            sub.concat([sub.compress(origins, staying), moved_origins], axis=0),
         ]
 
     def keep(sub: GraphBuilder) -> list[Var]:
@@ -284,8 +284,7 @@ def _space_split(graph: GraphBuilder, documents: Var, keys: Var) -> tuple[Var, V
     offset = 0
     rest, rest_keys = documents, keys
     for bound in (*SPACE_ROUNDS, None):
-        attributes = {"delimiter": " "} if bound is None else {"delimiter": " ", "maxsplit": bound}
-        parts, counts = graph._node("StringSplit", [rest], STRING, n_outputs=2, **attributes)
+        parts, counts = graph.string_split(rest, " ", bound)
         filled = graph.logical_not(graph.equal(parts, _string_const(graph, [""], "empty")))
         ones = graph.cast(graph.logical_or(filled, graph.logical_not(filled)), np.int64)
         number = graph.sub(graph.cumsum(ones, 1), ones)  # each part's column
@@ -298,12 +297,12 @@ def _space_split(graph: GraphBuilder, documents: Var, keys: Var) -> tuple[Var, V
             taken = graph.logical_and(filled, graph.logical_not(remainder))
             flat_remainder = graph.reshape(remainder, [-1])
         flat_parts, flat_taken = graph.reshape(parts, [-1]), graph.reshape(taken, [-1])
-        words.append(graph._node("Compress", [flat_parts, flat_taken], STRING, axis=0))
-        word_keys.append(graph._node("Compress", [graph.reshape(key, [-1]), flat_taken], np.int64, axis=0))
+        words.append(graph.compress(flat_parts, flat_taken))
+        word_keys.append(graph.compress(graph.reshape(key, [-1]), flat_taken))
         if bound is None:
             break
-        rest = graph._node("Compress", [flat_parts, flat_remainder], STRING, axis=0)
-        rest_keys = graph._node("Compress", [graph.reshape(key, [-1]), flat_remainder], np.int64, axis=0)
+        rest = graph.compress(flat_parts, flat_remainder)
+        rest_keys = graph.compress(graph.reshape(key, [-1]), flat_remainder)
         rest_keys = graph.sub(rest_keys, graph.const(np.int64(offset + bound), "offset"))
         offset += bound
     return graph.concat(words, axis=0), graph.concat(word_keys, axis=0)
@@ -335,8 +334,8 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     positions = graph.sub(graph.cumsum(ones, 0), ones)
     clean = _regex(graph, pieces, f"{word_class()}+")
     dirty = graph.logical_not(clean)
-    parts = graph._node("Compress", [pieces, dirty], STRING, axis=0)
-    origins = graph._node("Compress", [positions, dirty], np.int64, axis=0)
+    parts = graph.compress(pieces, dirty)
+    origins = graph.compress(positions, dirty)
     n_origins = graph.mul(ones, zero) if ordered else None
     parts, origins = _split_group(graph, parts, origins, COMMON_SEPARATORS, n_origins)
     # The rarer separators: only for the parts still holding a non-word character, each group of them in
@@ -346,12 +345,12 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     parts, origins = _split_group(graph, parts, origins, rare, n_origins, gated=True, holds=unsplit)
     # A part that still holds a non-word character marks its row.
     unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
-    unsplit_rows = graph.gather(rows, graph._node("Compress", [origins, unsplit], np.int64, axis=0))
+    unsplit_rows = graph.gather(rows, graph.compress(origins, unsplit))
     marks = graph.scatter_elements(graph.mul(batch_ones, zero), unsplit_rows, _ones_like_int(graph, unsplit_rows))
     bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
 
-    words = graph.concat([graph._node("Compress", [pieces, clean], STRING, axis=0), parts], axis=0)
-    word_positions = graph.concat([graph._node("Compress", [positions, clean], np.int64, axis=0), origins], axis=0)
+    words = graph.concat([graph.compress(pieces, clean), parts], axis=0)
+    word_positions = graph.concat([graph.compress(positions, clean), origins], axis=0)
     if analyzer.lowercase:
         words, word_positions, failed = _lowercase(graph, words, word_positions, any_capital)
         failed_rows = graph.gather(rows, failed)
@@ -371,8 +370,8 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
         kept = graph.logical_not(_regex(graph, words, f"(?:{listed})"))
         keep = kept if keep is None else graph.logical_and(keep, kept)
     if keep is not None:
-        words = graph._node("Compress", [words, keep], STRING, axis=0)
-        word_rows = graph._node("Compress", [word_rows, keep], np.int64, axis=0)
+        words = graph.compress(words, keep)
+        word_rows = graph.compress(word_rows, keep)
     return words, word_rows, bad
 
 
@@ -391,9 +390,7 @@ def _lowercase_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str
     )  # [words, repeats + 1] empty strings
     too_many: Var | None = None
     for capital, small in letters:
-        parts, counts = graph._node(
-            "StringSplit", [words], STRING, n_outputs=2, delimiter=capital, maxsplit=MAX_CAPITAL_REPEATS
-        )
+        parts, counts = graph.string_split(words, capital, MAX_CAPITAL_REPEATS)
         parts = graph.slice(
             graph.concat([parts, padding], axis=1), [0, 0], [np.iinfo(np.int64).max, MAX_CAPITAL_REPEATS + 1]
         )
@@ -403,10 +400,8 @@ def _lowercase_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str
             separator = graph.where(
                 graph.greater(counts, graph.const(np.int64(j), "part")), letter, _string_const(graph, [""], "empty")
             )
-            joined = graph._node("StringConcat", [joined, separator], STRING)
-            joined = graph._node(
-                "StringConcat", [joined, graph.gather(parts, graph.const(np.int64(j), "part"), axis=1)], STRING
-            )
+            joined = graph.string_concat(joined, separator)
+            joined = graph.string_concat(joined, graph.gather(parts, graph.const(np.int64(j), "part"), axis=1))
         last = graph.gather(parts, graph.const(np.int64(MAX_CAPITAL_REPEATS), "part"), axis=1)
         more = _regex(graph, last, f"(?s).*{re2_literal(capital)}.*")
         too_many = more if too_many is None else graph.logical_or(too_many, more)
@@ -425,8 +420,8 @@ def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var
 
     def lowercase(sub: GraphBuilder) -> list[Var]:
         kept = sub.logical_not(holds)
-        capitalised = sub._node("Compress", [words, holds], STRING, axis=0)
-        capitalised_positions = sub._node("Compress", [positions, holds], np.int64, axis=0)
+        capitalised = sub.compress(words, holds)
+        capitalised_positions = sub.compress(positions, holds)
         failed: Var | None = None
         for start in range(0, len(pairs), GATED_CHUNK):
             chunk = pairs[start : start + GATED_CHUNK]
@@ -444,13 +439,13 @@ def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var
             failed = too_many if failed is None else sub.logical_or(failed, too_many)
         assert failed is not None
         return [
-            sub.concat([sub._node("Compress", [words, kept], STRING, axis=0), capitalised], axis=0),
-            sub.concat([sub._node("Compress", [positions, kept], np.int64, axis=0), capitalised_positions], axis=0),
-            sub._node("Compress", [capitalised_positions, failed], np.int64, axis=0),
+            sub.concat([sub.compress(words, kept), capitalised], axis=0),
+            sub.concat([sub.compress(positions, kept), capitalised_positions], axis=0),
+            sub.compress(capitalised_positions, failed),
         ]
 
     def keep(sub: GraphBuilder) -> list[Var]:
-        none = sub._node("Compress", [positions, sub.logical_not(sub.equal(positions, positions))], np.int64, axis=0)
+        none = sub.compress(positions, sub.logical_not(sub.equal(positions, positions)))
         return [words, positions, none]
 
     return tuple(graph.if_(any_capital, lowercase, keep, [1, 1, 1], hint="lowercase"))  # type: ignore[return-value]
@@ -472,13 +467,11 @@ def terms(graph: GraphBuilder, words: Var, rows: Var, ngram_range: tuple[int, in
         joined = graph.slice(words, [0], [-(n - 1)])
         for k in range(1, n):
             following = graph.slice(words, [k], [end if k == n - 1 else -(n - 1 - k)])
-            joined = graph._node(
-                "StringConcat", [graph._node("StringConcat", [joined, space], STRING), following], STRING
-            )
+            joined = graph.string_concat(graph.string_concat(joined, space), following)
         first, last = graph.slice(rows, [0], [-(n - 1)]), graph.slice(rows, [n - 1], [end])
         same = graph.equal(first, last)
-        grams.append(graph._node("Compress", [joined, same], STRING, axis=0))
-        gram_rows.append(graph._node("Compress", [first, same], np.int64, axis=0))
+        grams.append(graph.compress(joined, same))
+        gram_rows.append(graph.compress(first, same))
     if len(grams) == 1:
         return grams[0], gram_rows[0]
     return graph.concat(grams, axis=0), graph.concat(gram_rows, axis=0)
@@ -536,9 +529,9 @@ def _runs(graph: GraphBuilder, keys: Var) -> tuple[Var, Var]:
     ordered, _ = graph.topk(keys, total, axis=0, largest=False)
     previous = graph.concat([graph.int64s([-1], "before_first"), graph.slice(ordered, [0], [-1])], axis=0)
     starts = graph.logical_not(graph.equal(ordered, previous))
-    first = graph._node("Compress", [graph.sub(graph.cumsum(ones, 0), ones), starts], np.int64, axis=0)
+    first = graph.compress(graph.sub(graph.cumsum(ones, 0), ones), starts)
     following = graph.concat([graph.slice(first, [1], [np.iinfo(np.int64).max]), total], axis=0)
-    return graph._node("Compress", [ordered, starts], np.int64, axis=0), graph.sub(following, first)
+    return graph.compress(ordered, starts), graph.sub(following, first)
 
 
 def count_terms(
@@ -557,8 +550,8 @@ def count_terms(
     columns = vocabulary_columns(graph, grams, vocabulary)
     known = graph.greater_equal(columns, graph.const(np.int64(0), "zero"))
     entry_keys = graph.add(
-        graph.mul(graph._node("Compress", [gram_rows, known], np.int64, axis=0), graph.const(np.int64(width), "n")),
-        graph._node("Compress", [columns, known], np.int64, axis=0),
+        graph.mul(graph.compress(gram_rows, known), graph.const(np.int64(width), "n")),
+        graph.compress(columns, known),
     )
     keys, counts = _runs(graph, entry_keys)
     n = graph.const(np.int64(width), "n")
@@ -569,15 +562,11 @@ def count_terms(
     # Rows the graph cannot reproduce: their values NaN, and a NaN entry in column 0 (also for empty rows).
     nan = graph.const(np.nan, "nan")
     values = graph.where(graph.gather(bad, entry_rows), nan, values)
-    bad_rows = graph._node(
-        "Compress",
-        [graph.sub(graph.cumsum(_ones_like(graph, documents), 0), _ones_like(graph, documents)), bad],
-        np.int64,
-        axis=0,
-    )
+    batch_ones = _ones_like(graph, documents)
+    bad_rows = graph.compress(graph.sub(graph.cumsum(batch_ones, 0), batch_ones), bad)
     zero_columns = graph.mul(bad_rows, graph.const(np.int64(0), "zero"))
     nan_values = graph.add(graph.cast(zero_columns, graph.dtype), nan)
-    batch_zeros = graph.cast(graph.mul(_ones_like(graph, documents), graph.const(np.int64(0), "zero")), np.float64)
+    batch_zeros = graph.cast(graph.mul(batch_ones, graph.const(np.int64(0), "zero")), np.float64)
     return SparseRows(
         graph.concat([values, nan_values], axis=0),
         graph.concat([entry_columns, zero_columns], axis=0),
