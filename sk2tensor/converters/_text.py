@@ -88,15 +88,20 @@ def _is_word(character: str) -> bool:
     return re.fullmatch(r"\w", character) is not None
 
 
-def _re2_class(code_points: list[int]) -> str:
-    """An RE2 character class of ``code_points`` (sorted), as ranges of ``\\x{...}`` escapes."""
+def _ranges(code_points: list[int]) -> list[list[int]]:
+    """``[first, last]`` of each run of consecutive ``code_points`` (sorted)."""
     ranges: list[list[int]] = []
     for c in code_points:
         if ranges and c == ranges[-1][1] + 1:
             ranges[-1][1] = c
         else:
             ranges.append([c, c])
-    body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in ranges)
+    return ranges
+
+
+def _re2_class(code_points: list[int]) -> str:
+    """An RE2 character class of ``code_points`` (sorted), as ranges of ``\\x{...}`` escapes."""
+    body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in _ranges(code_points))
     return f"[{body}]"
 
 
@@ -578,13 +583,7 @@ def count_terms(
 
 def _python_class(code_points: list[int]) -> str:
     """A Python ``re`` character class body of ``code_points`` (sorted), as ranges of escapes."""
-    ranges: list[list[int]] = []
-    for c in code_points:
-        if ranges and c == ranges[-1][1] + 1:
-            ranges[-1][1] = c
-        else:
-            ranges.append([c, c])
-    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in _ranges(code_points))
 
 
 @functools.cache
