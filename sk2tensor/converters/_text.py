@@ -320,9 +320,10 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     batch_ones = _ones_like(graph, documents)
     zero = graph.const(np.int64(0), "zero")
     shift = graph.const(np.int64(1 << 32), "row_shift")
-    bad = graph.logical_not(_regex(graph, documents, "(?s)[^\\x{0}]*"))  # NUL is no separator here
+    # NUL is no separator here; nor, when lowercasing, is a capital the graph does not lowercase handled.
+    unhandled = unlowered_capitals_class()[:-1] + "\\x{0}]" if analyzer.lowercase else "[\\x{0}]"
+    bad = _regex(graph, documents, f"(?s).*{unhandled}.*")
     if analyzer.lowercase:
-        bad = graph.logical_or(bad, _regex(graph, documents, f"(?s).*{unlowered_capitals_class()}.*"))
         capitals = _regex(graph, documents, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in lowered_capitals()))}.*")
         any_capital = graph.reshape(graph.greater(_count_true(graph, capitals), zero), [])
         documents = graph._node("StringNormalizer", [documents], STRING, case_change_action="LOWER", locale="C")
@@ -421,9 +422,9 @@ def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var
     only when some word holds one, and go after the others. Also the positions of the words that hold a capital
     too often to be lowercased here."""
     pairs = lowered_capitals()
-    holds = _regex(graph, words, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in pairs))}.*")
 
     def lowercase(sub: GraphBuilder) -> list[Var]:
+        holds = _regex(sub, words, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in pairs))}.*")
         kept = sub.logical_not(holds)
         capitalised = sub.compress(words, holds)
         capitalised_positions = sub.compress(positions, holds)
