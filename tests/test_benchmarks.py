@@ -170,3 +170,23 @@ def test_sizes_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_pat
     cells = row.split(" | ")
     assert float(cells[3]) <= 1.0  # compact over full width
     assert float(cells[-1].split(",")[0]) < 1e-6  # float32 leaves against sklearn's probabilities
+
+
+def test_text_benchmark_writes_a_table(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The text vectorizer benchmark end to end in its quick mode, small: every engine a row for each corpus and
+    model, the export's probabilities within float32 rounding of sklearn's, untokenizable documents dropped."""
+    from benchmarks import text
+
+    documents, labels, dropped, reason = text.tokenizable(["Plain words.", "An emoji \U0001f600 here"], np.arange(2))
+    assert list(documents) == ["Plain words."] and list(labels) == [0] and dropped == 1 and "U+1F600" in reason
+    monkeypatch.setattr(text, "QUICK_TRAIN_DOCS", 300)
+    assert text.main(["--quick", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    (written,) = tmp_path.glob("text-*-quick-*.md")
+    report = written.read_text()
+    table = [line for line in report.splitlines() if line.startswith(("| descriptions: ", "| synthetic reviews: "))]
+    assert len({line.split(" | ")[0] for line in table}) == 2 * len(text.QUICK_MODELS)
+    assert {line.split(" | ")[2] for line in table} == {"sklearn", "sk2tensor", "skl2onnx + ORT"}
+    assert len(table) == 3 * 2 * len(text.QUICK_MODELS) * len(text.QUICK_BATCHES)
+    sk2tensor_rows = [line for line in table if line.split(" | ")[2] == "sk2tensor"]
+    assert all(float(line.split(" | ")[6]) < 1e-5 for line in sk2tensor_rows)  # max diff from sklearn
+    assert "dropped as untokenizable" in report
