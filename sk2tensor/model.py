@@ -485,7 +485,7 @@ class CompiledModel:
             return labels.astype(dtype) if dtype is not None and dtype.kind == "U" and labels.dtype != dtype else labels
         if dtype is not None and dtype != result.dtype:
             if dtype.kind in "iub" and result.dtype.kind == "f" and np.isnan(result).any():
-                return result  # rows the graph marks NaN (documents it cannot tokenize) have no integer form
+                return result  # rows a graph gives NaN for (values it refuses) have no integer form
             return result.astype(dtype)
         return result
 
@@ -566,8 +566,11 @@ class CompiledModel:
             return
         from sk2tensor.converters._text import untokenizable
 
+        missing = set(self.missing_strings.values())
         for name, lowercase in self.text_inputs.items():
             for row, document in enumerate(feeds.get(name, np.empty((0, 1), dtype=object))[:, 0]):
+                if document in missing:
+                    raise InputError(f"document {row + 1} of {name!r} is missing: sklearn's vectorizers refuse it too")
                 reason = untokenizable(document, lowercase)
                 if reason is not None:
                     raise InputError(

@@ -275,6 +275,15 @@ def test_text_column_in_a_column_transformer() -> None:
     assert compiled.onnx.opset_import[0].version >= TEXT_OPSET
     np.testing.assert_allclose(compiled.predict_proba(frame), model.predict_proba(frame), atol=TOLERANCE)
     assert_portable(compiled.onnx)
+    assert json.loads(compiled.metadata[md.TEXT_INPUTS]) == {"review": {"lowercase": True}}
+    missing = frame.iloc[:3].copy()
+    missing.loc[missing.index[1], "review"] = None
+    with pytest.raises(InputError, match="document 2 of 'review' is missing"):
+        compiled.predict(missing)
+    emoji = frame.iloc[:3].copy()
+    emoji.loc[emoji.index[2], "review"] = "great 👍"
+    with pytest.raises(InputError, match="document 3 of 'review' holds the character '👍'"):
+        compiled.predict(emoji)
 
 
 PLAIN_RUNNER = textwrap.dedent(
