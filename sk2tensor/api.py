@@ -766,7 +766,7 @@ def _properties(
     if names is not None:
         props[md.FEATURE_NAMES] = json.dumps(names)
     if context.text_inputs:
-        props[md.TEXT_INPUTS] = json.dumps({name: {"lowercase": low} for name, low in context.text_inputs.items()})
+        props[md.TEXT_INPUTS] = json.dumps(context.text_inputs)
     return props
 
 

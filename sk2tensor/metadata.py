@@ -88,8 +88,9 @@ DESCRIPTIONS = {
     "classifier's `predict_proba`); the graph output holds them side by side, `[batch, sum of widths]`",
     SPARSE_INPUT: 'JSON object `{"format": "csr", "indptr": ..., "indices": ..., "values": ...}`: the names of the '
     "three graph inputs that take the rows in compressed sparse row form (exports with `sparse_input=True` only)",
-    TEXT_INPUTS: 'JSON object: string input -> `{"lowercase": bool}`, for the inputs a text vectorizer tokenizes: '
-    "what decides which documents the graph cannot tokenize as sklearn (they come out NaN; README, Text)",
+    TEXT_INPUTS: 'JSON object: string input -> list of `{"lowercase": bool, "strip_accents": null, "unicode" or '
+    '"ascii"}`, one per text vectorizer that tokenizes it: what decides which documents the graph cannot tokenize '
+    "as sklearn (they come out NaN; README, Text)",
     LEAF_DTYPE: '`"float32"` when tree leaf values were rounded to float32 (`leaf_dtype="float32"`); absent when '
     "they are the model's own",
 }

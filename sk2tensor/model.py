@@ -226,9 +226,10 @@ class CompiledModel:
         self.string_inputs: list[tuple[str, int]] = [
             (entry["name"], int(entry["position"])) for entry in self.inputs or [] if entry["kind"] == "string"
         ]
-        #: String inputs a text vectorizer tokenizes -> whether it lowercases them.
-        self.text_inputs: dict[str, bool] = {
-            name: bool(entry["lowercase"]) for name, entry in json.loads(props.get(md.TEXT_INPUTS, "{}")).items()
+        #: String inputs text vectorizers tokenize -> ``(lowercase, strip_accents)`` of each.
+        self.text_inputs: dict[str, list[tuple[bool, str | None]]] = {
+            name: [(bool(v["lowercase"]), v.get("strip_accents")) for v in vectorizers]
+            for name, vectorizers in json.loads(props.get(md.TEXT_INPUTS, "{}")).items()
         }
         #: Whether the model takes documents (a text vectorizer first): one sequence of strings, not a table.
         self.takes_documents = any(entry.get("documents", False) for entry in self.inputs or [])
@@ -567,11 +568,11 @@ class CompiledModel:
         from sk2tensor.converters._text import untokenizable
 
         missing = set(self.missing_strings.values())
-        for name, lowercase in self.text_inputs.items():
+        for name, preprocessing in self.text_inputs.items():
             for row, document in enumerate(feeds.get(name, np.empty((0, 1), dtype=object))[:, 0]):
                 if document in missing:
                     raise InputError(f"document {row + 1} of {name!r} is missing: sklearn's vectorizers refuse it too")
-                reason = untokenizable(document, lowercase)
+                reason = next(filter(None, (untokenizable(document, *how) for how in preprocessing)), None)
                 if reason is not None:
                     raise InputError(
                         f"document {row + 1} of {name!r} holds {reason}: the export would give NaN for it rather "

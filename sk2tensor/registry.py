@@ -121,9 +121,9 @@ class ConversionContext:
     #: Outputs sklearn returns as a list of ``[batch, width]`` arrays (a multi-output classifier's
     #: ``predict_proba``): the graph outputs them side by side, and CompiledModel splits them at these widths.
     split_outputs: dict[str, list[int]] = field(default_factory=dict)
-    #: String graph inputs that a text vectorizer tokenizes -> whether it lowercases them (metadata
-    #: ``text_inputs``): CompiledModel refuses the documents the graph would give NaN for.
-    text_inputs: dict[str, bool] = field(default_factory=dict)
+    #: String graph inputs that text vectorizers tokenize -> how each preprocesses them (``lowercase``,
+    #: ``strip_accents``; metadata ``text_inputs``): CompiledModel refuses the documents the graph would give NaN for.
+    text_inputs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def declare_margin(self, graph: Any, width: int) -> Any:
         """The ``[batch, width]`` base-margin graph input (one per export)."""

@@ -34,7 +34,8 @@ from sk2tensor.converters._text import (
     MAX_CAPITAL_REPEATS,
     SPACE_ROUNDS,
     TEXT_OPSET,
-    lowered_capitals,
+    letter_mapping,
+    processed,
     separator_groups,
 )
 from sk2tensor.errors import InputError, UnsupportedEstimatorError, UnsupportedParameterError
@@ -85,6 +86,7 @@ EDGE_DOCUMENTS = [
     "latin-1 ×÷ ¿questions? ¡exclaims! «guillemets» café naïve señor",
     "Capitals: École Übung ÇA ÑANDÚ Ωμέγα ΑΘΗΝΑ МОСКВА Łódź Ærø ÉTÉ",
     "Too many: ÉÉÉ and other scripts: Ǆemal Ⴀ",
+    "Accents: Ça déjà été où naïve Größe Ærøskøbing ĳssel Ελληνικά ΆΈΉ Ёлка йод ёжик ﬁne ™ ½ ² x́y",
     "cjk 日本語のテキスト、句読点。全角！（括弧） 中文，标点",
     "repeat repeat repeat Repeat REPEAT",
     "----- ===== ..... ***** lines of markup -----",
@@ -120,29 +122,45 @@ VECTORIZERS = {
     "count-stop-list": CountVectorizer(stop_words=["alpha", "the", "and"]),
     "count-min-max-df": CountVectorizer(min_df=2, max_df=0.5, max_features=40),
     "count-float32": CountVectorizer(dtype=np.float32),
+    "count-strip-unicode": CountVectorizer(strip_accents="unicode"),
+    "count-strip-ascii-case-kept": CountVectorizer(strip_accents="ascii", lowercase=False),
     "tfidf": TfidfVectorizer(),
     "tfidf-l1-sublinear": TfidfVectorizer(norm="l1", sublinear_tf=True),
     "tfidf-no-idf": TfidfVectorizer(use_idf=False, norm=None),
     "tfidf-no-smoothing-bigrams": TfidfVectorizer(smooth_idf=False, ngram_range=(1, 2), stop_words="english"),
+    "tfidf-strip-unicode-bigrams": TfidfVectorizer(strip_accents="unicode", ngram_range=(1, 2)),
 }
 
 
 def expected_bad_rows(vectorizer: CountVectorizer, documents: np.ndarray) -> np.ndarray:
-    """The documents the graph marks: when lowercasing, a capital outside ASCII that it does not lowercase, or a
-    word holding one it does more than MAX_CAPITAL_REPEATS times; a non-word character outside its separators
-    (and NUL)."""
+    """The documents the graph marks, by the rules of the README written out again: a non-word character outside
+    its separators (and NUL); a character sklearn's preprocessing (lowercase, strip_accents) changes that the
+    graph does not rewrite, unless a non-word character becoming non-word characters; a word holding one it does
+    rewrite more than MAX_CAPITAL_REPEATS times."""
     separators = {c for group in separator_groups() for c in group} | set(COMMON_SEPARATORS) | {" "}
-    lowered = {c for c, _ in lowered_capitals()}
+    lowercase, strip = vectorizer.lowercase, vectorizer.strip_accents
+    mapped = {c for c, _ in letter_mapping(lowercase, strip)}
+
+    def changed_badly(c: str) -> bool:
+        result = processed(c, lowercase, strip)
+        if c.isascii() or c in mapped or result == c:
+            return False
+        word = re.fullmatch(r"\w", c) is not None
+        return word or not result or any(re.fullmatch(r"\w", r) for r in result)
+
+    deleted = {c for c in separators if not c.isascii() and strip and not processed(c, lowercase, strip)}
     bad = []
     for document in documents:
-        capitals = vectorizer.lowercase and any(
-            not c.isascii() and c.lower() != c and c not in lowered for c in document
+        unknown = any(re.fullmatch(r"\w", c) is None and c not in separators for c in document) or "\x00" in document
+        repeated = any(
+            word.count(c) > MAX_CAPITAL_REPEATS for word in re.findall(r"\w+", document) for c in mapped & set(word)
         )
-        repeated = vectorizer.lowercase and any(
-            word.count(c) > MAX_CAPITAL_REPEATS for word in re.findall(r"\w+", document) for c in lowered
+        joined = any(
+            re.fullmatch(r"\w", a) and re.fullmatch(r"\w", b) and set(middle) <= deleted
+            for a, middle, b in re.findall(r"(\w)(\W+)(\w)", document)
         )
-        unknown = any(re.fullmatch(r"\w", c) is None and c not in separators for c in document)
-        bad.append(capitals or repeated or unknown)
+        changed = any(changed_badly(c) for c in set(document) - deleted)
+        bad.append(unknown or repeated or joined or changed)
     return np.array(bad)
 
 
@@ -242,7 +260,7 @@ def test_documents_the_graph_cannot_tokenize() -> None:
     compiled = sk2tensor.convert(model, documents[[0, 5]])
     probabilities = compiled.session.run(["predict_proba"], {"documents": documents.reshape(-1, 1)})[0]
     assert np.isnan(probabilities).any(axis=1).tolist() == [False, True, True, True, True, False]
-    for row, reason in ((2, "'É' more than 2 times"), (3, "'😀' (U+1F600)"), (4, "capital 'Σ'"), (5, "'İ'")):
+    for row, reason in ((2, "'É' more than 2 times"), (3, "'😀' (U+1F600)"), (4, "'Σ' (U+03A3)"), (5, "'İ'")):
         with pytest.raises(InputError, match=re.escape("document 1 of 'documents' holds")) as error:
             compiled.predict(documents[row - 1 : row])
         assert reason in str(error.value)
@@ -275,7 +293,7 @@ def test_text_column_in_a_column_transformer() -> None:
     assert compiled.onnx.opset_import[0].version >= TEXT_OPSET
     np.testing.assert_allclose(compiled.predict_proba(frame), model.predict_proba(frame), atol=TOLERANCE)
     assert_portable(compiled.onnx)
-    assert json.loads(compiled.metadata[md.TEXT_INPUTS]) == {"review": {"lowercase": True}}
+    assert json.loads(compiled.metadata[md.TEXT_INPUTS]) == {"review": [{"lowercase": True, "strip_accents": None}]}
     missing = frame.iloc[:3].copy()
     missing.loc[missing.index[1], "review"] = None
     with pytest.raises(InputError, match="document 2 of 'review' is missing"):
@@ -334,7 +352,7 @@ def test_saved_text_model_runs_in_a_plain_session(tmp_path: Path) -> None:
         (CountVectorizer(analyzer="char_wb", ngram_range=(2, 3)), "analyzer='word'"),
         (CountVectorizer(tokenizer=str.split, token_pattern=None), "tokenizer"),
         (CountVectorizer(preprocessor=str.strip), "preprocessor"),
-        (CountVectorizer(strip_accents="unicode"), "Unicode normalization"),
+        (CountVectorizer(strip_accents=str.upper), "a callable is Python code"),
         (CountVectorizer(token_pattern=r"[a-z]+"), "token_pattern"),
         (TfidfVectorizer(analyzer="char"), "analyzer='word'"),
     ],
@@ -398,3 +416,36 @@ def test_command_line_reads_documents_from_a_text_column(tmp_path: Path) -> None
     assert "passed" in run("validate", tmp_path / "text.skops", tmp_path / "text.onnx", "--data", tmp_path / "docs.csv")
     report = json.loads(run("bench", tmp_path / "text.skops", "--data", tmp_path / "docs.parquet", "--json"))
     assert report["rows"] == 50
+
+
+EUROPEAN = np.array(
+    [
+        "Ça a déjà été dit : la Société Générale à Paris.",
+        "Über die Größe der Brücke in Zürich; ÄRGER über Öl.",
+        "El niño comió piña en Málaga, ¡qué rico! ¿Sí?",
+        "Ελληνικά: Η Αθήνα είναι η πρωτεύουσα.",
+        "Москва — столица России. Ёлка и йод.",
+        "Łódź, Kraków i Gdańsk są w Polsce.",
+        "plain ascii text without accents",
+    ],
+    dtype=object,
+)
+
+
+@pytest.mark.parametrize("strip_accents", [None, "unicode", "ascii"])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_accents_and_capitals_of_european_alphabets(strip_accents: str | None, lowercase: bool) -> None:
+    """French, German, Spanish, Greek, Russian and Polish: lowercase and strip_accents as sklearn does, word by word
+    (the graph rewrites the letters of MAPPED_RANGES); the rules agree with untokenizable."""
+    from sk2tensor.converters._text import untokenizable
+
+    documents = np.concatenate([EUROPEAN, synthetic(20)])
+    for vectorizer in (
+        CountVectorizer(lowercase=lowercase, strip_accents=strip_accents),
+        TfidfVectorizer(lowercase=lowercase, strip_accents=strip_accents, ngram_range=(1, 2)),
+    ):
+        vectorizer.fit(documents)
+        bad = expected_bad_rows(vectorizer, documents)
+        assert [untokenizable(d, lowercase, strip_accents) is not None for d in documents] == bad.tolist()
+        assert not bad[: len(EUROPEAN)].any()
+        check_transform(vectorizer, documents, sk2tensor.convert(vectorizer, documents[~bad]))

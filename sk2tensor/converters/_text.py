@@ -7,8 +7,9 @@ vocabulary. ONNX has no regular-expression tokenizer, so the graph gets there wi
 opset 20:
 
 * lowercase: ``StringNormalizer`` in the ``"C"`` locale, which every platform has, changes ``A``-``Z``; the
-  capitals of :data:`LOWERED_RANGES` are replaced in the words that hold one (``StringSplit`` on the capital,
-  the parts joined with its lowercase by ``StringConcat``). Other locales depend on what a machine installs.
+  capitals of :data:`MAPPED_RANGES` (and with ``strip_accents`` their accented letters) are replaced in the
+  words that hold one (``StringSplit`` on the character, the parts joined with its replacement by
+  ``StringConcat``). Other locales depend on what a machine installs.
 * words: ``StringSplit`` on spaces (in rounds, so one long document does not pad the others), then, for the
   pieces that are not all word characters (one ``RegexFullMatch``), on each common separator and, only for the
   pieces still holding a non-word character, on the rarer separators of :data:`SEPARATOR_RANGES`, a few at a
@@ -54,11 +55,12 @@ COMMON_SEPARATORS = tuple("\n\t\r.,'\"()-:;!?/")
 #: this: one lookup up to 256 terms, two up to 65,536.
 MAX_LOOKUP_WIDTH = 256
 
-#: Capitals outside ASCII that the graph lowercases (one StringSplit each), by code point range: Latin-1,
-#: Latin Extended-A, the Greek and the Russian alphabets. A capital of another script makes its document NaN.
-LOWERED_RANGES = ((0xC0, 0xDE), (0x100, 0x17F), (0x386, 0x3AB), (0x400, 0x42F))
+#: Characters outside ASCII that the graph lowercases or strips of their accents (one StringSplit each), by code
+#: point range: Latin-1, Latin Extended-A, the Greek and the Russian alphabets. A capital or accented letter of
+#: another script makes its document NaN (:func:`unhandled_characters`).
+MAPPED_RANGES = ((0xC0, 0xFF), (0x100, 0x17F), (0x386, 0x3CE), (0x400, 0x45F))
 
-#: A word is lowercased when it holds each capital at most this many times (more: NaN).
+#: A word is lowercased or stripped when it holds each such character at most this many times (more: NaN).
 MAX_CAPITAL_REPEATS = 2
 
 #: Words split off each document per round before the rest of it goes to the next round (:func:`_space_split`);
@@ -119,27 +121,73 @@ def word_class() -> str:
     return _re2_class([c for c in _all_code_points() if _valid(c) and _is_word(chr(c))])
 
 
+def processed(character: str, lowercase: bool, strip_accents: str | None) -> str:
+    """What sklearn's preprocessing makes of one character: ``str.lower``, then ``strip_accents`` (NFKD, then
+    the combining marks dropped, or everything outside ASCII for ``"ascii"``). Both act character by character
+    (the reordering of combining marks that NFKD does cannot matter once they are dropped), except the final
+    sigma, which the graph refuses."""
+    if lowercase:
+        character = character.lower()
+    if strip_accents is None or character.isascii():
+        return character
+    decomposed = unicodedata.normalize("NFKD", character)
+    if strip_accents == "ascii":
+        return decomposed.encode("ascii", "ignore").decode("ascii")
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 @functools.cache
-def lowered_capitals() -> tuple[tuple[str, str], ...]:
-    """The capitals outside ASCII the graph lowercases, with their lowercase: those of :data:`LOWERED_RANGES`
-    that ``str.lower`` turns into one other word character whatever surrounds them (not ``Σ``, whose lowercase
-    depends on the next character)."""
+def letter_mapping(lowercase: bool, strip_accents: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The characters outside ASCII the graph replaces in the words, with what it replaces them by: the word
+    characters of :data:`MAPPED_RANGES` that sklearn's preprocessing changes into word characters only (or
+    nothing), whatever surrounds them (not ``Σ``, whose lowercase depends on the next letter)."""
     pairs = []
-    for start, stop in LOWERED_RANGES:
+    for start, stop in MAPPED_RANGES:
         for c in map(chr, range(start, stop + 1)):
-            small = c.lower()
-            if len(small) == 1 and small != c and c != "\u03a3" and _is_word(c) and _is_word(small):
-                pairs.append((c, small))
+            if c == "\u03a3" or not _is_word(c):
+                continue
+            replacement = processed(c, lowercase, strip_accents)
+            if replacement != c and all(_is_word(r) for r in replacement):
+                pairs.append((c, replacement))
     return tuple(pairs)
 
 
 @functools.cache
-def unlowered_capitals_class() -> str:
-    """RE2 class of the characters outside ASCII that ``str.lower`` changes and the graph does not lowercase."""
-    lowered = {ord(c) for c, _ in lowered_capitals()}
-    return _re2_class(
-        [c for c in range(0x80, sys.maxunicode + 1) if _valid(c) and chr(c).lower() != chr(c) and c not in lowered]
-    )
+def unhandled_characters(lowercase: bool, strip_accents: str | None = None) -> tuple[int, ...]:
+    """Code points sklearn's preprocessing changes in a way the graph does not reproduce (NUL among them, which
+    the graph takes for no separator): a capital or accented character outside :func:`letter_mapping`, or a
+    non-word character that becomes nothing or a word character (``™`` to ``TM``, a combining mark dropped).
+    A non-word character that becomes other non-word characters (``…`` to ``...``) splits words alike."""
+    if not lowercase and strip_accents is None:
+        return (0,)
+    mapped = {ord(c) for c, _ in letter_mapping(lowercase, strip_accents)}
+    found = [0]
+    for c in range(0x80, sys.maxunicode + 1):
+        if not _valid(c) or c in mapped:
+            continue
+        character = chr(c)
+        if strip_accents is None and character.lower() == character:
+            continue  # only str.lower at work: it changes capitals, nothing else
+        result = processed(character, lowercase, strip_accents)
+        if result == character:
+            continue
+        if not _is_word(character) and result and not any(_is_word(r) for r in result):
+            continue
+        if not result and c in deleted_separators(lowercase, strip_accents):
+            continue
+        found.append(c)
+    return tuple(found)
+
+
+@functools.cache
+def deleted_separators(lowercase: bool, strip_accents: str | None = None) -> tuple[int, ...]:
+    """Separators of the graph that sklearn's preprocessing deletes (``strip_accents="ascii"`` deletes ``¡`` and
+    ``—``): the graph splits words on them, as sklearn's tokenizer does on what surrounds them, unless they sit
+    between two word characters, which sklearn joins (such documents are marked)."""
+    if strip_accents is None:
+        return ()
+    separators = {c for group in separator_groups() for c in group}
+    return tuple(sorted(ord(c) for c in separators if not c.isascii() and not processed(c, lowercase, strip_accents)))
 
 
 @functools.cache
@@ -166,6 +214,7 @@ class Analyzer:
     """What CountVectorizer's word analyzer does, as the graph needs it."""
 
     lowercase: bool
+    strip_accents: str | None
     min_token_length: int
     stop_words: frozenset[str]
     ngram_range: tuple[int, int]
@@ -320,12 +369,18 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     batch_ones = _ones_like(graph, documents)
     zero = graph.const(np.int64(0), "zero")
     shift = graph.const(np.int64(1 << 32), "row_shift")
-    # NUL is no separator here; nor, when lowercasing, is a capital the graph does not lowercase handled.
-    unhandled = unlowered_capitals_class()[:-1] + "\\x{0}]" if analyzer.lowercase else "[\\x{0}]"
-    bad = _regex(graph, documents, f"(?s).*{unhandled}.*")
+    # Characters whose preprocessing the graph does not reproduce (module docstring), NUL among them.
+    unhandled = unhandled_characters(analyzer.lowercase, analyzer.strip_accents)
+    bad = _regex(graph, documents, f"(?s).*{_re2_class(list(unhandled))}.*")
+    deleted = deleted_separators(analyzer.lowercase, analyzer.strip_accents)
+    if deleted:
+        joined = _regex(graph, documents, f"(?s).*{word_class()}{_re2_class(list(deleted))}+{word_class()}.*")
+        bad = graph.logical_or(bad, joined)
+    mapping = letter_mapping(analyzer.lowercase, analyzer.strip_accents)
+    if mapping:
+        mapped = _regex(graph, documents, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in mapping))}.*")
+        any_mapped = graph.reshape(graph.greater(_count_true(graph, mapped), zero), [])
     if analyzer.lowercase:
-        capitals = _regex(graph, documents, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in lowered_capitals()))}.*")
-        any_capital = graph.reshape(graph.greater(_count_true(graph, capitals), zero), [])
         documents = graph._node("StringNormalizer", [documents], STRING, case_change_action="LOWER", locale="C")
     document_rows = graph.sub(graph.cumsum(batch_ones, 0), batch_ones)  # 0 .. batch - 1
     pieces, keys = _space_split(graph, documents, graph.mul(document_rows, shift))
@@ -357,8 +412,11 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
 
     words = graph.concat([graph.compress(pieces, clean), parts], axis=0)
     word_positions = graph.concat([graph.compress(positions, clean), origins], axis=0)
-    if analyzer.lowercase:
-        words, word_positions, failed = _lowercase(graph, words, word_positions, any_capital)
+    if mapping:
+        words, word_positions, failed = _map_letters(graph, words, word_positions, any_mapped, mapping)
+        if any(not replacement for _, replacement in mapping):  # a word of deleted letters is no word
+            kept = graph.logical_not(graph.equal(words, _string_const(graph, [""], "empty")))
+            words, word_positions = graph.compress(words, kept), graph.compress(word_positions, kept)
         failed_rows = graph.gather(rows, failed)
         marks = graph.scatter_elements(graph.mul(batch_ones, zero), failed_rows, _ones_like_int(graph, failed_rows))
         bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
@@ -381,10 +439,10 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     return words, word_rows, bad
 
 
-def _lowercase_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str, str], ...]) -> tuple[Var, Var]:
-    """``words`` with each capital of ``letters`` replaced by its lowercase (StringSplit on it, then the parts
-    joined with the lowercase letter), and which words hold a capital more than :data:`MAX_CAPITAL_REPEATS`
-    times (those are not lowercased whole)."""
+def _replace_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str, str], ...]) -> tuple[Var, Var]:
+    """``words`` with each character of ``letters`` replaced (StringSplit on it, then the parts joined with its
+    replacement), and which words hold one more than :data:`MAX_CAPITAL_REPEATS` times (those are not replaced
+    whole)."""
     ones = _ones_like(graph, words)
     padding = graph.where(
         graph.equal(
@@ -401,7 +459,7 @@ def _lowercase_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str
             graph.concat([parts, padding], axis=1), [0, 0], [np.iinfo(np.int64).max, MAX_CAPITAL_REPEATS + 1]
         )
         joined = graph.gather(parts, graph.const(np.int64(0), "zero"), axis=1)
-        letter = _string_const(graph, [small], "lowercase")
+        letter = _string_const(graph, [small], "replacement")
         for j in range(1, MAX_CAPITAL_REPEATS + 1):
             separator = graph.where(
                 graph.greater(counts, graph.const(np.int64(j), "part")), letter, _string_const(graph, [""], "empty")
@@ -416,12 +474,13 @@ def _lowercase_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str
     return words, too_many
 
 
-def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var) -> tuple[Var, Var, Var]:
-    """``words`` (and their positions) with the capitals of :func:`lowered_capitals` lowercased, when a document
-    holds one (``If``): the words holding one are lowercased, in groups of :data:`GATED_CHUNK` letters each run
-    only when some word holds one, and go after the others. Also the positions of the words that hold a capital
-    too often to be lowercased here."""
-    pairs = lowered_capitals()
+def _map_letters(
+    graph: GraphBuilder, words: Var, positions: Var, any_mapped: Var, pairs: tuple[tuple[str, str], ...]
+) -> tuple[Var, Var, Var]:
+    """``words`` (and their positions) with the characters of ``pairs`` (:func:`letter_mapping`) replaced, when a
+    document holds one (``If``): the words holding one are rewritten, in groups of :data:`GATED_CHUNK`
+    characters each run only when some word holds one, and go after the others. Also the positions of the words
+    that hold one too often to be rewritten here."""
 
     def lowercase(sub: GraphBuilder) -> list[Var]:
         holds = _regex(sub, words, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in pairs))}.*")
@@ -434,7 +493,7 @@ def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var
             _, present = _any_holds(sub, capitalised, tuple(c for c, _ in chunk))
 
             def replace(branch: GraphBuilder, chunk=chunk, w: Var = capitalised) -> list[Var]:
-                replaced, too_many = _lowercase_letters(branch, w, chunk)
+                replaced, too_many = _replace_letters(branch, w, chunk)
                 return [replaced, too_many]
 
             def keep(branch: GraphBuilder, w: Var = capitalised) -> list[Var]:
@@ -454,7 +513,7 @@ def _lowercase(graph: GraphBuilder, words: Var, positions: Var, any_capital: Var
         none = sub.compress(positions, sub.logical_not(sub.equal(positions, positions)))
         return [words, positions, none]
 
-    return tuple(graph.if_(any_capital, lowercase, keep, [1, 1, 1], hint="lowercase"))  # type: ignore[return-value]
+    return tuple(graph.if_(any_mapped, lowercase, keep, [1, 1, 1], hint="lowercase"))  # type: ignore[return-value]
 
 
 def _ones_like_int(graph: GraphBuilder, values: Var) -> Var:
@@ -588,42 +647,53 @@ def _python_class(code_points: list[int]) -> str:
 
 
 @functools.cache
-def _untokenizable_pattern(lowercase: bool) -> re.Pattern[str]:
-    """A character the graph cannot handle: not a word character nor a separator (NUL included); with
-    ``lowercase``, also a capital outside ASCII it does not lowercase. One negated class: the characters it
-    handles."""
+def _untokenizable_pattern(lowercase: bool, strip_accents: str | None) -> re.Pattern[str]:
+    """A character the graph cannot handle: not a word character nor a separator, or one of
+    :func:`unhandled_characters`. One negated class: the characters it handles."""
     handled = {ord(" "), *map(ord, COMMON_SEPARATORS), *(ord(c) for group in separator_groups() for c in group)}
-    lowered = {ord(c) for c, _ in lowered_capitals()}
-    for c in _all_code_points():
-        character = chr(c)
-        if _valid(c) and _is_word(character):
-            if lowercase and c >= 0x80 and character.lower() != character and c not in lowered:
-                continue
-            handled.add(c)
+    handled |= {c for c in _all_code_points() if _valid(c) and _is_word(chr(c))}
+    handled -= set(unhandled_characters(lowercase, strip_accents))
     return re.compile(f"[^{_python_class(sorted(handled))}]")
 
 
 @functools.cache
-def _lowered_pattern() -> re.Pattern[str]:
-    return re.compile(f"[{_python_class(sorted(ord(c) for c, _ in lowered_capitals()))}]")
+def _mapped_pattern(lowercase: bool, strip_accents: str | None) -> re.Pattern[str] | None:
+    mapping = letter_mapping(lowercase, strip_accents)
+    return re.compile(f"[{_python_class(sorted(ord(c) for c, _ in mapping))}]") if mapping else None
 
 
-def untokenizable(document: str, lowercase: bool) -> str | None:
+@functools.cache
+def _joined_pattern(lowercase: bool, strip_accents: str | None) -> re.Pattern[str] | None:
+    deleted = deleted_separators(lowercase, strip_accents)
+    return re.compile(f"\\w[{_python_class(list(deleted))}]+\\w") if deleted else None
+
+
+def untokenizable(document: str, lowercase: bool, strip_accents: str | None = None) -> str | None:
     """Why the graph cannot tokenize ``document`` as sklearn does (and gives NaN for it), or None when it can:
     the same rules as the graph's (module docstring)."""
-    found = _untokenizable_pattern(lowercase).search(document)
+    found = _untokenizable_pattern(lowercase, strip_accents).search(document)
     if found is not None:
         character = found.group()
         where = f"{character!r} (U+{ord(character):04X})"
-        if character.lower() != character and _is_word(character):
-            return f"the capital {where}, which the graph cannot lowercase"
+        if _is_word(character) or (character != "\x00" and processed(character, lowercase, strip_accents) != character):
+            how = "lowercase" if strip_accents is None else "lowercase or strip of accents as sklearn does"
+            return f"the character {where}, which the graph cannot {how}"
         return f"the character {where}, which the graph cannot split words on"
-    if lowercase and _lowered_pattern().search(document):
+    joined = _joined_pattern(lowercase, strip_accents)
+    if joined is not None:
+        found = joined.search(document)
+        if found is not None:
+            return (
+                f"{found.group()!r}, whose middle character sklearn's strip_accents deletes, joining two words the "
+                "graph keeps apart"
+            )
+    mapped = _mapped_pattern(lowercase, strip_accents)
+    if mapped is not None and mapped.search(document):
         for word in re.findall(r"\w+", document):
-            for character in set(_lowered_pattern().findall(word)):
+            for character in set(mapped.findall(word)):
                 if word.count(character) > MAX_CAPITAL_REPEATS:
                     return (
                         f"the word {word!r}, holding {character!r} more than {MAX_CAPITAL_REPEATS} times, which the "
-                        "graph does not lowercase"
+                        "graph does not rewrite"
                     )
     return None

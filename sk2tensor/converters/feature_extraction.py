@@ -95,12 +95,12 @@ def _analyzer(estimator: CountVectorizer) -> Analyzer:
             raise unsupported(estimator, name, getattr(estimator, name), "only None (sklearn's own) is exported")
     if estimator.input != "content":
         raise unsupported(estimator, "input", estimator.input, "only input='content' (the documents) is exported")
-    if estimator.strip_accents is not None:
+    if estimator.strip_accents not in (None, "unicode", "ascii"):
         raise unsupported(
             estimator,
             "strip_accents",
             estimator.strip_accents,
-            "only None is exported: Unicode normalization has no ONNX operator",
+            "None, 'unicode' and 'ascii' are exported; a callable is Python code the graph cannot run",
         )
     if estimator.token_pattern not in TOKEN_PATTERNS:
         raise unsupported(
@@ -110,6 +110,7 @@ def _analyzer(estimator: CountVectorizer) -> Analyzer:
     stop_words = estimator.get_stop_words()
     return Analyzer(
         lowercase=bool(estimator.lowercase),
+        strip_accents=estimator.strip_accents,
         min_token_length=TOKEN_PATTERNS[estimator.token_pattern],
         stop_words=frozenset(stop_words or ()),
         ngram_range=(int(low), int(high)),
@@ -137,7 +138,9 @@ def _counts(
     documents = _documents(graph, estimator, x)
     source = x.columns[0].var.name if isinstance(x, Table) else ""
     if graph.is_input(source):  # documents checked before they are fed (an imputed column is not)
-        context.text_inputs[source] = context.text_inputs.get(source, False) or bool(estimator.lowercase)
+        context.text_inputs.setdefault(source, []).append(
+            {"lowercase": bool(estimator.lowercase), "strip_accents": estimator.strip_accents}
+        )
     vocabulary = [""] * len(estimator.vocabulary_)
     for term, column in estimator.vocabulary_.items():
         vocabulary[column] = term
