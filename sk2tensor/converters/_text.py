@@ -28,6 +28,7 @@ or naive Bayes after the vectorizer works on the stored counts only.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import sys
 import unicodedata
@@ -86,8 +87,20 @@ SEPARATOR_RANGES = (
 )
 
 
+@functools.cache
+def _word_table() -> np.ndarray:
+    """bool per code point: whether it is a word character (``\\w`` of Python's ``re``). One regular expression
+    over a string of every character, not a million calls."""
+    code_points = np.array([c for c in range(1, sys.maxunicode + 1) if _valid(c)], dtype=np.int64)
+    everything = "".join(map(chr, code_points.tolist()))
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    for run in re.finditer(r"\w+", everything):
+        table[code_points[run.start() : run.end()]] = True
+    return table
+
+
 def _is_word(character: str) -> bool:
-    return re.fullmatch(r"\w", character) is not None
+    return bool(_word_table()[ord(character)]) if len(character) == 1 else re.fullmatch(r"\w", character) is not None
 
 
 def _ranges(code_points: list[int]) -> list[list[int]]:
@@ -118,7 +131,7 @@ def _valid(c: int) -> bool:
 @functools.cache
 def word_class() -> str:
     """RE2 class of Python's ``\\w`` (this interpreter's Unicode tables)."""
-    return _re2_class([c for c in _all_code_points() if _valid(c) and _is_word(chr(c))])
+    return _re2_class(np.flatnonzero(_word_table()).tolist())
 
 
 def processed(character: str, lowercase: bool, strip_accents: str | None) -> str:
@@ -161,13 +174,17 @@ def unhandled_characters(lowercase: bool, strip_accents: str | None = None) -> t
     if not lowercase and strip_accents is None:
         return (0,)
     mapped = {ord(c) for c, _ in letter_mapping(lowercase, strip_accents)}
+    words = _word_table()
     found = [0]
-    for c in range(0x80, sys.maxunicode + 1):
-        if not _valid(c) or c in mapped:
+    for c in itertools.chain(range(0x80, 0xD800), range(0xE000, sys.maxunicode + 1)):  # no surrogates
+        if c in mapped:
             continue
         character = chr(c)
         if strip_accents is None and character.lower() == character:
             continue  # only str.lower at work: it changes capitals, nothing else
+        if strip_accents == "ascii" and words[c] and not unicodedata.decomposition(character):
+            found.append(c)  # a letter with no decomposition: "ascii" deletes it, and the graph keeps it
+            continue
         result = processed(character, lowercase, strip_accents)
         if result == character:
             continue
@@ -650,10 +667,10 @@ def _python_class(code_points: list[int]) -> str:
 def _untokenizable_pattern(lowercase: bool, strip_accents: str | None) -> re.Pattern[str]:
     """A character the graph cannot handle: not a word character nor a separator, or one of
     :func:`unhandled_characters`. One negated class: the characters it handles."""
-    handled = {ord(" "), *map(ord, COMMON_SEPARATORS), *(ord(c) for group in separator_groups() for c in group)}
-    handled |= {c for c in _all_code_points() if _valid(c) and _is_word(chr(c))}
-    handled -= set(unhandled_characters(lowercase, strip_accents))
-    return re.compile(f"[^{_python_class(sorted(handled))}]")
+    handled = _word_table().copy()
+    handled[[ord(" "), *map(ord, COMMON_SEPARATORS), *(ord(c) for group in separator_groups() for c in group)]] = True
+    handled[list(unhandled_characters(lowercase, strip_accents))] = False
+    return re.compile(f"[^{_python_class(np.flatnonzero(handled).tolist())}]")
 
 
 @functools.cache
