@@ -91,7 +91,7 @@ SEPARATOR_RANGES = (
 def _word_table() -> np.ndarray:
     """bool per code point: whether it is a word character (``\\w`` of Python's ``re``). One regular expression
     over a string of every character, not a million calls."""
-    code_points = np.array([c for c in range(1, sys.maxunicode + 1) if _valid(c)], dtype=np.int64)
+    code_points = np.concatenate([np.arange(1, 0xD800), np.arange(0xE000, sys.maxunicode + 1)])  # no surrogates
     everything = "".join(map(chr, code_points.tolist()))
     table = np.zeros(sys.maxunicode + 1, dtype=bool)
     for run in re.finditer(r"\w+", everything):
@@ -118,14 +118,6 @@ def _re2_class(code_points: list[int]) -> str:
     """An RE2 character class of ``code_points`` (sorted), as ranges of ``\\x{...}`` escapes."""
     body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in _ranges(code_points))
     return f"[{body}]"
-
-
-def _all_code_points() -> range:
-    return range(1, sys.maxunicode + 1)
-
-
-def _valid(c: int) -> bool:
-    return not 0xD800 <= c <= 0xDFFF  # surrogates are not UTF-8
 
 
 @functools.cache
