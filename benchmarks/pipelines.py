@@ -226,19 +226,28 @@ def report(rows: list[dict[str, object]]) -> str:
 
 
 def benchmark_main(
-    argv: list[str] | None, description: str, make_report: Callable[[int], str], kind: str, repeats: int
+    argv: list[str] | None,
+    description: str,
+    make_report: Callable[..., str],
+    kind: str,
+    repeats: int,
+    quick: str | None = None,
 ) -> int:
     """The command line of a timing benchmark: ``--repeats``, ``--no-write``, ``--out``; prints the report of
-    ``make_report(repeats)`` and writes it to ``<out>/<kind>-<machine>-<date>.md``."""
+    ``make_report(repeats)`` and writes it to ``<out>/<kind>-<machine>-<date>.md``. With ``quick`` (its help
+    text) also ``--quick``: ``make_report(repeats, quick)``, written to ``<kind>-<machine>-quick-<date>.md``."""
     parser = argparse.ArgumentParser(description=description)
+    if quick is not None:
+        parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--no-write", action="store_true", help="print the report without writing it")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the report")
     args = parser.parse_args(argv)
-    text = make_report(args.repeats)
+    fast = quick is not None and args.quick
+    text = make_report(args.repeats, fast) if quick is not None else make_report(args.repeats)
     print(text)
     if not args.no_write:
-        write_report(text, args.out, kind)
+        write_report(text, args.out, kind, *(["quick"] if fast else []))
     return 0
 
 

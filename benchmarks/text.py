@@ -18,7 +18,6 @@ Writes ``benchmarks/results/text-<machine>-<date>.md`` (``text-<machine>-quick-<
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import re
@@ -28,11 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipelines import report_text, timed_row, versions
-from benchmarks.scoring_memory import write_report
+from benchmarks.pipelines import benchmark_main, report_text, timed_row, versions
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 TRAIN_DOCS = 20_000
 QUICK_TRAIN_DOCS = 2_000
 BATCHES = {"descriptions": (1, 100, 10_000), "synthetic reviews": (1, 100, 10_000, 100_000)}
@@ -248,17 +244,14 @@ def report(rows: list[dict[str, object]], corpus_lines: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="batches of 1 and 100, two models, smaller training")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="print the report without writing it")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the report")
-    args = parser.parse_args(argv)
-    text = report(*run(args.repeats, args.quick))
-    print(text)
-    if not args.no_write:
-        write_report(text, args.out, "text", *(["quick"] if args.quick else []))
-    return 0
+    return benchmark_main(
+        argv,
+        __doc__.split("\n\n")[0],
+        lambda repeats, quick: report(*run(repeats, quick)),
+        "text",
+        7,
+        quick="batches of 1 and 100, two models, smaller training",
+    )
 
 
 if __name__ == "__main__":
