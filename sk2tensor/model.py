@@ -569,9 +569,15 @@ class CompiledModel:
 
         missing = set(self.missing_strings.values())
         for name, preprocessing in self.text_inputs.items():
-            for row, document in enumerate(feeds.get(name, np.empty((0, 1), dtype=object))[:, 0]):
-                if document in missing:
-                    raise InputError(f"document {row + 1} of {name!r} is missing: sklearn's vectorizers refuse it too")
+            documents = feeds.get(name, np.empty((0, 1), dtype=object))[:, 0]
+            if not missing.isdisjoint(documents):
+                row = next(i for i, document in enumerate(documents) if document in missing)
+                raise InputError(f"document {row + 1} of {name!r} is missing: sklearn's vectorizers refuse it too")
+            # One pass over the whole batch: a line break is a separator the graph handles like sklearn, so
+            # joining the documents with it neither hides nor makes a problem; the loop only finds the row.
+            if all(untokenizable("\n".join(documents), *how) is None for how in preprocessing):
+                continue
+            for row, document in enumerate(documents):
                 reason = next(filter(None, (untokenizable(document, *how) for how in preprocessing)), None)
                 if reason is not None:
                     raise InputError(

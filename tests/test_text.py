@@ -250,6 +250,16 @@ def test_given_vocabulary_with_short_terms() -> None:
     check_transform(bigrams, documents, sk2tensor.convert(bigrams, documents[:10]))
 
 
+@pytest.mark.parametrize("strip_accents", [None, "unicode", "ascii"])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_ascii_characters_are_all_handled_but_nul(lowercase: bool, strip_accents: str | None) -> None:
+    """untokenizable's shortcut for ASCII documents: no ASCII character but NUL is one the graph mishandles."""
+    from sk2tensor.converters._text import _untokenizable_pattern
+
+    pattern = _untokenizable_pattern(lowercase, strip_accents)
+    assert [c for c in range(128) if pattern.search(chr(c))] == [0]
+
+
 def test_documents_the_graph_cannot_tokenize() -> None:
     """A capital the graph does not lowercase (lowercase=True), a word repeating one it does, an emoji: NaN in
     the graph's outputs, through the pipeline too, and a clear error from CompiledModel and at export;

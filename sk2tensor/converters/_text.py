@@ -680,6 +680,8 @@ def _joined_pattern(lowercase: bool, strip_accents: str | None) -> re.Pattern[st
 def untokenizable(document: str, lowercase: bool, strip_accents: str | None = None) -> str | None:
     """Why the graph cannot tokenize ``document`` as sklearn does (and gives NaN for it), or None when it can:
     the same rules as the graph's (module docstring)."""
+    if document.isascii() and "\x00" not in document:
+        return None  # every ASCII character but NUL is a word character or a separator, and preprocessing keeps it
     found = _untokenizable_pattern(lowercase, strip_accents).search(document)
     if found is not None:
         character = found.group()
