@@ -643,22 +643,24 @@ def _convert_with_strings(
                 "positions": numeric,
             }
         )
-    for j, name in input_names.items():
-        inputs.append(
-            {
-                "name": name,
-                "kind": "string",
-                "dtype": "string",
-                "shape": ["batch", 1],
-                "column": labels_list[j] or None,
-                "position": j,
-            }
-        )
+    inputs += [_string_input_entry(name, labels_list[j] or None, j) for j, name in input_names.items()]
     props[md.INPUTS] = json.dumps(inputs)
     props[md.MISSING_STRINGS] = json.dumps({"nan": md.MISSING_NAN, "none": md.MISSING_NONE})
     rows = sample if named else sample.to_numpy(dtype=object)
     labels = _predicts_labels(outputs)
     return _finish(estimator, graph, props, methods, reference, rows, device, dtype, validate, labels)
+
+
+def _string_input_entry(name: str, column: str | None, position: int) -> dict[str, Any]:
+    """The metadata ``inputs`` entry of a string graph input ``[batch, 1]``."""
+    return {
+        "name": name,
+        "kind": "string",
+        "dtype": "string",
+        "shape": ["batch", 1],
+        "column": column,
+        "position": position,
+    }
 
 
 def _text_vectorizer(step: Any) -> bool:
@@ -712,19 +714,7 @@ def _convert_documents(
     sample = documents if validate else documents[:2]
     reference = _sklearn_outputs(estimator, sample, methods)
     props = _properties(estimator, 1, dtype, methods, reference, context, None)
-    props[md.INPUTS] = json.dumps(
-        [
-            {
-                "name": DOCUMENTS_INPUT,
-                "kind": "string",
-                "dtype": "string",
-                "shape": ["batch", 1],
-                "column": None,
-                "position": 0,
-                "documents": True,
-            }
-        ]
-    )
+    props[md.INPUTS] = json.dumps([{**_string_input_entry(DOCUMENTS_INPUT, None, 0), "documents": True}])
     props[md.MISSING_STRINGS] = json.dumps({"nan": md.MISSING_NAN, "none": md.MISSING_NONE})
     labels = _predicts_labels(outputs)
     return _finish(estimator, graph, props, methods, reference, sample, device, dtype, validate, labels)
