@@ -283,6 +283,11 @@ class GraphBuilder:
         ``[n, k]``, the first ``k`` coordinates into ``data``; the sums run in the order of ``updates``."""
         return self._node("ScatterND", [data, indices, updates], data.dtype, reduction="add")
 
+    def scatter_nd(self, data: Var, indices: Var, updates: Var) -> Var:
+        """``data`` with each of ``updates`` written at its index (ONNX ScatterND; ``indices`` is ``[n, k]``, the
+        first ``k`` coordinates into ``data``; strings too)."""
+        return self._node("ScatterND", [data, indices, updates], data.dtype)
+
     def sparse_dense(self, x: SparseRows) -> Var:
         """The dense ``[batch, width]`` matrix of sparse rows (repeated entries summed, as scipy's ``toarray``)."""
         at = self.concat([self.unsqueeze(x.rows, [1]), self.unsqueeze(x.columns, [1])], axis=1)

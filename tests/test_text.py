@@ -250,6 +250,30 @@ def test_given_vocabulary_with_short_terms() -> None:
     check_transform(bigrams, documents, sk2tensor.convert(bigrams, documents[:10]))
 
 
+@pytest.mark.parametrize("strip_accents", [None, "unicode"])
+def test_words_joined_by_separators_keep_their_order(strip_accents: str | None) -> None:
+    """Words between spaces joined by common and rare separators, capitals and accented letters among them (which
+    the graph rewrites apart from the other words): n-grams still join them in document order."""
+    rng = np.random.default_rng(3)
+    words = ["Élan", "vital", "naïve", "Öl", "Straße", "ÜBER", "cool", "Ζωή", "Мир", "data", "x", "Ça"]
+    separators = ["-", ".", "=", "\u2014", "|", "\n", "\u00ab", "\u00bb", ",", "_"]
+    documents = []
+    for _ in range(60):
+        pieces = []
+        for _ in range(rng.integers(1, 6)):
+            chosen = rng.choice(words, rng.integers(1, 4))
+            glue = rng.choice(separators, len(chosen) - 1)
+            pieces.append("".join(w + g for w, g in zip(chosen, [*glue, ""], strict=True)))
+        documents.append(" ".join(pieces))
+    documents = np.array(documents, dtype=object)
+    for vectorizer in (
+        CountVectorizer(ngram_range=(1, 3), strip_accents=strip_accents),
+        CountVectorizer(ngram_range=(2, 2), strip_accents=strip_accents, token_pattern=r"(?u)\b\w+\b"),
+    ):
+        vectorizer.fit(documents)
+        check_transform(vectorizer, documents, sk2tensor.convert(vectorizer, documents[:10]))
+
+
 @pytest.mark.parametrize("strip_accents", [None, "unicode", "ascii"])
 @pytest.mark.parametrize("lowercase", [True, False])
 def test_ascii_characters_are_all_handled_but_nul(lowercase: bool, strip_accents: str | None) -> None:

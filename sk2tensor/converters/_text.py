@@ -49,8 +49,11 @@ TOKEN_PATTERNS = {
     r"\b\w+\b": 1,
 }
 
-#: Separators split on every piece, most frequent first.
-COMMON_SEPARATORS = tuple("\n\t\r.,'\"()-:;!?/")
+#: The common separators, in stages (:func:`_separate`): the first splits every piece that is not all word
+#: characters, the next only the parts the first left so (in most text a full stop or a comma is all a piece
+#: holds), then the rarer separators of :data:`SEPARATOR_RANGES` split what is left.
+COMMON_STAGES = ((".", ","), tuple("\n'-()\":;!?/\t\r"))
+COMMON_SEPARATORS = tuple(c for stage in COMMON_STAGES for c in stage)
 
 #: Terms are looked up one digit of their column at a time (:func:`vocabulary_columns`), in a base of at most
 #: this: one lookup up to 256 terms, two up to 65,536.
@@ -74,7 +77,8 @@ GATED_CHUNK = 8
 #: Code point ranges whose non-word characters are separators of the graph (each range runs only when a piece
 #: holds one of its characters).
 SEPARATOR_RANGES = (
-    (0x01, 0x7F),  # ASCII (NUL excepted)
+    (0x20, 0x7F),  # ASCII punctuation
+    (0x01, 0x1F),  # ASCII control characters (NUL excepted)
     (0xA0, 0xFF),  # Latin-1 (its control characters excepted)
     (0x2000, 0x206F),  # general punctuation, spaces
     (0x20A0, 0x20CF),  # currency signs
@@ -232,6 +236,10 @@ class Analyzer:
     short_terms: bool = True
 
 
+def _zero(graph: GraphBuilder) -> Var:
+    return graph.const(np.int64(0), "zero")
+
+
 def _string_const(graph: GraphBuilder, values: list[str], hint: str) -> Var:
     return graph.const(np.array(values, dtype=object), hint, dtype=STRING)
 
@@ -291,49 +299,69 @@ def _gated_splits(graph: GraphBuilder, pieces: Var, origins: Var, group: tuple[s
     return pieces, origins
 
 
-def _split_group(
-    graph: GraphBuilder,
-    pieces: Var,
-    origins: Var,
-    group: tuple[str, ...],
-    n_origins: Var | None,
-    *,
-    gated: bool = False,
-    holds: Var | None = None,
-) -> tuple[Var, Var]:
-    """``pieces`` split on the separators of ``group``, when some piece holds one (``If``; ``holds``: which do,
-    when known). The pieces that hold one are split and go after the others; with ``n_origins`` (int64 zeros,
-    one per origin) every piece of an origin that holds one moves with it, so that an origin's parts stay
-    together and in order. ``gated``: the separators are tried a few at a time (:func:`_gated_splits`)."""
-    if holds is None:
-        holds, present = _any_holds(graph, pieces, group)
-    else:
-        present = graph.reshape(graph.greater(_count_true(graph, holds), graph.const(np.int64(0), "zero")), [])
+def _split_stage(graph: GraphBuilder, parts: Var, origins: Var, stage: int) -> tuple[Var, Var]:
+    """``parts`` split on the separators of stage ``stage`` (:data:`COMMON_STAGES`, then the rarer separators of
+    :data:`SEPARATOR_RANGES`), when there are parts (``If``). The rarer ones go by range and then by
+    :data:`GATED_CHUNK`, each only when some part holds one of them (:func:`_gated_splits`)."""
+    present = graph.reshape(graph.greater(_count_true(graph, _ones_like(graph, parts)), _zero(graph)), [])
 
     def split(sub: GraphBuilder) -> list[Var]:
-        moving = holds
-        if n_origins is not None:
-            marks = sub._node(
-                "ScatterElements", [n_origins, origins, sub.cast(holds, np.int64)], np.int64, axis=0, reduction="max"
-            )
-            moving = sub.cast(sub.gather(marks, origins), np.bool_)
-        staying = sub.logical_not(moving)
-        moved = sub.compress(pieces, moving)
-        moved_origins = sub.compress(origins, moving)
-        if gated:
-            moved, moved_origins = _gated_splits(sub, moved, moved_origins, group)
-        else:
-            moved, moved_origins = _split_all(sub, moved, moved_origins, group)
-        return [
-            sub.concat([sub.compress(pieces, staying), moved], axis=0),
-            sub.concat([sub.compress(origins, staying), moved_origins], axis=0),
-        ]
+        if stage < len(COMMON_STAGES):
+            return list(_split_all(sub, parts, origins, COMMON_STAGES[stage]))
+        p, o = parts, origins
+        for group in separator_groups():
+            _, held = _any_holds(sub, p, group)
+
+            def by_chunk(branch: GraphBuilder, group: tuple[str, ...] = group, p: Var = p, o: Var = o) -> list[Var]:
+                return list(_gated_splits(branch, p, o, group))
+
+            def keep_group(branch: GraphBuilder, p: Var = p, o: Var = o) -> list[Var]:
+                return [p, o]
+
+            p, o = sub.if_(held, by_chunk, keep_group, [1, 1], hint="separators")
+        return [p, o]
 
     def keep(sub: GraphBuilder) -> list[Var]:
-        return [pieces, origins]
+        return [parts, origins]
 
-    pieces, origins = graph.if_(present, split, keep, [1, 1], hint="separators")
-    return pieces, origins
+    parts, origins = graph.if_(present, split, keep, [1, 1], hint="separators")
+    return parts, origins
+
+
+def _separate(graph: GraphBuilder, pieces: Var, ordered: bool) -> tuple[Var, Var, Var]:
+    """The words of ``pieces`` (1-D strings split on spaces), their pieces' positions, and the positions of the
+    parts still holding a non-word character (their rows are marked).
+
+    The pieces that are not all word characters are split on the separators in stages (:data:`COMMON_STAGES`,
+    then the rarer ones): before each stage after the first, the parts of word characters only are set aside,
+    so that a stage splits only what the previous ones left. With ``ordered`` (n-grams), a piece's parts are set
+    aside together, once all of them are words: each piece's parts then stay together and in order, and the
+    words come back in document order by a stable sort on their positions."""
+    zero = _zero(graph)
+    ones = _ones_like(graph, pieces)
+    positions = graph.sub(graph.cumsum(ones, 0), ones)
+    no_marks = graph.mul(ones, zero) if ordered else None  # one per piece
+    words: list[Var] = []
+    word_positions: list[Var] = []
+    parts, origins = pieces, positions
+    for stage in range(len(COMMON_STAGES) + 1):
+        clean = _regex(graph, parts, f"{word_class()}+")
+        moving = graph.logical_not(clean)
+        if no_marks is not None and stage > 0:
+            marks = graph._node(
+                "ScatterElements", [no_marks, origins, graph.cast(moving, np.int64)], np.int64, axis=0, reduction="max"
+            )
+            moving = graph.cast(graph.gather(marks, origins), np.bool_)
+        staying = graph.logical_not(moving)
+        words.append(graph.compress(parts, staying))
+        word_positions.append(graph.compress(origins, staying))
+        parts, origins = graph.compress(parts, moving), graph.compress(origins, moving)
+        parts, origins = _split_stage(graph, parts, origins, stage)
+    # A part still holding a non-word character is in no separator group.
+    unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
+    words.append(parts)
+    word_positions.append(origins)
+    return graph.concat(words, axis=0), graph.concat(word_positions, axis=0), graph.compress(origins, unsplit)
 
 
 def _space_split(graph: GraphBuilder, documents: Var, keys: Var) -> tuple[Var, Var]:
@@ -398,31 +426,14 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
         _, order = graph.topk(keys, graph.reshape(graph.reduce_sum(_ones_like(graph, pieces), [0]), [1]), 0, False)
         pieces, keys = graph.gather(pieces, order), graph.gather(keys, order)
     rows = graph.div(keys, shift)
-    # Pieces of word characters only are final; the others go through the groups of separators, each part
+    # Pieces of word characters only are final; the others are split on the separators in stages, each part
     # keeping its piece's position (its origin) among the pieces.
-    ones = _ones_like(graph, pieces)
-    positions = graph.sub(graph.cumsum(ones, 0), ones)
-    clean = _regex(graph, pieces, f"{word_class()}+")
-    dirty = graph.logical_not(clean)
-    parts = graph.compress(pieces, dirty)
-    origins = graph.compress(positions, dirty)
-    n_origins = graph.mul(ones, zero) if ordered else None
-    parts, origins = _split_group(graph, parts, origins, COMMON_SEPARATORS, n_origins)
-    # The rarer separators: only for the parts still holding a non-word character, each group of them in
-    # chunks, so that a batch runs the few it holds.
-    unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
-    rare = tuple(c for group in separator_groups() for c in group)
-    parts, origins = _split_group(graph, parts, origins, rare, n_origins, gated=True, holds=unsplit)
-    # A part that still holds a non-word character marks its row.
-    unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
-    unsplit_rows = graph.gather(rows, graph.compress(origins, unsplit))
+    words, word_positions, unsplit_origins = _separate(graph, pieces, ordered)
+    unsplit_rows = graph.gather(rows, unsplit_origins)
     marks = graph.scatter_elements(graph.mul(batch_ones, zero), unsplit_rows, _ones_like_int(graph, unsplit_rows))
     bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
-
-    words = graph.concat([graph.compress(pieces, clean), parts], axis=0)
-    word_positions = graph.concat([graph.compress(positions, clean), origins], axis=0)
     if mapping:
-        words, word_positions, failed = _map_letters(graph, words, word_positions, any_mapped, mapping)
+        words, failed = _map_letters(graph, words, word_positions, any_mapped, mapping)
         if any(not replacement for _, replacement in mapping):  # a word of deleted letters is no word
             kept = graph.logical_not(graph.equal(words, _string_const(graph, [""], "empty")))
             words, word_positions = graph.compress(words, kept), graph.compress(word_positions, kept)
@@ -485,17 +496,17 @@ def _replace_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str, 
 
 def _map_letters(
     graph: GraphBuilder, words: Var, positions: Var, any_mapped: Var, pairs: tuple[tuple[str, str], ...]
-) -> tuple[Var, Var, Var]:
-    """``words`` (and their positions) with the characters of ``pairs`` (:func:`letter_mapping`) replaced, when a
-    document holds one (``If``): the words holding one are rewritten, in groups of :data:`GATED_CHUNK`
-    characters each run only when some word holds one, and go after the others. Also the positions of the words
-    that hold one too often to be rewritten here."""
+) -> tuple[Var, Var]:
+    """``words`` with the characters of ``pairs`` (:func:`letter_mapping`) replaced, when a document holds one
+    (``If``): the words holding one are rewritten, in groups of :data:`GATED_CHUNK` characters each run only when
+    some word holds one, and written back in their places (so that words stay in document order). Also the
+    positions of the words that hold one too often to be rewritten here."""
 
     def lowercase(sub: GraphBuilder) -> list[Var]:
         holds = _regex(sub, words, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in pairs))}.*")
-        kept = sub.logical_not(holds)
+        ones = _ones_like(sub, words)
+        places = sub.unsqueeze(sub.compress(sub.sub(sub.cumsum(ones, 0), ones), holds), [1])
         capitalised = sub.compress(words, holds)
-        capitalised_positions = sub.compress(positions, holds)
         failed: Var | None = None
         for start in range(0, len(pairs), GATED_CHUNK):
             chunk = pairs[start : start + GATED_CHUNK]
@@ -512,17 +523,13 @@ def _map_letters(
             capitalised, too_many = sub.if_(present, replace, keep, [1, 1], hint="lowercase")
             failed = too_many if failed is None else sub.logical_or(failed, too_many)
         assert failed is not None
-        return [
-            sub.concat([sub.compress(words, kept), capitalised], axis=0),
-            sub.concat([sub.compress(positions, kept), capitalised_positions], axis=0),
-            sub.compress(capitalised_positions, failed),
-        ]
+        return [sub.scatter_nd(words, places, capitalised), sub.compress(sub.compress(positions, holds), failed)]
 
     def keep(sub: GraphBuilder) -> list[Var]:
         none = sub.compress(positions, sub.logical_not(sub.equal(positions, positions)))
-        return [words, positions, none]
+        return [words, none]
 
-    return tuple(graph.if_(any_mapped, lowercase, keep, [1, 1, 1], hint="lowercase"))  # type: ignore[return-value]
+    return tuple(graph.if_(any_mapped, lowercase, keep, [1, 1], hint="lowercase"))  # type: ignore[return-value]
 
 
 def _ones_like_int(graph: GraphBuilder, values: Var) -> Var:
