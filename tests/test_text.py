@@ -32,6 +32,7 @@ from sk2tensor import metadata as md
 from sk2tensor.converters._text import (
     COMMON_SEPARATORS,
     MAX_CAPITAL_REPEATS,
+    MAX_LOOKUP_WIDTH,
     SPACE_ROUNDS,
     TEXT_OPSET,
     letter_mapping,
@@ -211,7 +212,8 @@ def test_batches_of_one_none_and_empty_documents() -> None:
     documents = documents[~expected_bad_rows(CountVectorizer(), documents)]
     model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression()).fit(documents, labels(documents))
     compiled = sk2tensor.convert(model, documents[:50])
-    for batch in ([documents[0]], documents[:1].tolist(), ["", ""], ["a b c"], list(documents[-3:])):
+    unknown = ["qqqq zzzz", "qqqq zzzz xxxx"]  # words outside the vocabulary only
+    for batch in ([documents[0]], documents[:1].tolist(), ["", ""], ["a b c"], unknown, list(documents[-3:])):
         np.testing.assert_allclose(compiled.predict_proba(batch), model.predict_proba(batch), atol=TOLERANCE)
     assert compiled.predict_proba([]).shape == (0, 3)
     assert compiled.predict(np.array([], dtype=object)).shape == (0,)
@@ -231,13 +233,17 @@ def test_long_documents_beside_short_ones() -> None:
         check_transform(vectorizer, documents, sk2tensor.convert(vectorizer, documents))
 
 
-def test_large_vocabularies_look_up_in_two_and_three_digits() -> None:
+def test_large_vocabularies_look_up_in_several_digits() -> None:
+    """Vocabularies looked up in one to four digits of base MAX_LOOKUP_WIDTH."""
     rng = np.random.default_rng(2)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     words = sorted({"".join(rng.choice(letters, rng.integers(4, 9))) for _ in range(70_000)})
     documents = np.array([" ".join(words[i : i + 700]) for i in range(0, len(words), 700)], dtype=object)
-    for terms in (300, len(words)):
-        vectorizer = CountVectorizer(max_features=terms).fit(documents)
+    for terms, ngrams in ((40, 1), (300, 1), (len(words), 1), (None, 2)):
+        vectorizer = CountVectorizer(max_features=terms, ngram_range=(1, ngrams)).fit(documents)
+        n_terms = len(vectorizer.vocabulary_)
+        digits = int(np.ceil(np.log(n_terms) / np.log(MAX_LOOKUP_WIDTH) - 1e-9))
+        assert digits == {40: 1, 300: 2, len(words): 3, None: 4}[terms], n_terms
         check_transform(vectorizer, documents[:20], sk2tensor.convert(vectorizer, documents[:5]))
 
 
