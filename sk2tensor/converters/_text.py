@@ -10,11 +10,12 @@ opset 20:
   capitals of :data:`MAPPED_RANGES` (and with ``strip_accents`` their accented letters) are replaced in the
   words that hold one (``StringSplit`` on the character, the parts joined with its replacement by
   ``StringConcat``). Other locales depend on what a machine installs.
-* words: ``StringSplit`` on spaces (in rounds, so one long document does not pad the others), then, for the
-  pieces that are not all word characters (one ``RegexFullMatch``), on each common separator and, only for the
-  pieces still holding a non-word character, on the rarer separators of :data:`SEPARATOR_RANGES`, a few at a
-  time behind ``If`` nodes. With n-grams the words are put back in document order (``TopK`` on their position).
-* terms: the distinct words (or n-grams, joined by a space) are looked up in the vocabulary with ONNX's
+* words: ``StringSplit`` on spaces (in rounds, so one long document does not pad the others), then the pieces
+  that are not all word characters (one ``RegexFullMatch``) are split on the separators in stages
+  (:func:`_separate`): full stop, comma and line break; the other common ones on what those left; the rarer ones
+  of :data:`SEPARATOR_RANGES` by range and a few at a time, each behind an ``If`` that runs it only when some
+  piece holds one. With n-grams the words are put back in document order (``TopK`` on their position).
+* terms: every word (or n-gram, joined by a space) is looked up in the vocabulary with ONNX's
   ``TfIdfVectorizer`` (:func:`vocabulary_columns`), and ``row * n_terms + column`` sorted by ``TopK`` gives each
   row's counts in the order of a CSR matrix with sorted columns (as CountVectorizer returns it).
 
