@@ -740,7 +740,7 @@ def _properties(
         md.OUTPUTS: json.dumps(methods),
         md.OUTPUT_DTYPES: json.dumps({m: reference[m].dtype.str for m in methods}),
         md.STRATEGY: json.dumps(context.strategies_used),
-        md.CHUNK_ROWS: str(cpu_chunk_rows(context.n_trees, context.traversal_nodes)),
+        md.CHUNK_ROWS: str(cpu_chunk_rows(context.n_trees, context.traversal_nodes, bool(context.text_inputs))),
     }
     if context.leaf_dtype != "float64":
         props[md.LEAF_DTYPE] = context.leaf_dtype

@@ -223,6 +223,31 @@ def test_batches_of_one_none_and_empty_documents() -> None:
         np.testing.assert_array_equal(compiled.predict(batch), model.predict(documents[:5]))
 
 
+def test_documents_run_in_small_chunks_on_several_threads() -> None:
+    """A text model's rows cost tens of microseconds: a second thread takes documents from
+    TEXT_MIN_PARALLEL_ROWS each, and a session call at most TEXT_CHUNK_ROWS of them."""
+    from sk2tensor.model import TEXT_CHUNK_ROWS, TEXT_MIN_PARALLEL_ROWS
+
+    documents = synthetic(300)
+    documents = documents[~expected_bad_rows(CountVectorizer(), documents)]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(documents, labels(documents))
+    compiled = sk2tensor.convert(model, documents[:20])
+    compiled.threads = 2
+    assert int(compiled.metadata["chunk_rows"]) == TEXT_CHUNK_ROWS
+    assert compiled._one_call_rows == 2 * TEXT_MIN_PARALLEL_ROWS - 1
+    calls = []
+    session_run = compiled.session.run
+
+    class Recording:
+        def run(self, names, feeds):
+            calls.append(len(next(iter(feeds.values()))))
+            return session_run(names, feeds)
+
+    compiled._session = Recording()
+    np.testing.assert_allclose(compiled.predict_proba(documents), model.predict_proba(documents), atol=TOLERANCE)
+    assert sorted(calls) == sorted([len(documents) // 2, len(documents) - len(documents) // 2])
+
+
 def test_long_documents_beside_short_ones() -> None:
     """Documents longer than each splitting round (SPACE_ROUNDS) beside short ones: same counts and order."""
     rng = np.random.default_rng(1)
