@@ -97,14 +97,44 @@ def _skl2onnx(estimator: object, probe: np.ndarray, method: str) -> tuple[Callab
     return (lambda rows: session.run(None, {name: rows})[index]), ""
 
 
+#: Short calls repeat until they have run this long (up to MAX_CALLS), so that the median of a sub-millisecond
+#: call is not that of 7 calls caught in one burst of another process on a shared machine.
+MIN_TIMED_SECONDS = 0.3
+MAX_CALLS = 1000
+
+
 def median_seconds(call: Callable[[], object], repeats: int) -> float:
+    """The median seconds of ``call()`` after a warm-up: ``repeats`` calls, more while they total under
+    :data:`MIN_TIMED_SECONDS`."""
     call()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < MIN_TIMED_SECONDS and len(times) < MAX_CALLS):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def interleaved_seconds(calls: dict[str, Callable[[], object]], repeats: int, rounds: int = 5) -> dict[str, float]:
+    """The median seconds of each of ``calls`` after a warm-up, timed in alternating rounds (each call runs its
+    share in every round), so that the slow spells of a shared machine fall on all of them alike: per call at
+    least ``repeats`` runs, more while they total under :data:`MIN_TIMED_SECONDS` (up to :data:`MAX_CALLS`)."""
+    rounds = max(1, min(rounds, repeats))
+    per_round = -(-repeats // rounds)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            spent = 0.0
+            for count in range(MAX_CALLS // rounds):
+                if count >= per_round and spent >= MIN_TIMED_SECONDS / rounds:
+                    break
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+                spent += times[name][-1]
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def timed_row(
@@ -117,11 +147,13 @@ def timed_row(
     base: float | None,
     repeats: int,
     note: str = "",
+    seconds: float | None = None,
 ) -> dict[str, object]:
     """One table row: the median seconds of ``call(rows_in)`` (``repeats`` runs after a warm-up, 3 from 100,000
-    rows), rows/s, the ratio to ``base`` (the baseline's seconds; None: this is the baseline) and the largest
-    difference from ``expected``."""
-    seconds = median_seconds(lambda: call(rows_in), repeats if batch < 100_000 else 3)
+    rows; or ``seconds``, measured by the caller), rows/s, the ratio to ``base`` (the baseline's seconds; None:
+    this is the baseline) and the largest difference from ``expected``."""
+    if seconds is None:
+        seconds = median_seconds(lambda: call(rows_in), repeats if batch < 100_000 else 3)
     got = np.asarray(call(rows_in), dtype=np.float64).reshape(expected.shape)
     return {
         "model": model,
@@ -209,6 +241,8 @@ def report_text(title: str, versions_text: str, explanation: list[str], rows: li
         f"Versions: {versions_text}.",
         "",
         *explanation,
+        f"Each median is of at least the given repeats and as many more calls as run in {MIN_TIMED_SECONDS} s "
+        f"(up to {MAX_CALLS}).",
         "",
         *table(rows),
     ]

@@ -12,12 +12,14 @@ sees the same ones; the report says how many. Engines, in one process: sklearn's
 ``CompiledModel.predict_proba``; skl2onnx + ONNX Runtime (documents as a [n, 1] string tensor) when skl2onnx is
 installed, or a row saying why not (it is skipped where its dense term rows would pass 4 GiB). Batches of 1, 100,
 10,000 (and 100,000 synthetic documents); ``--quick``: 1 and 100, two models, 2,000 training documents. Median
-seconds after a warm-up, rows/s, ratio to sklearn, largest difference from sklearn.
+seconds after a warm-up (the engines of a batch timed in alternating rounds), rows/s, ratio to sklearn, largest
+difference from sklearn.
 Writes ``benchmarks/results/text-<machine>-<date>.md`` (``text-<machine>-quick-<date>.md`` with ``--quick``).
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.pipelines import benchmark_main, report_text, timed_row, versions
+from benchmarks.pipelines import benchmark_main, interleaved_seconds, report_text, timed_row, versions
 
 TRAIN_DOCS = 20_000
 QUICK_TRAIN_DOCS = 2_000
@@ -171,17 +173,12 @@ def _row(
     rows_in: np.ndarray,
     expected: np.ndarray,
     base: float | None,
-    repeats: int,
+    seconds: float,
     note: str,
 ) -> dict[str, object]:
-    """``timed_row``, with a note saying on how many documents the most probable class differs from sklearn's
-    when the probabilities differ by more than ``LABEL_CHECK``; skl2onnx failing to run is a row saying why."""
-    try:
-        row = timed_row(name, batch, engine, call, rows_in, expected, base, repeats, note)
-    except Exception as error:
-        if engine != "skl2onnx + ORT":
-            raise
-        return {"model": name, "batch": batch, "engine": engine, "note": f"failed: {_why(error)}"}
+    """``timed_row`` of the ``seconds`` measured, with a note saying on how many documents the most probable class
+    differs from sklearn's when the probabilities differ by more than ``LABEL_CHECK``."""
+    row = timed_row(name, batch, engine, call, rows_in, expected, base, 1, note, seconds=seconds)
     if row["max_diff"] > LABEL_CHECK:
         differ = int((np.asarray(call(rows_in)).argmax(axis=1) != expected.argmax(axis=1)).sum())
         row["note"] = "; ".join(filter(None, [note, f"most probable class differs on {differ:,} of {batch:,}"]))
@@ -211,17 +208,31 @@ def run(repeats: int, quick: bool = False) -> tuple[list[dict[str, object]], lis
             for batch in QUICK_BATCHES if quick else BATCHES[corpus]:
                 rows_in = np.resize(probe, batch)  # the descriptions repeat to fill the larger batches
                 expected = np.asarray(estimator.predict_proba(rows_in), dtype=np.float64)
-                base = None
+                notes = {"sklearn": "", "sk2tensor": f"export {export_seconds:.2f} s", "skl2onnx + ORT": peer_note}
+                timed = {}
                 for engine, call in engines.items():
-                    note = {"sklearn": "", "sk2tensor": f"export {export_seconds:.2f} s"}.get(engine, peer_note)
                     dense_bytes = batch * len(estimator.steps[0][1].vocabulary_) * 4
                     if engine == "skl2onnx + ORT" and call is not None and dense_bytes > DENSE_LIMIT:
-                        call, note = None, f"skipped: its dense term rows would take {dense_bytes / 1024**3:.0f} GiB"
-                    if call is None:
-                        rows.append({"model": name, "batch": batch, "engine": engine, "note": note})
+                        call = None
+                        notes[engine] = f"skipped: its dense term rows would take {dense_bytes / 1024**3:.0f} GiB"
+                    if call is not None and engine == "skl2onnx + ORT":
+                        try:
+                            call(rows_in)
+                        except Exception as error:
+                            call, notes[engine] = None, f"failed: {_why(error)}"
+                    if call is not None:
+                        timed[engine] = call
+                seconds = interleaved_seconds(
+                    {engine: functools.partial(call, rows_in) for engine, call in timed.items()},
+                    repeats if batch < 100_000 else 3,
+                )
+                for engine in engines:
+                    if engine not in timed:
+                        rows.append({"model": name, "batch": batch, "engine": engine, "note": notes[engine]})
                         continue
-                    rows.append(_row(name, batch, engine, call, rows_in, expected, base, repeats, note))
-                    base = rows[-1]["seconds"] if engine == "sklearn" else base
+                    base = None if engine == "sklearn" else seconds["sklearn"]
+                    call, note = timed[engine], notes[engine]
+                    rows.append(_row(name, batch, engine, call, rows_in, expected, base, seconds[engine], note))
                 print(name, batch, flush=True)
     return rows, corpus_lines
 
@@ -230,7 +241,8 @@ def report(rows: list[dict[str, object]], corpus_lines: list[str]) -> str:
     """The Markdown report of ``run``'s rows."""
     explanation = [
         "Median seconds of one `predict_proba` call after a warm-up, same process, same documents (an object array",
-        "of str; skl2onnx's graph gets it as a [n, 1] string tensor). `x sklearn`: sklearn's seconds over the",
+        "of str; skl2onnx's graph gets it as a [n, 1] string tensor); the engines of a batch are timed in alternating",
+        "rounds, so that a slow spell of the machine falls on all of them. `x sklearn`: sklearn's seconds over the",
         "engine's (above 1: faster). `max diff`: largest difference from sklearn's probabilities. The sk2tensor",
         f"note is `convert()`'s time, its validation on up to {CONVERT_SAMPLE:,} of the documents included.",
         "The descriptions are the paragraphs of scikit-learn's dataset description files, labelled by file; the",
