@@ -241,6 +241,12 @@ class Analyzer:
     short_terms: bool = True
 
 
+@functools.cache
+def _separator_points() -> list[int]:
+    """The code points of every separator of the graph (space, the common ones, the rarer groups)."""
+    return sorted({ord(" ")} | {ord(c) for c in COMMON_SEPARATORS} | {ord(c) for g in separator_groups() for c in g})
+
+
 def _zero(graph: GraphBuilder) -> Var:
     return graph.const(np.int64(0), "zero")
 
@@ -361,6 +367,11 @@ def _separate(graph: GraphBuilder, pieces: Var, ordered: bool) -> tuple[Var, Var
         words.append(graph.compress(parts, staying))
         word_positions.append(graph.compress(origins, staying))
         parts, origins = graph.compress(parts, moving), graph.compress(origins, moving)
+        if stage == 1:
+            # Parts of separators only (a reStructuredText underline, "--", "..."): no words, and a run of 60
+            # dashes would pad every part's split on "-" to 61 strings.
+            words_in = graph.logical_not(_regex(graph, parts, f"{_re2_class(_separator_points())}+"))
+            parts, origins = graph.compress(parts, words_in), graph.compress(origins, words_in)
         parts, origins = _split_stage(graph, parts, origins, stage)
     # A part still holding a non-word character is in no separator group.
     unsplit = graph.logical_not(_regex(graph, parts, f"{word_class()}+"))
