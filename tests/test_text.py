@@ -251,7 +251,8 @@ def test_documents_run_in_small_chunks_on_several_threads() -> None:
 def test_long_documents_beside_short_ones() -> None:
     """Documents longer than each splitting round (SPACE_ROUNDS) beside short ones: same counts and order."""
     rng = np.random.default_rng(1)
-    lengths = [0, 3, SPACE_ROUNDS[0], SPACE_ROUNDS[0] + 1, SPACE_ROUNDS[1] + SPACE_ROUNDS[0] + 7, 5000]
+    ends = np.cumsum(SPACE_ROUNDS)  # a document this long ends in that round
+    lengths = [0, 3, *ends.tolist(), *(ends + 1).tolist(), int(ends[-1]) + 7, 5000]
     documents = np.array([" ".join(rng.choice(WORDS, n)) + "." for n in lengths], dtype=object)
     for vectorizer in (CountVectorizer(ngram_range=(1, 3)), CountVectorizer()):
         vectorizer.fit(documents)

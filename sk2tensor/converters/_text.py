@@ -73,8 +73,9 @@ MAPPED_RANGES = ((0xC0, 0xFF), (0x100, 0x17F), (0x386, 0x3CE), (0x400, 0x45F))
 MAX_CAPITAL_REPEATS = 2
 
 #: Words split off each document per round before the rest of it goes to the next round (:func:`_space_split`);
-#: the last round splits what is left whole.
-SPACE_ROUNDS = (64, 1024)
+#: the last round splits what is left whole. A round at 256 took 2,000 description paragraphs (292 of them longer
+#: than 64 words, the longest 678) from 50.1 to 47.2 ms, and reviews within noise (saved exports side by side).
+SPACE_ROUNDS = (64, 256, 1024)
 
 #: The rarer separators are tried this many at a time, each set only when some part holds one of them.
 GATED_CHUNK = 8
