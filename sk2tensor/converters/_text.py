@@ -33,6 +33,7 @@ import itertools
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,20 +295,28 @@ def _any_holds(graph: GraphBuilder, pieces: Var, group: tuple[str, ...]) -> tupl
     return holds, graph.reshape(graph.greater(_count_true(graph, holds), graph.const(np.int64(0), "zero")), [])
 
 
+def _when_held(
+    graph: GraphBuilder, pieces: Var, origins: Var, characters: tuple[str, ...], split: Callable[..., tuple[Var, Var]]
+) -> tuple[Var, Var]:
+    """``split(branch, pieces, origins)`` when some piece holds one of ``characters`` (``If``), else the pieces."""
+    _, held = _any_holds(graph, pieces, characters)
+
+    def then(branch: GraphBuilder) -> list[Var]:
+        return list(split(branch, pieces, origins))
+
+    def otherwise(branch: GraphBuilder) -> list[Var]:
+        return [pieces, origins]
+
+    pieces, origins = graph.if_(held, then, otherwise, [1, 1], hint="separators")
+    return pieces, origins
+
+
 def _gated_splits(graph: GraphBuilder, pieces: Var, origins: Var, group: tuple[str, ...]) -> tuple[Var, Var]:
     """``pieces`` split on the separators of ``group``, :data:`GATED_CHUNK` of them at a time and only when some
     piece holds one of those (``If``): a batch pays for the separators it holds."""
     for start in range(0, len(group), GATED_CHUNK):
         chunk = group[start : start + GATED_CHUNK]
-        _, present = _any_holds(graph, pieces, chunk)
-
-        def split(sub: GraphBuilder, chunk: tuple[str, ...] = chunk, p: Var = pieces, o: Var = origins) -> list[Var]:
-            return list(_split_all(sub, p, o, chunk))
-
-        def keep(sub: GraphBuilder, p: Var = pieces, o: Var = origins) -> list[Var]:
-            return [p, o]
-
-        pieces, origins = graph.if_(present, split, keep, [1, 1], hint="separators")
+        pieces, origins = _when_held(graph, pieces, origins, chunk, functools.partial(_split_all, separators=chunk))
     return pieces, origins
 
 
@@ -322,15 +331,7 @@ def _split_stage(graph: GraphBuilder, parts: Var, origins: Var, stage: int) -> t
             return list(_split_all(sub, parts, origins, COMMON_STAGES[stage]))
         p, o = parts, origins
         for group in separator_groups():
-            _, held = _any_holds(sub, p, group)
-
-            def by_chunk(branch: GraphBuilder, group: tuple[str, ...] = group, p: Var = p, o: Var = o) -> list[Var]:
-                return list(_gated_splits(branch, p, o, group))
-
-            def keep_group(branch: GraphBuilder, p: Var = p, o: Var = o) -> list[Var]:
-                return [p, o]
-
-            p, o = sub.if_(held, by_chunk, keep_group, [1, 1], hint="separators")
+            p, o = _when_held(sub, p, o, group, functools.partial(_gated_splits, group=group))
         return [p, o]
 
     def keep(sub: GraphBuilder) -> list[Var]:
