@@ -266,11 +266,26 @@ def _count_true(graph: GraphBuilder, mask: Var) -> Var:
     return graph.reduce_sum(graph.cast(mask, np.int64), [0])
 
 
-def _ones_like(graph: GraphBuilder, strings: Var) -> Var:
-    """int64 ones of the shape of a string tensor, with no shape operator (comparing with the empty string stops
+def _all_true(graph: GraphBuilder, strings: Var) -> Var:
+    """bool trues of the shape of a string tensor, with no shape operator (comparing with the empty string stops
     at the lengths)."""
     empty = graph.equal(strings, _string_const(graph, [""], "empty"))
-    return graph.cast(graph.logical_or(empty, graph.logical_not(empty)), np.int64)
+    return graph.logical_or(empty, graph.logical_not(empty))
+
+
+def _ones_like(graph: GraphBuilder, strings: Var) -> Var:
+    """int64 ones of the shape of a string tensor (:func:`_all_true`)."""
+    return graph.cast(_all_true(graph, strings), np.int64)
+
+
+def _any(graph: GraphBuilder, mask: Var) -> Var:
+    """bool scalar: whether any of the 1-D bool ``mask`` is true (an ``If`` condition)."""
+    return graph.reshape(graph.greater(_count_true(graph, mask), _zero(graph)), [])
+
+
+def _non_empty(graph: GraphBuilder, strings: Var) -> Var:
+    """bool scalar: whether the 1-D ``strings`` hold any string."""
+    return _any(graph, _all_true(graph, strings))
 
 
 def _split(graph: GraphBuilder, pieces: Var, origins: Var, separator: str) -> tuple[Var, Var]:
@@ -292,7 +307,7 @@ def _split_all(graph: GraphBuilder, pieces: Var, origins: Var, separators: tuple
 def _any_holds(graph: GraphBuilder, pieces: Var, group: tuple[str, ...]) -> tuple[Var, Var]:
     """Which of ``pieces`` hold a character of ``group``, and whether any does (a bool scalar)."""
     holds = _regex(graph, pieces, f"(?s).*{_re2_class(sorted(ord(c) for c in group))}.*")
-    return holds, graph.reshape(graph.greater(_count_true(graph, holds), graph.const(np.int64(0), "zero")), [])
+    return holds, _any(graph, holds)
 
 
 def _when_held(
@@ -324,7 +339,6 @@ def _split_stage(graph: GraphBuilder, parts: Var, origins: Var, stage: int) -> t
     """``parts`` split on the separators of stage ``stage`` (:data:`COMMON_STAGES`, then the rarer separators of
     :data:`SEPARATOR_RANGES`), when there are parts (``If``). The rarer ones go by range and then by
     :data:`GATED_CHUNK`, each only when some part holds one of them (:func:`_gated_splits`)."""
-    present = graph.reshape(graph.greater(_count_true(graph, _ones_like(graph, parts)), _zero(graph)), [])
 
     def split(sub: GraphBuilder) -> list[Var]:
         if stage < len(COMMON_STAGES):
@@ -337,7 +351,7 @@ def _split_stage(graph: GraphBuilder, parts: Var, origins: Var, stage: int) -> t
     def keep(sub: GraphBuilder) -> list[Var]:
         return [parts, origins]
 
-    parts, origins = graph.if_(present, split, keep, [1, 1], hint="separators")
+    parts, origins = graph.if_(_non_empty(graph, parts), split, keep, [1, 1], hint="separators")
     return parts, origins
 
 
@@ -422,7 +436,7 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     graph cannot reproduce (module docstring). Tokens come in document order when the analyzer makes n-grams
     (in any order otherwise: counts do not depend on it)."""
     batch_ones = _ones_like(graph, documents)
-    zero = graph.const(np.int64(0), "zero")
+    zero = _zero(graph)
     shift = graph.const(np.int64(1 << 32), "row_shift")
     # Characters whose preprocessing the graph does not reproduce (module docstring), NUL among them.
     unhandled = unhandled_characters(analyzer.lowercase, analyzer.strip_accents)
@@ -434,7 +448,7 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     mapping = letter_mapping(analyzer.lowercase, analyzer.strip_accents)
     if mapping:
         mapped = _regex(graph, documents, f"(?s).*{_re2_class(sorted(ord(c) for c, _ in mapping))}.*")
-        any_mapped = graph.reshape(graph.greater(_count_true(graph, mapped), zero), [])
+        any_mapped = _any(graph, mapped)
     if analyzer.lowercase:
         documents = graph._node("StringNormalizer", [documents], STRING, case_change_action="LOWER", locale="C")
     document_rows = graph.sub(graph.cumsum(batch_ones, 0), batch_ones)  # 0 .. batch - 1
@@ -485,7 +499,7 @@ def _replace_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str, 
     padding = graph.where(
         graph.equal(
             graph.mul(graph.unsqueeze(ones, [1]), graph.const(np.zeros((1, MAX_CAPITAL_REPEATS + 1), np.int64))),
-            graph.const(np.int64(0), "zero"),
+            _zero(graph),
         ),
         _string_const(graph, [""], "empty"),
         _string_const(graph, [""], "empty"),
@@ -496,7 +510,7 @@ def _replace_letters(graph: GraphBuilder, words: Var, letters: tuple[tuple[str, 
         parts = graph.slice(
             graph.concat([parts, padding], axis=1), [0, 0], [np.iinfo(np.int64).max, MAX_CAPITAL_REPEATS + 1]
         )
-        joined = graph.gather(parts, graph.const(np.int64(0), "zero"), axis=1)
+        joined = graph.gather(parts, _zero(graph), axis=1)
         letter = _string_const(graph, [small], "replacement")
         for j in range(1, MAX_CAPITAL_REPEATS + 1):
             separator = graph.where(
@@ -551,7 +565,7 @@ def _map_letters(
 
 
 def _ones_like_int(graph: GraphBuilder, values: Var) -> Var:
-    return graph.add(graph.mul(values, graph.const(np.int64(0), "zero")), graph.const(np.int64(1), "one"))
+    return graph.add(graph.mul(values, _zero(graph)), graph.const(np.int64(1), "one"))
 
 
 def terms(graph: GraphBuilder, words: Var, rows: Var, ngram_range: tuple[int, int]) -> tuple[Var, Var]:
@@ -593,7 +607,7 @@ def vocabulary_columns(graph: GraphBuilder, grams: Var, vocabulary: list[str]) -
     while MAX_LOOKUP_WIDTH**n_digits < len(vocabulary):
         n_digits += 1
     base = max(2, int(np.ceil(len(vocabulary) ** (1 / n_digits))))
-    zero = graph.const(np.int64(0), "zero")
+    zero = _zero(graph)
 
     def digit(sub: GraphBuilder, terms: Var, scale: int) -> Var:
         """Each of ``terms``' digit of weight ``scale``, plus one (0 for a gram outside the vocabulary)."""
@@ -614,8 +628,7 @@ def vocabulary_columns(graph: GraphBuilder, grams: Var, vocabulary: list[str]) -
         return sub.cast(sub.matmul(counts, places), np.int64)
 
     def if_any(sub: GraphBuilder, strings: Var, then: Any, otherwise: Any, n_outputs: int) -> list[Var]:
-        count = sub.reduce_sum(_ones_like(sub, strings), [0])
-        return sub.if_(sub.reshape(sub.greater(count, zero), []), then, otherwise, [1] * n_outputs, hint="lookup")
+        return sub.if_(_non_empty(sub, strings), then, otherwise, [1] * n_outputs, hint="lookup")
 
     def look_up(sub: GraphBuilder) -> list[Var]:
         first = digit(sub, grams, 1)
@@ -671,9 +684,9 @@ def count_terms(
     grams, gram_rows = terms(graph, words, rows, analyzer.ngram_range)
     width = len(vocabulary)
     known, columns = vocabulary_columns(graph, grams, vocabulary)
-    entry_keys = graph.add(graph.mul(graph.compress(gram_rows, known), graph.const(np.int64(width), "n")), columns)
-    keys, counts = _runs(graph, entry_keys)
     n = graph.const(np.int64(width), "n")
+    entry_keys = graph.add(graph.mul(graph.compress(gram_rows, known), n), columns)
+    keys, counts = _runs(graph, entry_keys)
     entry_rows, entry_columns = graph.div(keys, n), graph.mod(keys, n)
     values = graph.cast(counts, graph.dtype)
     if binary:
@@ -683,9 +696,9 @@ def count_terms(
     values = graph.where(graph.gather(bad, entry_rows), nan, values)
     batch_ones = _ones_like(graph, documents)
     bad_rows = graph.compress(graph.sub(graph.cumsum(batch_ones, 0), batch_ones), bad)
-    zero_columns = graph.mul(bad_rows, graph.const(np.int64(0), "zero"))
+    zero_columns = graph.mul(bad_rows, _zero(graph))
     nan_values = graph.add(graph.cast(zero_columns, graph.dtype), nan)
-    batch_zeros = graph.cast(graph.mul(batch_ones, graph.const(np.int64(0), "zero")), np.float64)
+    batch_zeros = graph.cast(graph.mul(batch_ones, _zero(graph)), np.float64)
     return SparseRows(
         graph.concat([values, nan_values], axis=0),
         graph.concat([entry_columns, zero_columns], axis=0),
