@@ -23,6 +23,7 @@ from benchmarks import models as model_specs
 from benchmarks.engines import engines as all_engines
 from benchmarks.report import Memory, markdown, plot
 from benchmarks.run import FULL, QUICK, ModelResult, Peak, benchmark_model
+from sk2tensor.model import TRAVERSAL_STATE_ELEMENTS, TREE_STATE_ELEMENTS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -149,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     notes = [
         "Every ratio and every figure above comes from this one run, in one process, on the same rows.",
-        "sk2tensor on the CPU: `CompiledModel` splits a batch into chunks of about 2^18 / trees rows "
-        "(2^19 / trees with a `tree_traversal` step; `cpu_chunk_rows`) and runs them concurrently, "
+        "sk2tensor on the CPU: `CompiledModel` splits a batch into chunks of about "
+        f"2^{TREE_STATE_ELEMENTS.bit_length() - 1} / trees rows "
+        f"(2^{TRAVERSAL_STATE_ELEMENTS.bit_length() - 1} / trees with a `tree_traversal` step; `cpu_chunk_rows`) "
+        "and runs them concurrently, "
         "one single-threaded `session.run` per CPU "
         f"(here {cpus}); a batch below 512 rows runs on the calling thread.",
         "sklearn `n_jobs` applies to forests (joblib threads over trees); HistGradientBoosting uses OpenMP "

@@ -41,19 +41,23 @@ DEFAULT_CHUNK_ROWS = 4096
 #: Largest dense chunk (bytes) made of sparse rows, by CompiledModel for a dense-input graph or inside a sparse-input
 #: graph whose step needs dense rows: 4,096 rows of 2^20 columns would otherwise take 16 GiB per chunk.
 DENSE_CHUNK_BYTES = 64 * 1024**2
-#: Tree graphs carry ``[trees, rows]`` state tensors; a chunk holds about this many elements of them (1 MiB of
-#: int32 each), so that a level's tensors stay near the core's cache. Measured end to end on 100,000 rows, two
-#: threads, chunks of 2^17 / 2^18 / 2^19 elements interleaved (median of 10-12 calls each, 2-core AMD EPYC,
-#: 2026-11-23): 100 trees of depth 8 ran 1.15-1.16x faster at 2^18 than at 2^19 (2^17: 1.14x), gradient boosting
-#: 100 x 3 1.07x, hist gradient boosting 1.04x, 500 trees of depth 8 1.01x; on one thread the three sizes are
-#: within 3% (single runs of 512-4,096 rows: 20.5-21.5 ns per tree and row), so the gain is the finer balance of
-#: two threads when the machine's load varies.
-TREE_STATE_ELEMENTS = 1 << 18
-#: Graphs with a ``tree_traversal`` step keep the earlier 2^19: their node tables (``trees x nodes``) can be the
-#: larger working set, and bigger chunks reuse each table line for more rows. Extra trees of unlimited depth
-#: (regression, 15 MiB per table) ran 1.06x faster at 2^19 than at 2^18 in two runs; a random forest of
-#: unlimited depth (1.3 MiB per table) ran 1.02-1.12x faster at 2^18.
-TRAVERSAL_STATE_ELEMENTS = 1 << 19
+#: Tree graphs carry ``[trees, rows]`` state tensors; a chunk holds about this many elements of them (512 KiB of
+#: int32 each), so that an operator's inputs and output stay in the core's cache. On a 2-core AMD EPYC
+#: (2026-11-23; 100,000 rows, two threads, chunks of 2^17 / 2^18 / 2^19 elements interleaved, median of 10-12
+#: calls) 100 trees of depth 8 ran 1.14 / 1.15-1.16 / 1x; on one thread the three sizes were within 3%. On a
+#: 2-core Intel Xeon (2 MiB of L2 per core, 2026-12-07) 2^17 ran faster than 2^18 on every 100-tree model, paired
+#: ratios of 16 interleaved calls on 100,000 rows, two threads: random forest 100 x 8 1.03x, XGBoost 100 x 6 1.04x,
+#: and in a first sweep of four sizes gradient boosting 100 x 3 1.11x, CatBoost 100 x 6 1.04x (a 1,024-row chunk
+#: on one thread: 2.5-2.7 against 2.9-3.9 us a row at 2,621 rows); 500 trees of depth 8 (262 against 524 rows)
+#: were level.
+TREE_STATE_ELEMENTS = 1 << 17
+#: Graphs with a ``tree_traversal`` step take twice as many: their node tables (``trees x nodes``) can be the
+#: larger working set, and bigger chunks reuse each table line for more rows. On the Intel Xeon above, 2^18 ran
+#: faster than 2^19: hist gradient boosting 100 iterations 1.05x, a random forest of unlimited depth 1.04x
+#: (paired, 16 calls), LightGBM 100 trees of 31 leaves 1.11x (first sweep); on the AMD EPYC the random forest
+#: of unlimited depth ran 1.02-1.12x faster at 2^18 than at 2^19. Extra trees of unlimited depth (40,000 nodes
+#: a tree) take their chunk from the rule below.
+TRAVERSAL_STATE_ELEMENTS = 1 << 18
 #: Where the widest traversed tree has more nodes than twice those rows, a chunk takes half its nodes in rows, up to
 #: :data:`MAX_STATE_ELEMENTS` (16 MiB per int32 state tensor): the extra trees above (40,000 nodes per tree) ran
 #: 1.30x faster in chunks of 2^21 elements (20,971 rows) than of 2^19, and the same at 2^22 (median of 5-6

@@ -366,10 +366,11 @@ def test_chunk_sizes_travel_in_the_metadata(iris) -> None:
     assert int(traversal.metadata["chunk_rows"]) == cpu_chunk_rows(64, 1)
     assert cpu_chunk_rows(64, 1) == 2 * cpu_chunk_rows(64)
     # Wide node tables get chunks of half the widest tree's nodes, within 2^22 state elements.
-    assert cpu_chunk_rows(100, 3_327) == cpu_chunk_rows(100, 1) == 5_242
+    assert cpu_chunk_rows(100, 3_327) == cpu_chunk_rows(100, 1) == 2_621
     assert cpu_chunk_rows(100, 40_000) == 20_000
     assert cpu_chunk_rows(100, 10**7) == (1 << 22) // 100
-    assert cpu_chunk_rows(100) == 2_621
+    assert cpu_chunk_rows(100) == 1_310
+    assert cpu_chunk_rows(1_000) == 256  # at least 256 rows, however many trees
     assert "max_chunk_rows" not in forest.metadata
     neighbours = sk2tensor.convert(KNeighborsClassifier().fit(X, y), X)
     assert neighbours.max_chunk_rows == int(neighbours.metadata["max_chunk_rows"]) > 0
