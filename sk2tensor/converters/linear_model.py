@@ -135,8 +135,7 @@ def sparse_product(graph: GraphBuilder, x: SparseRows, coef: np.ndarray) -> Var:
     """scipy's ``X @ coef.T`` for CSR rows: in the common dtype of the values and a floating ``coef`` (float64
     otherwise), ``[batch]`` for a 1-D ``coef``."""
     dtype = np.result_type(x.values.dtype, coef.dtype) if coef.dtype.kind == "f" else np.dtype(np.float64)
-    width = None if coef.ndim == 1 else coef.shape[0]
-    return graph.sparse_matmul(x, graph.const(coef.T, "coef", dtype=dtype), width)
+    return graph.sparse_matmul(x, coef.T, dtype)
 
 
 def _sparse_linear_scores(graph: GraphBuilder, x: SparseRows, coef: np.ndarray, intercept: np.ndarray) -> Var:

@@ -100,7 +100,7 @@ def sparse_column_scale(graph: GraphBuilder, x: SparseRows, factors: np.ndarray)
     """sklearn's ``inplace_column_scale`` on a CSR matrix: each stored value times its column's factor, in
     float64, stored in the graph's dtype."""
     table = graph.const(np.asarray(factors, dtype=np.float64), "column_factors", dtype=F64)
-    scaled = graph.mul(as_f64(graph, x.values), graph.gather(table, x.columns))
+    scaled = graph.mul(as_f64(graph, x.values), graph.take(table, x.columns))
     return x.with_values(graph.cast(scaled, graph.dtype))
 
 
@@ -116,7 +116,7 @@ def sparse_normalize(graph: GraphBuilder, x: SparseRows, norm: str) -> SparseRow
     if norm == "l2":
         sums = graph.sqrt(sums)
     norms = graph.where(graph.equal(sums, zero), graph.const(1.0, "one", dtype=F64), sums)
-    return x.with_values(graph.cast(graph.div(values, graph.gather(norms, x.rows)), graph.dtype))
+    return x.with_values(graph.cast(graph.div(values, graph.take(norms, x.rows)), graph.dtype))
 
 
 # --------------------------------------------------------------------------- scalers
