@@ -38,6 +38,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_slug() -> str:
+    """The CPU's make and family for file names: ``amd-epyc``, ``intel-xeon`` (no trademark marks)."""
+    name = re.sub(r"\((r|tm)\)", " ", _cpu_name().lower())
+    words = [w for w in re.sub(r"[^a-z0-9]+", " ", name).split() if w not in ("processor", "cpu")]
+    return "-".join(words[:2]) or "cpu"
+
+
 def _memory_gib() -> str:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     engines = all_engines(args.device)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = _gpu_name() if args.device == "cuda" else None
-    machine = args.tag or _slug(f"{gpu}" if gpu else f"{_cpu_name()} {cpus}cpu")
+    machine = args.tag or (_slug(gpu) if gpu else f"{cpu_slug()}-{cpus}cpu")
     date = datetime.date.today().isoformat()
     load_start = os.getloadavg()
     started = time.perf_counter()

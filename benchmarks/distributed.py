@@ -23,7 +23,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import shutil
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.__main__ import _cpu_name
+from benchmarks.__main__ import cpu_slug
 from benchmarks.scoring_memory import export_forest, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,8 +133,7 @@ def summarize(output: Path) -> tuple[int, float]:
 
 def machine_slug(cpus: int) -> str:
     """``amd-epyc-2cpu`` style: the CPU's make and family, and the CPUs used."""
-    words = re.sub(r"[^a-z0-9]+", " ", _cpu_name().lower()).split()
-    return "-".join([*words[:2], f"{cpus}cpu"])
+    return f"{cpu_slug()}-{cpus}cpu"
 
 
 def main(argv: list[str] | None = None) -> int:

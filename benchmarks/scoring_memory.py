@@ -104,8 +104,9 @@ def sk2tensor_command() -> list[str]:
 
 def write_report(text: str, directory: Path, kind: str, *tags: str) -> Path:
     """Write ``text`` to ``directory/<kind>-<machine>[-<tag>...]-<date>.md`` and say so on stderr."""
-    slug = "-".join(machine().lower().replace("(", " ").split()[:2]).replace(",", "")
-    path = directory / f"{'-'.join([kind, slug, *tags])}-{datetime.date.today().isoformat()}.md"
+    from benchmarks.__main__ import cpu_slug
+
+    path = directory / f"{'-'.join([kind, cpu_slug(), *tags])}-{datetime.date.today().isoformat()}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(f"wrote {path}", file=sys.stderr)
