@@ -378,7 +378,7 @@ def _separate(graph: GraphBuilder, pieces: Var, ordered: bool) -> tuple[Var, Var
             marks = graph._node(
                 "ScatterElements", [no_marks, origins, graph.cast(moving, np.int64)], np.int64, axis=0, reduction="max"
             )
-            moving = graph.cast(graph.gather(marks, origins), np.bool_)
+            moving = graph.cast(graph.take(marks, origins), np.bool_)
         staying = graph.logical_not(moving)
         words.append(graph.compress(parts, staying))
         word_positions.append(graph.compress(origins, staying))
@@ -456,12 +456,12 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
     ordered = analyzer.ngram_range[1] > 1
     if ordered:
         _, order = graph.topk(keys, graph.reshape(graph.reduce_sum(_ones_like(graph, pieces), [0]), [1]), 0, False)
-        pieces, keys = graph.gather(pieces, order), graph.gather(keys, order)
+        pieces, keys = graph.take(pieces, order), graph.take(keys, order)
     rows = graph.div(keys, shift)
     # Pieces of word characters only are final; the others are split on the separators in stages, each part
     # keeping its piece's position (its origin) among the pieces.
     words, word_positions, unsplit_origins = _separate(graph, pieces, ordered)
-    unsplit_rows = graph.gather(rows, unsplit_origins)
+    unsplit_rows = graph.take(rows, unsplit_origins)
     marks = graph.scatter_elements(graph.mul(batch_ones, zero), unsplit_rows, _ones_like_int(graph, unsplit_rows))
     bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
     if mapping:
@@ -469,15 +469,15 @@ def tokens(graph: GraphBuilder, documents: Var, analyzer: Analyzer) -> tuple[Var
         if any(not replacement for _, replacement in mapping):  # a word of deleted letters is no word
             kept = graph.logical_not(graph.equal(words, _string_const(graph, [""], "empty")))
             words, word_positions = graph.compress(words, kept), graph.compress(word_positions, kept)
-        failed_rows = graph.gather(rows, failed)
+        failed_rows = graph.take(rows, failed)
         marks = graph.scatter_elements(graph.mul(batch_ones, zero), failed_rows, _ones_like_int(graph, failed_rows))
         bad = graph.logical_or(bad, graph.cast(marks, np.bool_))
     if ordered:
         # Back in document order: TopK keeps equal keys in their order, and an origin's parts are in order.
         count = graph.reshape(graph.reduce_sum(_ones_like(graph, words), [0]), [1])
         _, order = graph.topk(word_positions, count, axis=0, largest=False)
-        words, word_positions = graph.gather(words, order), graph.gather(word_positions, order)
-    word_rows = graph.gather(rows, word_positions)
+        words, word_positions = graph.take(words, order), graph.take(word_positions, order)
+    word_rows = graph.take(rows, word_positions)
     keep = None
     if analyzer.min_token_length > 1 and (ordered or analyzer.short_terms):
         keep = _regex(graph, words, f"(?s).{{{analyzer.min_token_length},}}")
@@ -693,7 +693,7 @@ def count_terms(
         values = graph.div(values, values)
     # Rows the graph cannot reproduce: their values NaN, and a NaN entry in column 0 (also for empty rows).
     nan = graph.const(np.nan, "nan")
-    values = graph.where(graph.gather(bad, entry_rows), nan, values)
+    values = graph.where(graph.take(bad, entry_rows), nan, values)
     batch_ones = _ones_like(graph, documents)
     bad_rows = graph.compress(graph.sub(graph.cumsum(batch_ones, 0), batch_ones), bad)
     zero_columns = graph.mul(bad_rows, _zero(graph))
