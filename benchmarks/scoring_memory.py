@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.__main__ import cpu_slug
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FEATURES = 28
@@ -104,8 +106,6 @@ def sk2tensor_command() -> list[str]:
 
 def write_report(text: str, directory: Path, kind: str, *tags: str) -> Path:
     """Write ``text`` to ``directory/<kind>-<machine>[-<tag>...]-<date>.md`` and say so on stderr."""
-    from benchmarks.__main__ import cpu_slug
-
     path = directory / f"{'-'.join([kind, cpu_slug(), *tags])}-{datetime.date.today().isoformat()}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
